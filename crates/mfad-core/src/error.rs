@@ -1,0 +1,120 @@
+//! The domain's one error type. Each API surface maps it to its own wire shape in one
+//! place (the server's `error` module); messages here never contain secrets or codes.
+
+use crate::ids::{ChallengeId, FactorId};
+
+/// What kind of object a lookup failed to find.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Entity {
+    /// An authentication factor.
+    Factor,
+    /// An authentication challenge.
+    Challenge,
+    /// A user.
+    User,
+    /// An API key.
+    ApiKey,
+    /// A tenant.
+    Tenant,
+}
+
+/// One invalid input field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldError {
+    /// The field's wire name.
+    pub field: String,
+    /// A short, stable, machine-readable reason (`required`, `invalid`, …).
+    pub code: String,
+    /// A human-readable sentence.
+    pub message: String,
+}
+
+impl FieldError {
+    /// Builds a field error.
+    pub fn new(field: &str, code: &str, message: impl Into<String>) -> Self {
+        FieldError {
+            field: field.to_owned(),
+            code: code.to_owned(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Failures of the storage port. `Unavailable` means "try again later" (503); anything
+/// else is a bug or corruption (500). Messages are for logs, never for clients.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database cannot be reached or timed out.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    /// A uniqueness constraint was violated.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// Anything else.
+    #[error("database error: {0}")]
+    Other(String),
+}
+
+/// Every way a domain operation can fail.
+#[derive(Debug, thiserror::Error)]
+pub enum CoreError {
+    /// The object does not exist, or belongs to another tenant (indistinguishable by design).
+    #[error("{entity:?} not found: {id}")]
+    NotFound {
+        /// Kind of object.
+        entity: Entity,
+        /// The id the caller asked for.
+        id: String,
+    },
+    /// The request is malformed.
+    #[error("validation failed")]
+    Validation(Vec<FieldError>),
+    /// The phone number is not a valid, dialable number.
+    #[error("invalid phone number")]
+    InvalidPhoneNumber {
+        /// What the caller sent (echoed to the caller only; never logged).
+        input: String,
+    },
+    /// The factor cannot be challenged this way (e.g. a method that needs a phone).
+    #[error("factor {0} cannot be used for this operation")]
+    WrongFactorType(FactorId),
+    /// The challenge was already verified once.
+    #[error("challenge {0} was already verified")]
+    ChallengePreviouslyVerified(ChallengeId),
+    /// The challenge is past its expiry.
+    #[error("challenge {0} has expired")]
+    ChallengeExpired(ChallengeId),
+    /// The challenge used up its attempts.
+    #[error("challenge {0} has had too many attempts")]
+    TooManyAttempts(ChallengeId),
+    /// Missing, malformed, unknown or revoked credentials.
+    #[error("unauthorized")]
+    Unauthorized,
+    /// The SMS (or email) provider refused or failed.
+    #[error("message delivery failed: {0}")]
+    Delivery(String),
+    /// Storage failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Keys or randomness failed, or stored ciphertext does not open.
+    #[error(transparent)]
+    Crypto(#[from] mfad_crypto::CryptoError),
+    /// An invariant broke (corrupt row, impossible state).
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl CoreError {
+    /// Shorthand for a single-field validation error.
+    pub fn invalid(field: &str, code: &str, message: impl Into<String>) -> Self {
+        CoreError::Validation(vec![FieldError::new(field, code, message)])
+    }
+
+    /// Shorthand for a not-found error.
+    pub fn not_found(entity: Entity, id: impl Into<String>) -> Self {
+        CoreError::NotFound {
+            entity,
+            id: id.into(),
+        }
+    }
+}

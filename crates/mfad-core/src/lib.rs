@@ -1,0 +1,21 @@
+//! mfad's domain: factors, challenges, OTP policy and the service that runs them.
+//!
+//! This crate knows nothing of HTTP or SQL. Storage is the [`store::Store`] port, SMS
+//! delivery the [`sms::SmsSender`] port, time the [`clock::Clock`] port; the server crate
+//! plugs real adapters into them and tests plug in a manual clock.
+
+pub mod clock;
+pub mod enrollment;
+pub mod error;
+pub mod ids;
+pub mod model;
+pub mod phone;
+pub mod service;
+pub mod sms;
+pub mod store;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use error::{CoreError, StoreError};
+pub use ids::{ApiKeyId, ChallengeId, FactorId, TenantId, UserId};
+pub use model::*;
+pub use service::{Policy, Service};

@@ -1,0 +1,114 @@
+//! Request extractors whose rejections speak the caller's API, never axum's plain text.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+use mfad_core::TenantId;
+use mfad_core::error::{CoreError, FieldError};
+use serde_json::{Map, Value};
+
+use crate::error::WorkosError;
+use crate::state::AppState;
+
+/// Longest request body accepted on JSON endpoints.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// A JSON object body. An empty body or a literal `null` is an empty object (Go SDKs
+/// send `null` for nil params). Field helpers treat `null` and `""` as absent.
+#[derive(Debug, Default)]
+pub struct JsonObject(pub Map<String, Value>);
+
+impl<S: Send + Sync> FromRequest<S> for JsonObject {
+    type Rejection = WorkosError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = Bytes::from_request(req, state).await.map_err(|_| {
+            CoreError::invalid("body", "too_large", format!("request body must be at most {MAX_BODY_BYTES} bytes"))
+        })?;
+        JsonObject::parse(&bytes).map_err(WorkosError)
+    }
+}
+
+impl JsonObject {
+    /// Parses a body.
+    pub fn parse(bytes: &[u8]) -> Result<Self, CoreError> {
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(JsonObject::default());
+        }
+        match serde_json::from_slice::<Value>(bytes) {
+            Ok(Value::Object(m)) => Ok(JsonObject(m)),
+            Ok(Value::Null) => Ok(JsonObject::default()),
+            Ok(_) => Err(CoreError::invalid("body", "invalid", "request body must be a JSON object")),
+            Err(e) => Err(CoreError::invalid(
+                "body",
+                "malformed",
+                format!("request body is not valid JSON (line {}, column {})", e.line(), e.column()),
+            )),
+        }
+    }
+
+    /// An optional string field: absent, `null` and `""` are `None`; other types are an error.
+    pub fn opt_str(&self, field: &str) -> Result<Option<String>, FieldError> {
+        match self.0.get(field) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) if s.is_empty() => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(_) => Err(FieldError::new(field, "invalid_type", format!("{field} must be a string"))),
+        }
+    }
+
+    /// A required string field.
+    pub fn req_str(&self, field: &str) -> Result<String, FieldError> {
+        self.opt_str(field)?
+            .ok_or_else(|| FieldError::new(field, "required", format!("{field} is required")))
+    }
+}
+
+/// Collects field results, reporting every bad field at once.
+#[derive(Debug, Default)]
+pub struct Fields(Vec<FieldError>);
+
+impl Fields {
+    /// Keeps the value or records the error.
+    pub fn take<T>(&mut self, r: Result<T, FieldError>) -> Option<T> {
+        match r {
+            Ok(v) => Some(v),
+            Err(e) => {
+                self.0.push(e);
+                None
+            }
+        }
+    }
+
+    /// Records an error.
+    pub fn push(&mut self, e: FieldError) {
+        self.0.push(e);
+    }
+
+    /// Fails with every recorded error, if any.
+    pub fn finish(self) -> Result<(), CoreError> {
+        if self.0.is_empty() { Ok(()) } else { Err(CoreError::Validation(self.0)) }
+    }
+}
+
+/// The tenant of the bearer API key (`Authorization: Bearer sk_…`).
+#[derive(Debug, Clone)]
+pub struct BearerTenant(pub TenantId);
+
+impl FromRequestParts<AppState> for BearerTenant {
+    type Rejection = WorkosError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let token = parts
+            .headers
+            .get(AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| {
+                let (scheme, rest) = v.trim().split_once(' ')?;
+                scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
+            })
+            .ok_or(WorkosError(CoreError::Unauthorized))?;
+        Ok(BearerTenant(state.service.authenticate(token).await?))
+    }
+}

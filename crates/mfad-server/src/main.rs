@@ -1,0 +1,136 @@
+//! `mfad`: serve the API, migrate the database, manage API keys.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use mfad_core::{Clock, SystemClock};
+use mfad_server::config::Config;
+use mfad_server::startup::{self, Application};
+
+/// A self-hosted multi-factor authentication service speaking the WorkOS MFA API.
+///
+/// Configuration comes from MFAD_* environment variables (see the README).
+#[derive(Debug, Parser)]
+#[command(name = "mfad", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve the HTTP API (on MFAD_LISTEN, default 127.0.0.1:8080).
+    Serve,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Manage API keys.
+    #[command(subcommand, name = "api-key")]
+    ApiKey(ApiKeyCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum ApiKeyCommand {
+    /// Create a key for a tenant (created if new); the key is printed as the last line.
+    Create {
+        /// Tenant name, e.g. `acme`.
+        #[arg(long)]
+        tenant: String,
+        /// A label for the key.
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// List keys (ids and tenants, never the secrets).
+    List,
+    /// Revoke a key by id (`key_…`); it stops working immediately.
+    Revoke {
+        /// The key id.
+        id: String,
+    },
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let config = match Config::from_env() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("mfad: configuration error: {e}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    mfad_server::telemetry::init(config.log_json);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("mfad: cannot start the async runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli.command, config)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("mfad: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command, config: Config) -> anyhow::Result<()> {
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    match command {
+        Command::Serve => {
+            tracing::info!(?config, "starting mfad");
+            let app = Application::build(&config, clock).await?;
+            tracing::info!(addr = %app.local_addr()?, "listening");
+            app.run_until(startup::shutdown_signal()).await
+        }
+        Command::Migrate => {
+            let db = startup::open_database(&config).await?;
+            db.migrate().await.context("applying migrations")?;
+            db.close().await;
+            eprintln!("migrations applied");
+            Ok(())
+        }
+        Command::ApiKey(cmd) => {
+            let db = startup::open_database(&config).await?;
+            db.migrate().await.context("applying migrations")?;
+            let service = startup::build_service(&config, db, clock)?;
+            let result = api_key(&service, cmd).await;
+            service.store().close().await;
+            result
+        }
+    }
+}
+
+async fn api_key(service: &mfad_core::Service<mfad_store::Db>, cmd: ApiKeyCommand) -> anyhow::Result<()> {
+    match cmd {
+        ApiKeyCommand::Create { tenant, name } => {
+            let created = service.create_api_key(&tenant, name.as_deref()).await.map_err(describe)?;
+            println!("tenant: {} ({})", created.tenant.name, created.tenant.id);
+            println!("key id: {}", created.key.id);
+            println!("{}", created.token.as_str());
+            eprintln!("Store this key now: it cannot be shown again.");
+        }
+        ApiKeyCommand::List => {
+            for (key, tenant) in service.list_api_keys().await.map_err(describe)? {
+                let status = if key.revoked_at.is_some() { "revoked" } else { "active" };
+                println!("{}\t{}\t{}\t{}", key.id, tenant.name, key.name, status);
+            }
+        }
+        ApiKeyCommand::Revoke { id } => {
+            service.revoke_api_key(&id).await.map_err(describe)?;
+            println!("revoked {id}");
+        }
+    }
+    Ok(())
+}
+
+fn describe(e: mfad_core::CoreError) -> anyhow::Error {
+    match e {
+        mfad_core::CoreError::Validation(fields) => anyhow::anyhow!(
+            "{}",
+            fields.iter().map(|f| f.message.as_str()).collect::<Vec<_>>().join("; ")
+        ),
+        other => anyhow::Error::new(other),
+    }
+}

@@ -1,0 +1,46 @@
+//! HTTP routing: one module per emulated API, plus health.
+
+pub mod health;
+pub mod workos;
+
+use axum::Router;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
+
+use crate::error::json_response;
+use crate::extract::MAX_BODY_BYTES;
+use crate::state::AppState;
+
+/// The whole application.
+pub fn app(state: AppState) -> Router {
+    Router::new()
+        .merge(workos::router())
+        .merge(health::router())
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+        .layer(SetSensitiveRequestHeadersLayer::new([axum::http::header::AUTHORIZATION]))
+        .layer(CatchPanicLayer::custom(|_| {
+            json_response(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                &json!({"message": "An internal error occurred.", "code": "internal_error"}),
+            )
+        }))
+        .with_state(state)
+}
+
+async fn not_found() -> Response {
+    json_response(StatusCode::NOT_FOUND, &json!({"message": "Not found", "code": "not_found"}))
+}
+
+async fn method_not_allowed() -> Response {
+    json_response(
+        StatusCode::METHOD_NOT_ALLOWED,
+        &json!({"message": "Method not allowed", "code": "method_not_allowed"}),
+    )
+    .into_response()
+}

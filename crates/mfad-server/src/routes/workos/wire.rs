@@ -1,0 +1,83 @@
+//! WorkOS wire objects (`authentication_factor`, `authentication_challenge`, list
+//! envelopes), built from domain records. Timestamps are ISO 8601 with exactly three
+//! fractional digits and `Z`, which Python's `fromisoformat` needs.
+
+use mfad_core::model::{Challenge, Factor, FactorDetails, Page};
+use mfad_core::service::TotpSecrets;
+use serde_json::{Map, Value, json};
+use time::OffsetDateTime;
+use time::macros::format_description;
+
+/// `2022-03-27T05:15:26.432Z`.
+pub fn timestamp(t: OffsetDateTime) -> String {
+    let fmt = format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+    );
+    t.to_offset(time::UtcOffset::UTC).format(&fmt).unwrap_or_default()
+}
+
+/// An `authentication_factor`; with `secrets`, the enrollment form.
+pub fn factor(f: &Factor, secrets: Option<&TotpSecrets>) -> Value {
+    let mut m = Map::new();
+    m.insert("object".into(), "authentication_factor".into());
+    m.insert("id".into(), f.id.as_str().into());
+    m.insert("created_at".into(), timestamp(f.created_at).into());
+    m.insert("updated_at".into(), timestamp(f.updated_at).into());
+    m.insert("type".into(), f.details.factor_type().as_str().into());
+    match &f.details {
+        FactorDetails::Totp(t) => {
+            let mut totp = json!({"issuer": t.issuer, "user": t.user});
+            if let (Some(s), Some(obj)) = (secrets, totp.as_object_mut()) {
+                obj.insert("qr_code".into(), s.qr_code.as_str().into());
+                obj.insert("secret".into(), s.secret.as_str().into());
+                obj.insert("uri".into(), s.uri.as_str().into());
+            }
+            m.insert("totp".into(), totp);
+        }
+        FactorDetails::Sms { phone } => {
+            m.insert("sms".into(), json!({"phone_number": phone.as_str()}));
+        }
+        FactorDetails::GenericOtp => {}
+    }
+    if let Some(u) = &f.user_id {
+        m.insert("user_id".into(), u.as_str().into());
+    }
+    Value::Object(m)
+}
+
+/// An `authentication_challenge`; `code` only for generic OTP at creation.
+pub fn challenge(c: &Challenge, code: Option<&str>) -> Value {
+    let mut m = Map::new();
+    m.insert("object".into(), "authentication_challenge".into());
+    m.insert("id".into(), c.id.as_str().into());
+    m.insert("created_at".into(), timestamp(c.created_at).into());
+    m.insert("updated_at".into(), timestamp(c.created_at).into());
+    m.insert("expires_at".into(), timestamp(c.expires_at).into());
+    if let Some(code) = code {
+        m.insert("code".into(), code.into());
+    }
+    m.insert("authentication_factor_id".into(), c.factor_id.as_str().into());
+    Value::Object(m)
+}
+
+/// A `list` envelope of factors.
+pub fn factor_list(page: &Page<Factor>) -> Value {
+    json!({
+        "object": "list",
+        "data": page.data.iter().map(|f| factor(f, None)).collect::<Vec<_>>(),
+        "list_metadata": {"before": page.before, "after": page.after},
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_have_milliseconds_and_z() {
+        let t = OffsetDateTime::from_unix_timestamp_nanos(1_648_358_126_432_000_000).unwrap();
+        assert_eq!(timestamp(t), "2022-03-27T05:15:26.432Z");
+        let t = OffsetDateTime::from_unix_timestamp(1_648_358_126).unwrap();
+        assert_eq!(timestamp(t), "2022-03-27T05:15:26.000Z");
+    }
+}

@@ -1,0 +1,16 @@
+//! Shared request state: the service and readiness, passed explicitly (no globals).
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use mfad_core::Service;
+use mfad_store::Db;
+
+/// What every handler can reach.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    /// The MFA service over the configured database.
+    pub service: Arc<Service<Db>>,
+    /// Whether the database answered the last probe (see `startup::probe_database`).
+    pub ready: Arc<AtomicBool>,
+}

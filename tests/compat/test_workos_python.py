@@ -1,0 +1,507 @@
+"""Client-compatibility tests: the official WorkOS Python SDK (workos==10.6.0, unmodified)
+driven as a black box against a running mfad server.
+
+Configured only through the environment (tests/compat/run.sh sets these):
+  MFAD_URL               e.g. http://127.0.0.1:18080
+  MFAD_API_KEY           a valid sk_... key of tenant A
+  MFAD_OTHER_TENANT_KEY  a valid sk_... key of tenant B
+  TWILIO_STANDIN_URL     the local Twilio stand-in (to read texted codes)
+
+Run: pytest -q test_workos_python.py
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import os
+import re
+import secrets
+import time
+import urllib.error
+import urllib.request
+from datetime import timedelta
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import pyotp
+import pytest
+import zxingcpp
+from PIL import Image
+
+from workos import (
+    AuthenticationError,
+    BadRequestError,
+    NotFoundError,
+    UnprocessableEntityError,
+    WorkOSClient,
+)
+
+
+def _env(name: str) -> str:
+    v = os.environ.get(name)
+    if not v:
+        raise RuntimeError(f"environment variable {name} must be set (see tests/compat/run.sh)")
+    return v
+
+
+MFAD_URL = _env("MFAD_URL").rstrip("/")
+API_KEY = _env("MFAD_API_KEY")
+OTHER_KEY = _env("MFAD_OTHER_TENANT_KEY")
+TWILIO_URL = _env("TWILIO_STANDIN_URL").rstrip("/")
+TWILIO_FROM = os.environ.get("MFAD_TWILIO_FROM") or "+15005550006"
+
+CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+FACTOR_ID = re.compile(r"^auth_factor_[0-9A-HJKMNP-TV-Z]{26}$")
+CHALLENGE_ID = re.compile(r"^auth_challenge_[0-9A-HJKMNP-TV-Z]{26}$")
+BASE32_SECRET = re.compile(r"^[A-Z2-7]{32}$")
+
+
+# ---------------------------------------------------------------- fixtures
+
+
+@pytest.fixture(scope="module")
+def client() -> WorkOSClient:
+    # default max_retries: the SDK behaves as it does in production use
+    return WorkOSClient(api_key=API_KEY, base_url=MFAD_URL)
+
+
+@pytest.fixture(scope="module")
+def other() -> WorkOSClient:
+    return WorkOSClient(api_key=OTHER_KEY, base_url=MFAD_URL)
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def fake_ulid() -> str:
+    return "0" + "".join(secrets.choice(CROCKFORD) for _ in range(25))
+
+
+def new_user_id() -> str:
+    return f"user_{fake_ulid()}"
+
+
+def random_base32_secret() -> str:
+    return base64.b32encode(secrets.token_bytes(20)).decode()  # 160 bits, 32 chars, no padding
+
+
+def totp(secret: str) -> pyotp.TOTP:
+    return pyotp.TOTP(secret, digits=6, interval=30)  # SHA-1 is pyotp's default digest
+
+
+def fresh_code(secret: str, min_remaining: float = 10.0) -> str:
+    """A code for the current step, taken early enough that the next few calls share the step."""
+    remaining = 30 - (time.time() % 30)
+    if remaining < min_remaining:
+        time.sleep(remaining + 0.25)
+    return totp(secret).now()
+
+
+def wrong_totp_code(secret: str) -> str:
+    t = totp(secret)
+    now = time.time()
+    near = {t.at(now + k * 30) for k in range(-3, 4)}
+    while True:
+        c = f"{secrets.randbelow(1_000_000):06d}"
+        if c not in near:
+            return c
+
+
+def other_code(code: str, k: int = 1) -> str:
+    return f"{(int(code) + k * 137_911) % 1_000_000:06d}"
+
+
+def decode_qr(data_uri: str) -> str:
+    prefix = "data:image/png;base64,"
+    assert data_uri.startswith(prefix), data_uri[:40]
+    img = Image.open(io.BytesIO(base64.b64decode(data_uri[len(prefix):], validate=True)))
+    assert img.format == "PNG"
+    results = zxingcpp.read_barcodes(img.convert("L"))
+    qrs = [r for r in results if r.format == zxingcpp.BarcodeFormat.QRCode]
+    assert len(qrs) == 1, f"expected exactly one QR code in the {img.size} PNG, found {len(qrs)}"
+    return qrs[0].text
+
+
+def assert_otpauth_uri(uri: str, *, secret: str, issuer: str, user: str) -> None:
+    assert uri.startswith("otpauth://totp/"), uri
+    parts = urlsplit(uri)
+    q = parse_qs(parts.query)
+    assert q.get("secret") == [secret], uri
+    assert q.get("issuer") == [issuer], uri
+    for k, want in (("algorithm", "SHA1"), ("digits", "6"), ("period", "30")):
+        if k in q:
+            assert q[k][0].upper() == want, uri
+    label = unquote(uri[len("otpauth://totp/"):].split("?", 1)[0])
+    if ":" in label:
+        lab_issuer, _, account = label.partition(":")
+        assert lab_issuer == issuer, uri
+        assert account == user, uri
+    else:
+        assert label == user, uri
+    # the independent authenticator accepts the URI and derives the same secret
+    parsed = pyotp.parse_uri(uri)
+    assert isinstance(parsed, pyotp.TOTP)
+    assert parsed.secret == secret
+
+
+def raw(method: str, path: str, key: str = API_KEY) -> tuple[int, str, str]:
+    """Raw HTTP for wire-level facts the SDK hides (its models drop unknown keys)."""
+    req = urllib.request.Request(
+        MFAD_URL + path,
+        method=method,
+        headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
+    )
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        with opener.open(req, timeout=10) as resp:
+            return resp.status, resp.headers.get("Content-Type", ""), resp.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers.get("Content-Type", ""), e.read().decode()
+
+
+def assert_no_secrets(text: str, what: str) -> None:
+    for k in ('"secret"', '"qr_code"', '"uri"'):
+        assert k not in text, f"{what} must not contain {k}: {text}"
+
+
+def _standin(method: str, path: str):
+    req = urllib.request.Request(TWILIO_URL + path, method=method)
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    with opener.open(req, timeout=10) as resp:
+        body = resp.read().decode()
+        return resp.status, (json.loads(body) if body else None)
+
+
+def twilio_reset() -> None:
+    status, _ = _standin("DELETE", "/_test/messages")
+    assert status == 204
+
+
+def wait_for_messages(n: int, timeout: float = 10.0) -> list[dict]:
+    deadline = time.monotonic() + timeout
+    msgs: list[dict] = []
+    while time.monotonic() < deadline:
+        _, msgs = _standin("GET", "/_test/messages")
+        if len(msgs) >= n:
+            return msgs
+        time.sleep(0.1)
+    _, reqs = _standin("GET", "/_test/requests")
+    pytest.fail(f"Twilio stand-in got {len(msgs)} message(s), expected {n}; requests seen: {reqs}")
+
+
+def assert_ms_timestamp_on_wire(text: str) -> None:
+    for m in re.finditer(r'"(created_at|updated_at|expires_at)"\s*:\s*"([^"]*)"', text):
+        assert re.fullmatch(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z", m.group(2)), m.group(0)
+
+
+# ---------------------------------------------------------------- TOTP
+
+
+def test_totp_enroll_challenge_verify(client: WorkOSClient) -> None:
+    mfa = client.multi_factor_auth
+    issuer, user = "Acme Corp", f"bob+{secrets.token_hex(4)}@example.com"
+
+    f = mfa.enroll_factor(type="totp", totp_issuer=issuer, totp_user=user)
+    assert FACTOR_ID.match(f.id), f.id
+    assert f.object == "authentication_factor"
+    assert f.type.value == "totp"
+    assert f.sms is None
+    assert f.totp is not None
+    assert f.totp.issuer == issuer and f.totp.user == user
+    assert BASE32_SECRET.match(f.totp.secret), f.totp.secret
+    assert_otpauth_uri(f.totp.uri, secret=f.totp.secret, issuer=issuer, user=user)
+    assert decode_qr(f.totp.qr_code) == f.totp.uri, "QR payload must equal uri exactly"
+
+    ch = mfa.challenge_factor(f.id)
+    assert CHALLENGE_ID.match(ch.id), ch.id
+    assert ch.authentication_factor_id == f.id
+    assert ch.code is None, "a TOTP challenge must not carry a code"
+
+    code = fresh_code(f.totp.secret)
+    res = mfa.verify_challenge(ch.id, code=code)
+    assert res.valid is True
+    assert res.challenge.id == ch.id
+
+    with pytest.raises(UnprocessableEntityError) as ei:
+        mfa.verify_challenge(ch.id, code=code)
+    assert ei.value.status_code == 422
+    assert ei.value.code == "authentication_challenge_previously_verified"
+
+    # replay of the accepted code on a new challenge is refused
+    ch2 = mfa.challenge_factor(f.id)
+    assert mfa.verify_challenge(ch2.id, code=code).valid is False
+
+    # a wrong code is a 201 valid:false, not an error
+    ch3 = mfa.challenge_factor(f.id)
+    wrong = mfa.verify_challenge(ch3.id, code=wrong_totp_code(f.totp.secret))
+    assert wrong.valid is False
+    assert wrong.challenge.id == ch3.id
+
+    got = mfa.get_factor(f.id)
+    assert got.id == f.id and got.type.value == "totp"
+    assert got.created_at == f.created_at
+    assert got.totp is not None and (got.totp.issuer, got.totp.user) == (issuer, user)
+    status, ctype, text = raw("GET", f"/auth/factors/{f.id}")
+    assert status == 200 and "application/json" in ctype
+    assert_no_secrets(text, "GET /auth/factors/{id}")
+    assert_ms_timestamp_on_wire(text)
+
+
+# ---------------------------------------------------------------- SMS
+
+
+def test_sms_enroll_challenge_verify(client: WorkOSClient) -> None:
+    mfa = client.multi_factor_auth
+    twilio_reset()
+    f = mfa.enroll_factor(type="sms", phone_number="+1 415 555 2671")
+    assert FACTOR_ID.match(f.id)
+    assert f.type.value == "sms"
+    assert f.sms is not None and f.sms.phone_number == "+14155552671"
+    assert f.totp is None
+
+    ch = mfa.challenge_factor(f.id, sms_template="Your code is {{code}}")
+    assert ch.authentication_factor_id == f.id
+    assert ch.code is None, "an SMS challenge must not return the code"
+    assert ch.expires_at is not None
+    assert abs((ch.expires_at - ch.created_at) - timedelta(minutes=10)) <= timedelta(seconds=2)
+
+    msgs = wait_for_messages(1)
+    assert len(msgs) == 1, msgs
+    msg = msgs[0]
+    assert msg["to"] == "+14155552671"
+    assert msg["from"] == TWILIO_FROM
+    m = re.fullmatch(r"Your code is (\d{6})", msg["body"])
+    assert m, f"SMS body must follow the template: {msg['body']!r}"
+
+    res = mfa.verify_challenge(ch.id, code=m.group(1))
+    assert res.valid is True and res.challenge.id == ch.id
+
+    got = mfa.get_factor(f.id)
+    assert got.sms is not None and got.sms.phone_number == "+14155552671"
+    status, _, text = raw("GET", f"/auth/factors/{f.id}")
+    assert status == 200
+    assert_no_secrets(text, "GET sms factor")
+    assert json.loads(text)["sms"] == {"phone_number": "+14155552671"}
+
+
+def test_sms_default_message_contains_code(client: WorkOSClient) -> None:
+    mfa = client.multi_factor_auth
+    f = mfa.enroll_factor(type="sms", phone_number="+1 (415) 555-2671")
+    assert f.sms is not None and f.sms.phone_number == "+14155552671"
+    twilio_reset()
+    ch = mfa.challenge_factor(f.id)  # no template: the server's default text
+    msgs = wait_for_messages(1)
+    assert len(msgs) == 1 and msgs[0]["to"] == "+14155552671"
+    codes = re.findall(r"(?<!\d)\d{6}(?!\d)", msgs[0]["body"])
+    assert len(codes) == 1, f"default SMS must contain exactly one 6-digit code: {msgs[0]['body']!r}"
+    assert mfa.verify_challenge(ch.id, code=other_code(codes[0])).valid is False
+    assert mfa.verify_challenge(ch.id, code=codes[0]).valid is True
+
+
+@pytest.mark.parametrize("phone", ["not-a-phone", "+1 415 555"])
+def test_sms_invalid_phone_number(client: WorkOSClient, phone: str) -> None:
+    with pytest.raises(UnprocessableEntityError) as ei:
+        client.multi_factor_auth.enroll_factor(type="sms", phone_number=phone)
+    assert ei.value.status_code == 422
+    assert ei.value.code == "invalid_phone_number"
+
+
+# ---------------------------------------------------------------- generic_otp
+
+
+def test_generic_otp(client: WorkOSClient) -> None:
+    mfa = client.multi_factor_auth
+    f = mfa.enroll_factor(type="generic_otp")
+    assert FACTOR_ID.match(f.id)
+    assert f.type.value == "generic_otp"
+    assert f.totp is None and f.sms is None
+
+    ch = mfa.challenge_factor(f.id)
+    assert ch.code is not None and re.fullmatch(r"\d{6}", ch.code), ch.code
+    assert ch.expires_at is not None
+    assert abs((ch.expires_at - ch.created_at) - timedelta(minutes=10)) <= timedelta(seconds=2)
+
+    res = mfa.verify_challenge(ch.id, code=ch.code)
+    assert res.valid is True
+    assert res.challenge.id == ch.id and res.challenge.authentication_factor_id == f.id
+
+
+def test_too_many_attempts(client: WorkOSClient) -> None:
+    mfa = client.multi_factor_auth
+    f = mfa.enroll_factor(type="generic_otp")
+    ch = mfa.challenge_factor(f.id)
+    assert ch.code is not None
+    for i in range(1, 6):
+        assert mfa.verify_challenge(ch.id, code=other_code(ch.code, i)).valid is False, f"attempt {i}"
+    with pytest.raises(BadRequestError) as ei:
+        mfa.verify_challenge(ch.id, code=ch.code)
+    assert ei.value.status_code == 400
+    assert ei.value.code == "one_time_code_too_many_attempts"
+
+
+# ---------------------------------------------------------------- get / delete
+
+
+def test_get_and_delete(client: WorkOSClient) -> None:
+    mfa = client.multi_factor_auth
+    f = mfa.enroll_factor(type="generic_otp")
+    got = mfa.get_factor(f.id)
+    assert (got.id, got.type.value, got.created_at, got.updated_at, got.object) == (
+        f.id,
+        "generic_otp",
+        f.created_at,
+        f.updated_at,
+        "authentication_factor",
+    )
+    assert mfa.delete_factor(f.id) is None
+    with pytest.raises(NotFoundError) as ei:
+        mfa.get_factor(f.id)
+    assert ei.value.status_code == 404
+    assert ei.value.code == "entity_not_found"
+    status, ctype, _ = raw("DELETE", f"/auth/factors/{f.id}")
+    assert status == 404 and "application/json" in ctype
+
+
+def test_get_unknown_factor(client: WorkOSClient) -> None:
+    with pytest.raises(NotFoundError) as ei:
+        client.multi_factor_auth.get_factor(f"auth_factor_{fake_ulid()}")
+    assert ei.value.code == "entity_not_found"
+
+
+# ---------------------------------------------------------------- user factors
+
+
+@pytest.fixture(scope="module")
+def user_factors(client: WorkOSClient) -> tuple[str, list[str]]:
+    mfa = client.multi_factor_auth
+    user_id = new_user_id()
+    supplied = random_base32_secret()
+    created: list[str] = []
+    for i in range(5):
+        totp_user = f"p{i}-{secrets.token_hex(3)}@example.com"
+        r = mfa.create_user_auth_factor(
+            user_id,
+            type="totp",
+            totp_issuer="Acme Corp",
+            totp_user=totp_user,
+            totp_secret=supplied if i == 3 else None,
+        )
+        af, ch = r.authentication_factor, r.authentication_challenge
+        assert FACTOR_ID.match(af.id)
+        assert af.user_id == user_id
+        assert af.type.value == "totp"
+        assert af.totp is not None
+        assert (af.totp.issuer, af.totp.user) == ("Acme Corp", totp_user)
+        assert BASE32_SECRET.match(af.totp.secret)
+        if i == 3:
+            assert af.totp.secret == supplied, "caller-supplied totp_secret must be used"
+            assert decode_qr(af.totp.qr_code) == af.totp.uri
+            v = mfa.verify_challenge(ch.id, code=fresh_code(supplied, 3.0))
+            assert v.valid is True
+        assert_otpauth_uri(af.totp.uri, secret=af.totp.secret, issuer="Acme Corp", user=totp_user)
+        assert CHALLENGE_ID.match(ch.id)
+        assert ch.authentication_factor_id == af.id
+        created.append(af.id)
+    assert len(set(created)) == 5
+    return user_id, created
+
+
+def _walk(client: WorkOSClient, user_id: str, order: str) -> tuple[list[list[str]], list]:
+    pages, metas = [], []
+    after = None
+    for _ in range(10):
+        page = client.multi_factor_auth.list_user_auth_factors(user_id, limit=2, order=order, after=after)
+        for item in page.data:
+            assert item.user_id == user_id
+        pages.append([x.id for x in page.data])
+        metas.append(page.list_metadata)
+        after = page.after
+        if after is None:
+            break
+    return pages, metas
+
+
+def test_list_paginates_asc(client: WorkOSClient, user_factors) -> None:
+    user_id, created = user_factors
+    pages, metas = _walk(client, user_id, "asc")
+    assert pages == [created[0:2], created[2:4], created[4:]]
+    assert metas[0].after is not None and metas[1].after is not None
+    assert metas[2].after is None
+    assert metas[0].before is None
+
+
+def test_list_paginates_desc(client: WorkOSClient, user_factors) -> None:
+    user_id, created = user_factors
+    rev = created[::-1]
+    pages, metas = _walk(client, user_id, "desc")
+    assert pages == [rev[0:2], rev[2:4], rev[4:]]
+    assert metas[2].after is None
+
+
+def test_list_before_cursor_goes_back(client: WorkOSClient, user_factors) -> None:
+    user_id, created = user_factors
+    mfa = client.multi_factor_auth
+    p1 = mfa.list_user_auth_factors(user_id, limit=2, order="asc")
+    p2 = mfa.list_user_auth_factors(user_id, limit=2, order="asc", after=p1.after)
+    assert [x.id for x in p2.data] == created[2:4]
+    assert p2.before is not None, "a page after the first must carry a before cursor"
+    back = mfa.list_user_auth_factors(user_id, limit=2, order="asc", before=p2.before)
+    assert [x.id for x in back.data] == created[0:2]
+
+
+def test_auto_paging_iter(client: WorkOSClient, user_factors) -> None:
+    user_id, created = user_factors
+    mfa = client.multi_factor_auth
+    # limit=2 is kept on every follow-up request, so this walks three pages
+    ids = [x.id for x in mfa.list_user_auth_factors(user_id, limit=2).auto_paging_iter()]
+    assert ids == created[::-1], "default order is desc; each factor exactly once"
+    ids_asc = [x.id for x in mfa.list_user_auth_factors(user_id, limit=2, order="asc").auto_paging_iter()]
+    assert ids_asc == created
+    status, _, text = raw("GET", f"/user_management/users/{user_id}/auth_factors?order=asc")
+    assert status == 200
+    body = json.loads(text)
+    assert body["object"] == "list" and [x["id"] for x in body["data"]] == created
+    assert_no_secrets(text, "user factor list")
+    assert_ms_timestamp_on_wire(text)
+
+
+# ---------------------------------------------------------------- isolation and auth
+
+
+def test_tenant_isolation(client: WorkOSClient, other: WorkOSClient) -> None:
+    mfa, om = client.multi_factor_auth, other.multi_factor_auth
+    f = mfa.enroll_factor(type="generic_otp")
+    ch = mfa.challenge_factor(f.id)
+    assert ch.code is not None
+    for call in (
+        lambda: om.get_factor(f.id),
+        lambda: om.challenge_factor(f.id),
+        lambda: om.verify_challenge(ch.id, code=ch.code),
+        lambda: om.delete_factor(f.id),
+    ):
+        with pytest.raises(NotFoundError) as ei:
+            call()
+        assert ei.value.status_code == 404
+    assert mfa.get_factor(f.id).id == f.id
+    assert mfa.verify_challenge(ch.id, code=ch.code).valid is True
+
+
+def test_tenant_isolation_user_list(client: WorkOSClient, other: WorkOSClient, user_factors) -> None:
+    user_id, created = user_factors
+    try:
+        page = other.multi_factor_auth.list_user_auth_factors(user_id)
+    except NotFoundError:
+        return
+    leaked = [x.id for x in page.data if x.id in created]
+    assert leaked == [], f"other tenant sees {leaked}"
+    assert page.data == [] and page.after is None
+
+
+def test_bad_api_key() -> None:
+    bad = WorkOSClient(api_key=f"sk_test_{secrets.token_hex(24)}", base_url=MFAD_URL)
+    with pytest.raises(AuthenticationError) as ei:
+        bad.multi_factor_auth.enroll_factor(type="generic_otp")
+    assert ei.value.status_code == 401
+    with pytest.raises(AuthenticationError):
+        bad.multi_factor_auth.get_factor(f"auth_factor_{fake_ulid()}")
