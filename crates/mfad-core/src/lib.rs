@@ -6,6 +6,7 @@
 
 pub mod clock;
 pub mod enrollment;
+pub mod email;
 pub mod error;
 pub mod ids;
 pub mod model;
