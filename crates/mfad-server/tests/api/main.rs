@@ -1,0 +1,13 @@
+//! The API integration suite: one test binary (so the workspace links it once), the real
+//! server on a random port, real SQLite, real HTTP. Time is a `ManualClock`, so expiry and
+//! TOTP steps are crossed without sleeping. Modules group tests by behaviour.
+
+mod helpers;
+
+mod auth;
+mod binary;
+mod challenges;
+mod concurrency;
+mod factors;
+mod input;
+mod users;
