@@ -137,3 +137,15 @@ async fn list_query_validation() {
         assert_eq!(app.call("GET", &format!("{base}?{q}"), None).await.status, 200, "{q}");
     }
 }
+
+#[tokio::test]
+async fn responses_carry_a_request_id() {
+    let app = spawn_app().await;
+    let resp = app.http.get(app.url("/auth/factors/auth_factor_x")).bearer_auth(&app.key).send().await.unwrap();
+    let id = resp.headers()["x-request-id"].to_str().unwrap().to_owned();
+    assert_eq!(id.len(), 36, "a UUID: {id}");
+    let again = app.http.get(app.url("/health")).send().await.unwrap();
+    assert_ne!(again.headers()["x-request-id"].to_str().unwrap(), id);
+    let echoed = app.http.get(app.url("/health")).header("x-request-id", "caller-chosen-1").send().await.unwrap();
+    assert_eq!(echoed.headers()["x-request-id"], "caller-chosen-1");
+}
