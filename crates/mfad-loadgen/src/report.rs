@@ -164,6 +164,14 @@ pub struct RssReport {
     pub hwm_kib: u64,
 }
 
+impl RssReport {
+    /// The larger of `VmHWM` and the highest sample: the kernel updates its RSS
+    /// counters lazily, so a sample can exceed `VmHWM` by a few pages.
+    pub fn peak_kib(&self) -> u64 {
+        self.hwm_kib.max(self.max_sampled_kib)
+    }
+}
+
 fn kib_to_mib(kib: u64) -> f64 {
     #[allow(clippy::cast_precision_loss)]
     let kib = kib as f64;
@@ -240,8 +248,9 @@ impl Report {
         if let Some(rss) = &self.rss {
             let _ = writeln!(
                 out,
-                "server pid {}: peak RSS (VmHWM) {:.1} MiB, max sampled VmRSS {:.1} MiB, VmRSS at start {:.1} MiB",
+                "server pid {}: peak RSS {:.1} MiB (VmHWM {:.1} MiB, max sampled VmRSS {:.1} MiB), VmRSS at start {:.1} MiB",
                 rss.pid,
+                kib_to_mib(rss.peak_kib()),
                 kib_to_mib(rss.hwm_kib),
                 kib_to_mib(rss.max_sampled_kib),
                 kib_to_mib(rss.start_kib)
@@ -291,7 +300,11 @@ impl Report {
         });
         if let (Some(rss), Some(obj)) = (&self.rss, v.as_object_mut()) {
             obj.insert("server_pid".into(), json!(rss.pid));
-            obj.insert("server_peak_rss_mib".into(), json!(kib_to_mib(rss.hwm_kib)));
+            obj.insert(
+                "server_peak_rss_mib".into(),
+                json!(kib_to_mib(rss.peak_kib())),
+            );
+            obj.insert("server_vmhwm_mib".into(), json!(kib_to_mib(rss.hwm_kib)));
             obj.insert(
                 "server_max_sampled_rss_mib".into(),
                 json!(kib_to_mib(rss.max_sampled_kib)),

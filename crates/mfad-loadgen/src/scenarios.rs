@@ -735,23 +735,28 @@ async fn verify_totp(target: &Arc<Target>, conns: Vec<Conn>, cli: &Cli) -> Resul
     .await?;
 
     let mut notes = Vec::new();
+    let mut stop_reason = String::from(TIME_UP);
     let idle: Duration = out.outputs.iter().sum();
     let busy_total = out.phase.elapsed.as_secs_f64() * as_f64(nconns);
     if busy_total > 0.0 {
         let share = idle.as_secs_f64() / busy_total;
         if share > 0.01 {
+            stop_reason = format!(
+                "{TIME_UP}; factor-starved {:.0}% of the time, throughput understates the server",
+                share * 100.0
+            );
             notes.push(format!(
-                "workers idled {:.0}% of the time waiting for the next 30 s TOTP step: \
-                 verify throughput is capped near --factors/30 = {:.1}/s; enroll more --factors",
+                "workers idled {:.0}% of the time because every factor had already succeeded in \
+                 the current 30 s TOTP step; the rate was limited by --factors ({factors}), not \
+                 by the server: use --factors >= throughput x min(seconds, 30) + connections",
                 share * 100.0,
-                as_f64(factors) / 30.0
             ));
         }
     }
     Ok(Outcome {
         setup: Some(setup.phase),
         measured: out.phase,
-        stop_reason: TIME_UP.into(),
+        stop_reason,
         reconnects: out.reconnects,
         notes,
     })
