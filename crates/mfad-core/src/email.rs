@@ -7,3 +7,15 @@ pub trait EmailSender: Send + Sync + std::fmt::Debug {
     /// string is for logs and must not contain the body.
     async fn send(&self, to: &str, subject: &str, body: &str) -> Result<(), String>;
 }
+
+/// The sender a service has until one is configured: every message fails, so a missing
+/// email provider shows as a delivery error rather than a code silently not sent.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NoEmail;
+
+#[async_trait::async_trait]
+impl EmailSender for NoEmail {
+    async fn send(&self, _to: &str, _subject: &str, _body: &str) -> Result<(), String> {
+        Err("no email provider is configured".into())
+    }
+}

@@ -87,6 +87,13 @@ pub enum CoreError {
     /// The challenge used up its attempts.
     #[error("challenge {0} has had too many attempts")]
     TooManyAttempts(ChallengeId),
+    /// A one-time code, TOTP code or recovery code is wrong, expired or used up
+    /// (FusionAuth answers 421 with an empty body; WorkOS never reports this).
+    #[error("invalid code")]
+    InvalidCode,
+    /// The caller did something too often (codes sent for one login); retry later.
+    #[error("too many requests")]
+    TooManyRequests,
     /// Missing, malformed, unknown or revoked credentials.
     #[error("unauthorized")]
     Unauthorized,
@@ -102,6 +109,12 @@ pub enum CoreError {
     /// An invariant broke (corrupt row, impossible state).
     #[error("internal error: {0}")]
     Internal(String),
+}
+
+impl From<FieldError> for CoreError {
+    fn from(e: FieldError) -> Self {
+        CoreError::Validation(vec![e])
+    }
 }
 
 impl CoreError {

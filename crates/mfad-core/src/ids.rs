@@ -64,6 +64,42 @@ prefixed_id!(
     ApiKeyId, "key_"
 );
 
+impl TenantId {
+    /// Parses a tenant id written either as mfad writes it (`tenant_01H…`) or as the UUID
+    /// with the same 128 bits (`018f3c9e-…`), which is how FusionAuth clients, whose
+    /// tenant ids are UUIDs, can name it in `X-FusionAuth-TenantId`.
+    pub fn parse_any(s: &str) -> Option<Self> {
+        let s = s.trim();
+        if let Some(id) = TenantId::parse(s) {
+            return Some(id);
+        }
+        let hex: String = s.chars().filter(|c| *c != '-').collect();
+        let dashes_ok = s.len() == 36
+            && s.char_indices()
+                .all(|(i, c)| matches!(i, 8 | 13 | 18 | 23) == (c == '-'));
+        if !dashes_ok || hex.len() != 32 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return None;
+        }
+        let n = u128::from_str_radix(&hex, 16).ok()?;
+        Some(TenantId(format!("{}{}", Self::PREFIX, Ulid::from(n))))
+    }
+
+    /// The same id as a UUID (lower-case, hyphenated).
+    pub fn as_uuid(&self) -> String {
+        let body = self.0.trim_start_matches(Self::PREFIX);
+        let n = Ulid::from_string(body).map(u128::from).unwrap_or_default();
+        let h = format!("{n:032x}");
+        format!(
+            "{}-{}-{}-{}-{}",
+            &h[..8],
+            &h[8..12],
+            &h[12..16],
+            &h[16..20],
+            &h[20..]
+        )
+    }
+}
+
 fn new_ulid(now: OffsetDateTime) -> Result<Ulid, CoreError> {
     let ms = u64::try_from(crate::clock::unix_ms(now)).unwrap_or(0);
     let random: [u8; 10] = mfad_crypto::random_bytes()?;
@@ -107,6 +143,54 @@ impl std::fmt::Display for UserId {
     }
 }
 
+/// A FusionAuth two-factor method id: 4 upper-case alphanumerics (`BD5R`), unique among
+/// one user's methods. Every factor filed under a user gets one (lazily, for factors
+/// enrolled through the WorkOS API), so both APIs name the same factors.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct MethodId(String);
+
+impl MethodId {
+    /// Length of a method id.
+    pub const LEN: usize = 4;
+
+    /// A random id from `[A-Z0-9]`, drawn from the operating system's CSPRNG.
+    pub fn generate() -> Result<Self, CoreError> {
+        const ALPHABET: &[u8; 36] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+        let mut out = String::with_capacity(Self::LEN);
+        while out.len() < Self::LEN {
+            for b in mfad_crypto::random_bytes::<8>()? {
+                // Rejection sampling keeps the symbols uniform: 252 = 7 * 36.
+                if b < 252 && out.len() < Self::LEN {
+                    out.push(char::from(ALPHABET[usize::from(b % 36)]));
+                }
+            }
+        }
+        Ok(MethodId(out))
+    }
+
+    /// Parses a wire id; lower case is accepted and upper-cased.
+    pub fn parse(s: &str) -> Option<Self> {
+        (s.len() == Self::LEN && s.bytes().all(|b| b.is_ascii_alphanumeric()))
+            .then(|| MethodId(s.to_ascii_uppercase()))
+    }
+
+    /// Wraps a value read back from storage.
+    pub fn from_trusted(s: String) -> Self {
+        MethodId(s)
+    }
+
+    /// The id as written on the wire and in storage.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for MethodId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -129,6 +213,41 @@ mod tests {
         let a = FactorId::generate(t0).unwrap();
         let b = FactorId::generate(t0 + time::Duration::milliseconds(1)).unwrap();
         assert!(a < b);
+    }
+
+    #[test]
+    fn tenant_ids_also_read_as_uuids() {
+        let now = OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap();
+        let t = TenantId::generate(now).unwrap();
+        let uuid = t.as_uuid();
+        assert_eq!(uuid.len(), 36);
+        assert_eq!(TenantId::parse_any(&uuid), Some(t.clone()));
+        assert_eq!(TenantId::parse_any(&uuid.to_uppercase()), Some(t.clone()));
+        assert_eq!(TenantId::parse_any(t.as_str()), Some(t));
+        for bad in [
+            "",
+            "6b40f9d6cfd84312bff8b082ad45e93c",
+            "6b40f9d6-cfd8-4312-bff8-b082ad45e93",
+            "acme",
+        ] {
+            assert!(TenantId::parse_any(bad).is_none(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn method_ids() {
+        for _ in 0..100 {
+            let m = MethodId::generate().unwrap();
+            assert_eq!(m.as_str().len(), 4);
+            assert!(
+                m.as_str()
+                    .bytes()
+                    .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+            );
+            assert_eq!(MethodId::parse(m.as_str()), Some(m));
+        }
+        assert_eq!(MethodId::parse("bd5r").unwrap().as_str(), "BD5R");
+        assert!(MethodId::parse("BD5").is_none() && MethodId::parse("BD-R").is_none());
     }
 
     #[test]

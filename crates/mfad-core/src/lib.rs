@@ -9,14 +9,17 @@ pub mod enrollment;
 pub mod email;
 pub mod error;
 pub mod ids;
+pub mod login;
 pub mod model;
 pub mod phone;
+pub mod recovery;
 pub mod service;
 pub mod sms;
 pub mod store;
+pub mod two_factor;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{CoreError, StoreError};
-pub use ids::{ApiKeyId, ChallengeId, FactorId, TenantId, UserId};
+pub use ids::{ApiKeyId, ChallengeId, FactorId, MethodId, TenantId, UserId};
 pub use model::*;
 pub use service::{Policy, Service};

@@ -4,7 +4,7 @@
 use mfad_otp::Algorithm;
 use time::OffsetDateTime;
 
-use crate::ids::{ApiKeyId, ChallengeId, FactorId, TenantId, UserId};
+use crate::ids::{ApiKeyId, ChallengeId, FactorId, MethodId, TenantId, UserId};
 use crate::phone::PhoneNumber;
 
 /// The kinds of factor mfad enrolls.
@@ -16,6 +16,9 @@ pub enum FactorType {
     Sms,
     /// Codes that mfad generates and the caller delivers however it likes.
     GenericOtp,
+    /// Codes emailed to an address (FusionAuth's `email` method). Not a WorkOS type: the
+    /// WorkOS API shows these factors as `generic_otp`.
+    Email,
 }
 
 impl FactorType {
@@ -25,6 +28,7 @@ impl FactorType {
             FactorType::Totp => "totp",
             FactorType::Sms => "sms",
             FactorType::GenericOtp => "generic_otp",
+            FactorType::Email => "email",
         }
     }
 
@@ -34,6 +38,7 @@ impl FactorType {
             "totp" => Some(FactorType::Totp),
             "sms" => Some(FactorType::Sms),
             "generic_otp" => Some(FactorType::GenericOtp),
+            "email" => Some(FactorType::Email),
             _ => None,
         }
     }
@@ -82,6 +87,11 @@ pub enum FactorDetails {
     },
     /// Caller-delivered codes.
     GenericOtp,
+    /// A mailbox that receives codes.
+    Email {
+        /// Where codes go, trimmed and lower-cased.
+        address: String,
+    },
 }
 
 impl FactorDetails {
@@ -91,6 +101,7 @@ impl FactorDetails {
             FactorDetails::Totp(_) => FactorType::Totp,
             FactorDetails::Sms { .. } => FactorType::Sms,
             FactorDetails::GenericOtp => FactorType::GenericOtp,
+            FactorDetails::Email { .. } => FactorType::Email,
         }
     }
 }
@@ -106,6 +117,11 @@ pub struct Factor {
     pub user_id: Option<UserId>,
     /// Type-specific data.
     pub details: FactorDetails,
+    /// The FusionAuth method id, for factors filed under a user (assigned lazily to
+    /// factors enrolled through the WorkOS API).
+    pub method_id: Option<MethodId>,
+    /// A label for humans (FusionAuth's method `name`).
+    pub name: Option<String>,
     /// Creation time.
     pub created_at: OffsetDateTime,
     /// Last change to the public fields.
@@ -181,4 +197,91 @@ pub struct Page<T> {
     pub before: Option<String>,
     /// Cursor for the next page.
     pub after: Option<String>,
+}
+
+// ---- FusionAuth two-factor records --------------------------------------------------
+
+/// A recovery code as stored: a peppered digest (to check a code) and the code sealed
+/// under the keyring (only so FusionAuth's deprecated "retrieve recovery codes" can show
+/// the remaining ones).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecoveryCode {
+    /// `Keyring::code_digest` of the canonical code, context = tenant and user.
+    pub digest: Vec<u8>,
+    /// `Keyring::seal` of the canonical code, bound to tenant, user and digest.
+    pub sealed: Vec<u8>,
+    /// When the set was generated.
+    pub created_at: OffsetDateTime,
+}
+
+/// A one-time code sent by SMS or email (or returned by `start`), waiting to be used.
+/// At most one per `(tenant, scope)`: a new send replaces, and so invalidates, the last.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingCode {
+    /// Owning tenant.
+    pub tenant_id: TenantId,
+    /// What the code unlocks (`enable:…`, `disable:…`, `login:…`, `legacy:…`).
+    pub scope: String,
+    /// The user it was sent for, when known.
+    pub user_id: Option<UserId>,
+    /// Peppered digest of the code, context = tenant and scope.
+    pub digest: Vec<u8>,
+    /// Scope-specific data: the method id a login code went to, or the phone number of a
+    /// legacy (≤ 1.25) send.
+    pub payload: Option<String>,
+    /// After this instant the code is refused.
+    pub expires_at: OffsetDateTime,
+    /// Wrong codes so far.
+    pub attempts: u32,
+    /// Creation time.
+    pub created_at: OffsetDateTime,
+}
+
+/// A two-factor login in progress (FusionAuth's `twoFactorId`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoginState {
+    /// SHA-256 (hex) of the `twoFactorId`; the id itself is never stored.
+    pub id_digest: String,
+    /// Owning tenant.
+    pub tenant_id: TenantId,
+    /// The user logging in.
+    pub user_id: UserId,
+    /// The application the login is for, if the caller said.
+    pub application_id: Option<String>,
+    /// The caller's `state` object (JSON text), echoed in the login response.
+    pub state: Option<String>,
+    /// After this instant the login is gone.
+    pub expires_at: OffsetDateTime,
+    /// Wrong codes so far; at the limit the login is deleted.
+    pub attempts: u32,
+    /// Codes sent so far through `/api/two-factor/send/{twoFactorId}`.
+    pub sends: u32,
+    /// Creation time.
+    pub created_at: OffsetDateTime,
+}
+
+impl LoginState {
+    /// The [`PendingCode::scope`] of the codes sent for the login whose id digest is
+    /// `id_digest` (so storage can delete them with the login).
+    pub fn code_scope(id_digest: &str) -> String {
+        format!("login:{id_digest}")
+    }
+}
+
+/// A trusted computer (FusionAuth's `twoFactorTrustId`): while it lasts, the status
+/// endpoint says no second factor is needed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Trust {
+    /// SHA-256 (hex) of the `twoFactorTrustId`.
+    pub id_digest: String,
+    /// Owning tenant.
+    pub tenant_id: TenantId,
+    /// The user who logged in.
+    pub user_id: UserId,
+    /// The application of that login, if any.
+    pub application_id: Option<String>,
+    /// When it was granted.
+    pub created_at: OffsetDateTime,
+    /// When it ends.
+    pub expires_at: OffsetDateTime,
 }

@@ -8,6 +8,7 @@ use mfad_otp::Algorithm;
 use time::{Duration, OffsetDateTime};
 
 use crate::clock::Clock;
+use crate::email::{EmailSender, NoEmail};
 use crate::enrollment;
 use crate::error::{CoreError, Entity, FieldError};
 use crate::ids::{ApiKeyId, ChallengeId, FactorId, TenantId, UserId};
@@ -27,6 +28,10 @@ pub struct Policy {
     pub max_attempts: u32,
     /// TOTP steps accepted either side of now.
     pub totp_skew: u64,
+    /// How long a FusionAuth two-factor login (`twoFactorId`) lasts.
+    pub two_factor_login_ttl: Duration,
+    /// How long a trusted computer (`twoFactorTrustId`) is trusted.
+    pub two_factor_trust_ttl: Duration,
 }
 
 impl Default for Policy {
@@ -35,6 +40,8 @@ impl Default for Policy {
             challenge_ttl: Duration::minutes(10),
             max_attempts: 5,
             totp_skew: 1,
+            two_factor_login_ttl: Duration::minutes(5),
+            two_factor_trust_ttl: Duration::days(30),
         }
     }
 }
@@ -134,11 +141,12 @@ pub struct CreatedKey {
 /// The MFA service over a store `S`.
 #[derive(Debug)]
 pub struct Service<S> {
-    store: S,
-    keyring: Arc<Keyring>,
-    clock: Arc<dyn Clock>,
-    sms: Arc<dyn SmsSender>,
-    policy: Policy,
+    pub(crate) store: S,
+    pub(crate) keyring: Arc<Keyring>,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) sms: Arc<dyn SmsSender>,
+    pub(crate) email: Arc<dyn EmailSender>,
+    pub(crate) policy: Policy,
 }
 
 impl<S: Store> Service<S> {
@@ -155,8 +163,16 @@ impl<S: Store> Service<S> {
             keyring,
             clock,
             sms,
+            email: Arc::new(NoEmail),
             policy,
         }
+    }
+
+    /// Delivers email codes (FusionAuth's `email` method) through `email`; without it,
+    /// sending an email code fails as a delivery error.
+    pub fn with_email(mut self, email: Arc<dyn EmailSender>) -> Self {
+        self.email = email;
+        self
     }
 
     /// The store, for health checks.
@@ -357,6 +373,10 @@ impl<S: Store> Service<S> {
                 tenant_id: tenant.clone(),
                 user_id,
                 details,
+                // Method ids are assigned on first use by the FusionAuth API (see
+                // `two_factor`), so WorkOS enrollment never fails on an id collision.
+                method_id: None,
+                name: None,
                 created_at: now,
                 updated_at: now,
             },
@@ -471,7 +491,10 @@ impl<S: Store> Service<S> {
                 self.store.insert_challenge(&challenge).await?;
                 Ok(Issued { challenge, code: None })
             }
-            FactorDetails::GenericOtp => {
+            // Email factors come from the FusionAuth API; WorkOS shows them as generic OTP,
+            // so a WorkOS challenge returns the code to the (trusted) API caller and sends
+            // nothing, exactly as for generic OTP.
+            FactorDetails::GenericOtp | FactorDetails::Email { .. } => {
                 let code = random_code()?;
                 let challenge = self.new_challenge(&factor, Some(&code))?;
                 self.store.insert_challenge(&challenge).await?;

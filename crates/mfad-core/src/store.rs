@@ -6,8 +6,10 @@ use std::future::Future;
 use time::OffsetDateTime;
 
 use crate::error::StoreError;
-use crate::ids::{ApiKeyId, ChallengeId, FactorId, TenantId, UserId};
-use crate::model::{ApiKey, Challenge, Factor, Tenant};
+use crate::ids::{ApiKeyId, ChallengeId, FactorId, MethodId, TenantId, UserId};
+use crate::model::{
+    ApiKey, Challenge, Factor, LoginState, PendingCode, RecoveryCode, Tenant, Trust,
+};
 
 /// Result of counting a wrong code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -131,4 +133,206 @@ pub trait Store: Send + Sync + 'static {
         now: OffsetDateTime,
         totp_step: Option<(&FactorId, i64)>,
     ) -> impl Future<Output = Result<SuccessOutcome, StoreError>> + Send;
+
+    // ---- FusionAuth two-factor ------------------------------------------------------
+    // A "method" is a factor of type totp, sms or email filed under a user.
+
+    /// Gives a factor its method id, only if it has none yet; `Conflict` if the user
+    /// already has a method with that id. False if the factor is gone or already had one.
+    fn set_method_id(
+        &self,
+        tenant: &TenantId,
+        factor: &FactorId,
+        method_id: &MethodId,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Renames one of a user's methods; false if there is no such method.
+    fn rename_method(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+        method_id: &MethodId,
+        name: Option<&str>,
+        now: OffsetDateTime,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Whether this API has seen the user, or the user has any factor, in this tenant.
+    fn user_known(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// The users (at most `limit`) that have a method whose email address is `email`, or
+    /// whose phone number is `phone`, or whose user id is `user_id`.
+    fn find_users(
+        &self,
+        tenant: &TenantId,
+        email: Option<&str>,
+        phone: Option<&str>,
+        user_id: Option<&UserId>,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<UserId>, StoreError>> + Send;
+
+    /// In one transaction serialised per user: records the user, stores the method (which
+    /// must carry its user and method id) and, if the user had no other method, replaces
+    /// the user's recovery codes with `recovery`. Returns whether the codes were stored.
+    /// `Conflict` if the method id is taken.
+    fn insert_method(
+        &self,
+        method: &Factor,
+        recovery: &[RecoveryCode],
+        now: OffsetDateTime,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Deletes one method (`only`) or every method of a user, with their challenges; when
+    /// no method remains, the recovery codes go too. Returns how many methods went.
+    fn delete_methods(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+        only: Option<&FactorId>,
+        now: OffsetDateTime,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+
+    /// Advances a TOTP factor's last used step to `step`, only forwards; false if the
+    /// step (or a later one) was already used: the code is a replay.
+    fn advance_totp_step(
+        &self,
+        tenant: &TenantId,
+        factor: &FactorId,
+        step: i64,
+        now: OffsetDateTime,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Reserves one code check for a user: counts it and answers true, unless `limit`
+    /// checks already failed in the current window (which then ends at `window_end`).
+    /// Atomic, so a burst of parallel guesses cannot exceed the limit.
+    fn reserve_user_attempt(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+        limit: u32,
+        window_end: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Clears a user's failure count after a right code.
+    fn reset_user_attempts(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Replaces all of a user's recovery codes.
+    fn replace_recovery_codes(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+        codes: &[RecoveryCode],
+        now: OffsetDateTime,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// A user's remaining recovery codes.
+    fn recovery_codes(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+    ) -> impl Future<Output = Result<Vec<RecoveryCode>, StoreError>> + Send;
+
+    /// Uses up one recovery code; false if it was already used (single use, atomically).
+    fn consume_recovery_code(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+        digest: &[u8],
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Stores a one-time code, replacing any earlier one of the same scope.
+    fn put_code(&self, code: &PendingCode) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The live code of a scope.
+    fn get_code(
+        &self,
+        tenant: &TenantId,
+        scope: &str,
+    ) -> impl Future<Output = Result<Option<PendingCode>, StoreError>> + Send;
+
+    /// Uses up the code whose digest is `digest`, only while it is unexpired at `now` and
+    /// below `max_attempts` (and not replaced meanwhile); false otherwise.
+    fn consume_code(
+        &self,
+        tenant: &TenantId,
+        scope: &str,
+        digest: &[u8],
+        max_attempts: u32,
+        now: OffsetDateTime,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Counts one wrong code against the code whose digest is `digest`, under the same
+    /// conditions; false if it was no longer open.
+    fn fail_code(
+        &self,
+        tenant: &TenantId,
+        scope: &str,
+        digest: &[u8],
+        max_attempts: u32,
+        now: OffsetDateTime,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Stores a new login in progress.
+    fn insert_login(
+        &self,
+        login: &LoginState,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// A login in progress, by the digest of its id (any tenant: the id is the credential).
+    fn get_login(
+        &self,
+        id_digest: &str,
+    ) -> impl Future<Output = Result<Option<LoginState>, StoreError>> + Send;
+
+    /// Counts one code sent for a login, only while it is open and below `max_sends`.
+    fn count_login_send(
+        &self,
+        id_digest: &str,
+        max_sends: u32,
+        now: OffsetDateTime,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Counts one wrong code against a login; at `max_attempts` the login (and its code) is
+    /// deleted. Returns whether the login is still open.
+    fn fail_login(
+        &self,
+        tenant: &TenantId,
+        id_digest: &str,
+        max_attempts: u32,
+        now: OffsetDateTime,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Ends a login successfully (deleting it and its code), only while it is open and
+    /// below `max_attempts`; false if another request ended it first.
+    fn consume_login(
+        &self,
+        tenant: &TenantId,
+        id_digest: &str,
+        max_attempts: u32,
+        now: OffsetDateTime,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Stores a trusted computer.
+    fn insert_trust(&self, trust: &Trust) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// A trusted computer, by the digest of its id.
+    fn get_trust(
+        &self,
+        id_digest: &str,
+    ) -> impl Future<Output = Result<Option<Trust>, StoreError>> + Send;
+
+    /// Deletes up to `limit` expired logins, codes and trusts of each kind.
+    fn purge_expired(
+        &self,
+        now: OffsetDateTime,
+        limit: u32,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }

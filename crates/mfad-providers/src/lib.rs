@@ -4,6 +4,9 @@
 //! * [`TwilioSms`]: Twilio's Messages API (`POST /2010-04-01/Accounts/{sid}/Messages.json`,
 //!   form-encoded `To`, `From`, `Body`, HTTP Basic auth).
 //! * [`WebhookSms`]: a JSON `{to, body}` POST signed with HMAC-SHA-256, for any gateway.
+//!
+//! and email delivery adapters for [`mfad_core::email::EmailSender`] in [`email`]:
+//! [`ConsoleEmail`] (development only) and [`SmtpEmail`].
 
 use std::time::Duration;
 
@@ -12,6 +15,10 @@ use hmac::{Hmac, KeyInit, Mac};
 use mfad_core::phone::PhoneNumber;
 use mfad_core::sms::SmsSender;
 use sha2::Sha256;
+
+pub mod email;
+
+pub use email::{ConsoleEmail, SmtpEmail};
 
 /// Header carrying the webhook signature: `t=<unix seconds>,v1=<hex HMAC-SHA256>` over
 /// `"<t>.<body>"`, the scheme Stripe popularised, so receivers can reject replays.
@@ -97,7 +104,13 @@ impl SmsSender for TwilioSms {
             .json::<serde_json::Value>()
             .await
             .ok()
-            .map(|v| format!("code {} ({})", v["code"], v["message"].as_str().unwrap_or("")))
+            .map(|v| {
+                format!(
+                    "code {} ({})",
+                    v["code"],
+                    v["message"].as_str().unwrap_or("")
+                )
+            })
             .unwrap_or_default();
         Err(format!("Twilio answered {status} {detail}"))
     }
@@ -147,7 +160,8 @@ impl SmsSender for WebhookSms {
     async fn send(&self, to: &PhoneNumber, body: &str) -> Result<(), String> {
         let payload = serde_json::to_vec(&serde_json::json!({ "to": to.as_str(), "body": body }))
             .map_err(|e| format!("webhook body: {e}"))?;
-        let signature = webhook_signature(&self.secret, self.clock.now().unix_timestamp(), &payload);
+        let signature =
+            webhook_signature(&self.secret, self.clock.now().unix_timestamp(), &payload);
         let resp = self
             .client
             .post(&self.url)
@@ -180,7 +194,7 @@ mod tests {
         let app = axum::Router::new()
             .route(
                 path,
-                post(|State(s): State<Seen>, h: HeaderMap, body: String| async move {
+                post(move |State(s): State<Seen>, h: HeaderMap, body: String| async move {
                     s.lock().unwrap().push((h, body));
                     (
                         axum::http::StatusCode::from_u16(status).unwrap(),
@@ -209,7 +223,10 @@ mod tests {
             format!("Basic {}", data_encoding::BASE64.encode(b"AC123:tok"))
         );
         assert_eq!(headers["content-type"], "application/x-www-form-urlencoded");
-        assert_eq!(body, "To=%2B14155552671&From=%2B15005550006&Body=Your+code+is+123456");
+        assert_eq!(
+            body,
+            "To=%2B14155552671&From=%2B15005550006&Body=Your+code+is+123456"
+        );
     }
 
     #[tokio::test]
@@ -234,9 +251,18 @@ mod tests {
         let seen = seen.lock().unwrap();
         let (headers, body) = &seen[0];
         let v: serde_json::Value = serde_json::from_str(body).unwrap();
-        assert_eq!(v, serde_json::json!({"to": "+14155552671", "body": "code 111222"}));
+        assert_eq!(
+            v,
+            serde_json::json!({"to": "+14155552671", "body": "code 111222"})
+        );
         let sig = headers[WEBHOOK_SIGNATURE_HEADER].to_str().unwrap();
-        assert_eq!(sig, webhook_signature(b"s3cret", 1_700_000_000, body.as_bytes()));
-        assert_ne!(sig, webhook_signature(b"other", 1_700_000_000, body.as_bytes()));
+        assert_eq!(
+            sig,
+            webhook_signature(b"s3cret", 1_700_000_000, body.as_bytes())
+        );
+        assert_ne!(
+            sig,
+            webhook_signature(b"other", 1_700_000_000, body.as_bytes())
+        );
     }
 }

@@ -30,6 +30,79 @@ pub enum SmsConfig {
     },
 }
 
+/// Which email adapter delivers codes.
+#[derive(Clone, PartialEq, Eq)]
+pub enum EmailConfig {
+    /// Log messages (development only).
+    Console,
+    /// An SMTP relay.
+    Smtp {
+        /// `MFAD_SMTP_URL`: `smtp://` (plain), `smtp+starttls://` (or `?tls=starttls`) or
+        /// `smtps://` `host[:port]`, optionally with percent-encoded `user[:password]@`
+        /// (see [`mfad_providers::email::SmtpEndpoint`]). May hold a secret.
+        url: String,
+        /// `MFAD_SMTP_FROM` (default `mfad@localhost`): the sender address.
+        from: String,
+        /// `MFAD_SMTP_PASSWORD_FILE`: a file holding the password, instead of the URL.
+        password_file: Option<PathBuf>,
+        /// `MFAD_SMTP_CA_FILE`: extra trusted CA certificates (PEM) for a private CA.
+        ca_file: Option<PathBuf>,
+    },
+}
+
+impl std::fmt::Debug for EmailConfig {
+    // Hand-written so the password in the URL never reaches a log line.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            EmailConfig::Console => f.write_str("Console"),
+            EmailConfig::Smtp {
+                url,
+                from,
+                password_file,
+                ca_file,
+            } => f
+                .debug_struct("Smtp")
+                .field("url", &redact_url(url))
+                .field("from", from)
+                .field("password_file", password_file)
+                .field("ca_file", ca_file)
+                .finish(),
+        }
+    }
+}
+
+/// JWTs on the FusionAuth API: which tokens `Authorization: Bearer` may carry, and how the
+/// token of a completed two-factor login is signed.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct JwtConfig {
+    /// `MFAD_JWT_HS256_SECRET` (at least 32 bytes): verifies HS256 tokens and signs the
+    /// `token` of a completed two-factor login. Secret.
+    pub hs256_secret: Option<String>,
+    /// `MFAD_JWT_PUBLIC_KEYS_FILE`: PEM public keys (RSA → RS256, P-256 → ES256, P-384 →
+    /// ES384, Ed25519 → EdDSA) or a JWKS document (each key pinned to its `alg`, or to the
+    /// algorithm of its type).
+    pub public_keys_file: Option<PathBuf>,
+    /// `MFAD_JWT_ISSUER`: when set, tokens must carry this `iss` (and issued ones do).
+    pub issuer: Option<String>,
+    /// `MFAD_JWT_AUDIENCE`: when set, tokens must carry this `aud`.
+    pub audience: Option<String>,
+    /// `MFAD_JWT_TTL_SECS` (default 3600): lifetime of issued tokens.
+    pub ttl: Duration,
+}
+
+impl std::fmt::Debug for JwtConfig {
+    // Hand-written so the HMAC secret never reaches a log line.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JwtConfig")
+            .field("hs256_secret", &self.hs256_secret.as_ref().map(|_| "***"))
+            .field("public_keys_file", &self.public_keys_file)
+            .field("issuer", &self.issuer)
+            .field("audience", &self.audience)
+            .field("ttl", &self.ttl)
+            .finish()
+    }
+}
+
 /// Where the master key comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MasterKeySource {
@@ -54,20 +127,44 @@ pub struct Config {
     pub master_key: MasterKeySource,
     /// `MFAD_SMS_PROVIDER` and its settings.
     pub sms: SmsConfig,
+    /// `MFAD_EMAIL_PROVIDER` and its settings.
+    pub email: EmailConfig,
     /// `MFAD_CHALLENGE_TTL_SECS`.
     pub challenge_ttl: Duration,
     /// `MFAD_CHALLENGE_MAX_ATTEMPTS`.
     pub challenge_max_attempts: u32,
     /// `MFAD_TOTP_SKEW_STEPS`: steps accepted either side of now (default 1).
     pub totp_skew: u64,
-    /// `MFAD_DB_MAX_CONNECTIONS`.
+    /// `MFAD_DB_MAX_CONNECTIONS`: pool size (SQLite: readers; PostgreSQL: the one pool).
     pub db_max_connections: u32,
+    /// `MFAD_DB_CONNECT_TIMEOUT_SECS` (default 3): the longest a request waits for a
+    /// database connection, including opening one, before answering 503.
+    pub db_connect_timeout: Duration,
+    /// `MFAD_DB_STATEMENT_TIMEOUT_MS` (default 5000, 0 = none): PostgreSQL's
+    /// `statement_timeout` on every serving connection; also bounds each store operation
+    /// client-side (connect timeout + statement timeout + 1 s).
+    pub db_statement_timeout: Option<Duration>,
+    /// `MFAD_DATABASE_PASSWORD_FILE`: a file holding the PostgreSQL password (Docker and
+    /// Kubernetes secrets), overriding any password in the URL.
+    pub database_password_file: Option<PathBuf>,
+    /// `MFAD_MIGRATION_LOCKING` (default true): serialise concurrent migrators with an
+    /// advisory lock. Turn off only for databases without advisory locks (CockroachDB),
+    /// and then migrate once with `mfad migrate` before starting nodes.
+    pub migration_locking: bool,
     /// `MFAD_SQLITE_SYNCHRONOUS` = `normal` (default) | `full`.
     pub sqlite_synchronous_full: bool,
     /// `MFAD_AUTO_MIGRATE` (default true): `serve` applies migrations at start.
     pub auto_migrate: bool,
     /// `MFAD_LOG_FORMAT` = `pretty` (default) | `json`.
     pub log_json: bool,
+    /// JWT verification and signing for the FusionAuth API.
+    pub jwt: JwtConfig,
+    /// `MFAD_TWO_FACTOR_LOGIN_TTL_SECS` (default 300): how long a FusionAuth two-factor
+    /// login (`twoFactorId`) lasts.
+    pub two_factor_login_ttl: Duration,
+    /// `MFAD_TWO_FACTOR_TRUST_TTL_SECS` (default 2592000, 30 days): how long a trusted
+    /// computer (`twoFactorTrustId`) skips the second factor.
+    pub two_factor_trust_ttl: Duration,
 }
 
 impl std::fmt::Debug for Config {
@@ -89,8 +186,10 @@ impl std::fmt::Debug for Config {
             .field("database", &redact_url(&self.database_url))
             .field("master_key", &key)
             .field("sms", &sms)
+            .field("email", &self.email)
             .field("challenge_ttl", &self.challenge_ttl)
             .field("challenge_max_attempts", &self.challenge_max_attempts)
+            .field("jwt", &self.jwt)
             .finish_non_exhaustive()
     }
 }
@@ -135,7 +234,10 @@ impl Config {
         let parse = |k: &'static str, default: u64| -> Result<u64, ConfigError> {
             match var(k) {
                 None => Ok(default),
-                Some(v) => v.trim().parse().map_err(|_| err(k, format!("not a whole number: {v:?}"))),
+                Some(v) => v
+                    .trim()
+                    .parse()
+                    .map_err(|_| err(k, format!("not a whole number: {v:?}"))),
             }
         };
         let listen = var("MFAD_LISTEN").unwrap_or_else(|| "127.0.0.1:8080".into());
@@ -152,11 +254,19 @@ impl Config {
             (None, Some(f)) => MasterKeySource::File(PathBuf::from(f)),
             (None, None) => MasterKeySource::DataDir,
             (Some(_), Some(_)) => {
-                return Err(err("MFAD_MASTER_KEY", "set MFAD_MASTER_KEY or MFAD_MASTER_KEY_FILE, not both"));
+                return Err(err(
+                    "MFAD_MASTER_KEY",
+                    "set MFAD_MASTER_KEY or MFAD_MASTER_KEY_FILE, not both",
+                ));
             }
         };
-        let need = |k: &'static str| var(k).ok_or_else(|| err(k, "required by the chosen SMS provider"));
-        let sms = match var("MFAD_SMS_PROVIDER").as_deref().map(str::to_ascii_lowercase).as_deref() {
+        let need =
+            |k: &'static str| var(k).ok_or_else(|| err(k, "required by the chosen SMS provider"));
+        let sms = match var("MFAD_SMS_PROVIDER")
+            .as_deref()
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
             None | Some("console") => SmsConfig::Console,
             Some("twilio") => SmsConfig::Twilio {
                 base_url: var("MFAD_TWILIO_BASE_URL")
@@ -170,22 +280,89 @@ impl Config {
                 secret: need("MFAD_SMS_WEBHOOK_SECRET")?,
             },
             Some(other) => {
-                return Err(err("MFAD_SMS_PROVIDER", format!("unknown provider {other:?} (console, twilio, webhook)")));
+                return Err(err(
+                    "MFAD_SMS_PROVIDER",
+                    format!("unknown provider {other:?} (console, twilio, webhook)"),
+                ));
+            }
+        };
+        let email = match var("MFAD_EMAIL_PROVIDER")
+            .as_deref()
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
+            None | Some("console") => EmailConfig::Console,
+            Some("smtp") => {
+                let url = var("MFAD_SMTP_URL").ok_or_else(|| {
+                    err("MFAD_SMTP_URL", "required when MFAD_EMAIL_PROVIDER=smtp")
+                })?;
+                let endpoint = mfad_providers::email::SmtpEndpoint::parse(&url)
+                    .map_err(|e| err("MFAD_SMTP_URL", e))?;
+                let from = var("MFAD_SMTP_FROM").unwrap_or_else(|| "mfad@localhost".into());
+                mfad_providers::email::check_from_address(&from)
+                    .map_err(|e| err("MFAD_SMTP_FROM", e))?;
+                let password_file = var("MFAD_SMTP_PASSWORD_FILE").map(PathBuf::from);
+                if password_file.is_some() {
+                    if endpoint.password.is_some() {
+                        return Err(err(
+                            "MFAD_SMTP_PASSWORD_FILE",
+                            "MFAD_SMTP_URL already holds a password; use one or the other",
+                        ));
+                    }
+                    if endpoint.user.is_none() {
+                        return Err(err(
+                            "MFAD_SMTP_PASSWORD_FILE",
+                            "needs a user name in MFAD_SMTP_URL (smtps://user@host)",
+                        ));
+                    }
+                }
+                EmailConfig::Smtp {
+                    url,
+                    from,
+                    password_file,
+                    ca_file: var("MFAD_SMTP_CA_FILE").map(PathBuf::from),
+                }
+            }
+            Some(other) => {
+                return Err(err(
+                    "MFAD_EMAIL_PROVIDER",
+                    format!("unknown provider {other:?} (console, smtp)"),
+                ));
             }
         };
         let ttl = parse("MFAD_CHALLENGE_TTL_SECS", 600)?;
         if ttl == 0 || ttl > 86_400 {
-            return Err(err("MFAD_CHALLENGE_TTL_SECS", "must be between 1 and 86400"));
+            return Err(err(
+                "MFAD_CHALLENGE_TTL_SECS",
+                "must be between 1 and 86400",
+            ));
         }
         let attempts = parse("MFAD_CHALLENGE_MAX_ATTEMPTS", 5)?;
         if attempts == 0 || attempts > 100 {
-            return Err(err("MFAD_CHALLENGE_MAX_ATTEMPTS", "must be between 1 and 100"));
+            return Err(err(
+                "MFAD_CHALLENGE_MAX_ATTEMPTS",
+                "must be between 1 and 100",
+            ));
         }
         let skew = parse("MFAD_TOTP_SKEW_STEPS", 1)?;
         if skew > 10 {
             return Err(err("MFAD_TOTP_SKEW_STEPS", "must be at most 10"));
         }
         let conns = parse("MFAD_DB_MAX_CONNECTIONS", 8)?;
+        let connect_timeout = parse("MFAD_DB_CONNECT_TIMEOUT_SECS", 3)?;
+        if connect_timeout == 0 || connect_timeout > 300 {
+            return Err(err(
+                "MFAD_DB_CONNECT_TIMEOUT_SECS",
+                "must be between 1 and 300",
+            ));
+        }
+        let statement_timeout = parse("MFAD_DB_STATEMENT_TIMEOUT_MS", 5000)?;
+        if statement_timeout > 3_600_000 {
+            return Err(err(
+                "MFAD_DB_STATEMENT_TIMEOUT_MS",
+                "must be at most 3600000 (one hour); 0 disables it",
+            ));
+        }
         let bool_var = |k: &'static str, default: bool| -> Result<bool, ConfigError> {
             match var(k).map(|v| v.to_ascii_lowercase()).as_deref() {
                 None => Ok(default),
@@ -194,31 +371,94 @@ impl Config {
                 Some(v) => Err(err(k, format!("expected true or false, got {v:?}"))),
             }
         };
-        let sync_full = match var("MFAD_SQLITE_SYNCHRONOUS").map(|v| v.to_ascii_lowercase()).as_deref() {
+        let sync_full = match var("MFAD_SQLITE_SYNCHRONOUS")
+            .map(|v| v.to_ascii_lowercase())
+            .as_deref()
+        {
             None | Some("normal") => false,
             Some("full") => true,
-            Some(v) => return Err(err("MFAD_SQLITE_SYNCHRONOUS", format!("expected normal or full, got {v:?}"))),
+            Some(v) => {
+                return Err(err(
+                    "MFAD_SQLITE_SYNCHRONOUS",
+                    format!("expected normal or full, got {v:?}"),
+                ));
+            }
         };
-        let log_json = match var("MFAD_LOG_FORMAT").map(|v| v.to_ascii_lowercase()).as_deref() {
+        let log_json = match var("MFAD_LOG_FORMAT")
+            .map(|v| v.to_ascii_lowercase())
+            .as_deref()
+        {
             None | Some("pretty") => false,
             Some("json") => true,
-            Some(v) => return Err(err("MFAD_LOG_FORMAT", format!("expected pretty or json, got {v:?}"))),
+            Some(v) => {
+                return Err(err(
+                    "MFAD_LOG_FORMAT",
+                    format!("expected pretty or json, got {v:?}"),
+                ));
+            }
         };
+        let jwt = jwt_config(&var, &parse)?;
+        let login_ttl = parse("MFAD_TWO_FACTOR_LOGIN_TTL_SECS", 300)?;
+        if login_ttl == 0 || login_ttl > 86_400 {
+            return Err(err(
+                "MFAD_TWO_FACTOR_LOGIN_TTL_SECS",
+                "must be between 1 and 86400",
+            ));
+        }
+        let trust_ttl = parse("MFAD_TWO_FACTOR_TRUST_TTL_SECS", 2_592_000)?;
+        if trust_ttl == 0 || trust_ttl > 31_536_000 {
+            return Err(err(
+                "MFAD_TWO_FACTOR_TRUST_TTL_SECS",
+                "must be between 1 and 31536000 (a year)",
+            ));
+        }
         Ok(Config {
             listen,
             data_dir,
             database_url,
             master_key,
             sms,
+            email,
             challenge_ttl: Duration::from_secs(ttl),
             challenge_max_attempts: u32::try_from(attempts).unwrap_or(5),
             totp_skew: skew,
             db_max_connections: u32::try_from(conns.clamp(1, 1000)).unwrap_or(8),
             sqlite_synchronous_full: sync_full,
             auto_migrate: bool_var("MFAD_AUTO_MIGRATE", true)?,
+            db_connect_timeout: Duration::from_secs(connect_timeout),
+            db_statement_timeout: (statement_timeout > 0)
+                .then(|| Duration::from_millis(statement_timeout)),
+            database_password_file: var("MFAD_DATABASE_PASSWORD_FILE").map(PathBuf::from),
+            migration_locking: bool_var("MFAD_MIGRATION_LOCKING", true)?,
             log_json,
+            jwt,
+            two_factor_login_ttl: Duration::from_secs(login_ttl),
+            two_factor_trust_ttl: Duration::from_secs(trust_ttl),
         })
     }
+}
+
+/// The `MFAD_JWT_*` settings.
+fn jwt_config(
+    var: &impl Fn(&str) -> Option<String>,
+    parse: &impl Fn(&'static str, u64) -> Result<u64, ConfigError>,
+) -> Result<JwtConfig, ConfigError> {
+    let hs256_secret = var("MFAD_JWT_HS256_SECRET");
+    if hs256_secret.as_ref().is_some_and(|s| s.len() < 32) {
+        // RFC 7518 §3.2: an HS256 key must be at least as long as the hash (256 bits).
+        return Err(err("MFAD_JWT_HS256_SECRET", "must be at least 32 bytes"));
+    }
+    let ttl = parse("MFAD_JWT_TTL_SECS", 3600)?;
+    if ttl == 0 || ttl > 86_400 {
+        return Err(err("MFAD_JWT_TTL_SECS", "must be between 1 and 86400"));
+    }
+    Ok(JwtConfig {
+        hs256_secret,
+        public_keys_file: var("MFAD_JWT_PUBLIC_KEYS_FILE").map(PathBuf::from),
+        issuer: var("MFAD_JWT_ISSUER"),
+        audience: var("MFAD_JWT_AUDIENCE"),
+        ttl: Duration::from_secs(ttl),
+    })
 }
 
 fn default_sqlite_url(data_dir: &Path) -> String {
@@ -233,8 +473,10 @@ mod tests {
     use std::collections::HashMap;
 
     fn load(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let map: HashMap<String, String> =
-            vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         Config::from_lookup(|k| map.get(k).cloned())
     }
 
@@ -242,7 +484,11 @@ mod tests {
     fn defaults() {
         let c = load(&[]).unwrap();
         assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
-        assert!(c.database_url.starts_with("sqlite:///"), "{}", c.database_url);
+        assert!(
+            c.database_url.starts_with("sqlite:///"),
+            "{}",
+            c.database_url
+        );
         assert!(c.database_url.ends_with("mfad-data/mfad.db"));
         assert_eq!(c.sms, SmsConfig::Console);
         assert_eq!(c.master_key, MasterKeySource::DataDir);
@@ -261,7 +507,11 @@ mod tests {
         ])
         .unwrap();
         match c.sms {
-            SmsConfig::Twilio { auth_token, base_url, .. } => {
+            SmsConfig::Twilio {
+                auth_token,
+                base_url,
+                ..
+            } => {
                 assert_eq!(auth_token, "0123456789");
                 assert_eq!(base_url, "https://api.twilio.com");
             }
@@ -277,6 +527,183 @@ mod tests {
             ("MFAD_CHALLENGE_MAX_ATTEMPTS", "0"),
             ("MFAD_SMS_PROVIDER", "pigeon"),
             ("MFAD_AUTO_MIGRATE", "maybe"),
+            ("MFAD_DB_CONNECT_TIMEOUT_SECS", "0"),
+            ("MFAD_DB_CONNECT_TIMEOUT_SECS", "soon"),
+            ("MFAD_DB_STATEMENT_TIMEOUT_MS", "4000000"),
+            ("MFAD_DB_STATEMENT_TIMEOUT_MS", "-1"),
+            ("MFAD_MIGRATION_LOCKING", "sometimes"),
+        ] {
+            let e = load(&[(k, v)]).unwrap_err().to_string();
+            assert!(e.starts_with(k), "{e}");
+        }
+    }
+
+    #[test]
+    fn database_settings() {
+        let c = load(&[]).unwrap();
+        assert_eq!(c.db_max_connections, 8);
+        assert_eq!(c.db_connect_timeout, Duration::from_secs(3));
+        assert_eq!(c.db_statement_timeout, Some(Duration::from_millis(5000)));
+        assert_eq!(c.database_password_file, None);
+        assert!(c.migration_locking && c.auto_migrate);
+
+        let c = load(&[
+            (
+                "MFAD_DATABASE_URL",
+                "postgres://mfad@db.internal:5432/mfad?sslmode=verify-full",
+            ),
+            ("MFAD_DB_MAX_CONNECTIONS", "32"),
+            ("MFAD_DB_CONNECT_TIMEOUT_SECS", "2"),
+            ("MFAD_DB_STATEMENT_TIMEOUT_MS", "0"),
+            ("MFAD_DATABASE_PASSWORD_FILE", "/run/secrets/db"),
+            ("MFAD_MIGRATION_LOCKING", "false"),
+            ("MFAD_AUTO_MIGRATE", "false"),
+        ])
+        .unwrap();
+        assert_eq!(
+            c.database_url,
+            "postgres://mfad@db.internal:5432/mfad?sslmode=verify-full"
+        );
+        assert_eq!(c.db_max_connections, 32);
+        assert_eq!(c.db_connect_timeout, Duration::from_secs(2));
+        assert_eq!(
+            c.db_statement_timeout, None,
+            "0 disables the statement timeout"
+        );
+        assert_eq!(
+            c.database_password_file,
+            Some(PathBuf::from("/run/secrets/db"))
+        );
+        assert!(!c.migration_locking && !c.auto_migrate);
+    }
+
+    #[test]
+    fn email_defaults_to_the_console_and_smtp_needs_a_url() {
+        assert_eq!(load(&[]).unwrap().email, EmailConfig::Console);
+        let e = load(&[("MFAD_EMAIL_PROVIDER", "smtp")])
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("MFAD_SMTP_URL"), "{e}");
+        let c = load(&[
+            ("MFAD_EMAIL_PROVIDER", "SMTP"),
+            ("MFAD_SMTP_URL", "smtp+starttls://relay.example"),
+        ])
+        .unwrap();
+        assert_eq!(
+            c.email,
+            EmailConfig::Smtp {
+                url: "smtp+starttls://relay.example".into(),
+                from: "mfad@localhost".into(),
+                password_file: None,
+                ca_file: None,
+            }
+        );
+        let c = load(&[
+            ("MFAD_EMAIL_PROVIDER", "smtp"),
+            ("MFAD_SMTP_URL", "smtps://apikey@relay.example"),
+            ("MFAD_SMTP_FROM", "Example <no-reply@example.com>"),
+            ("MFAD_SMTP_PASSWORD_FILE", "/run/secrets/smtp"),
+            ("MFAD_SMTP_CA_FILE", "/etc/mfad/ca.pem"),
+        ])
+        .unwrap();
+        match c.email {
+            EmailConfig::Smtp {
+                from,
+                password_file,
+                ca_file,
+                ..
+            } => {
+                assert_eq!(from, "Example <no-reply@example.com>");
+                assert_eq!(password_file, Some(PathBuf::from("/run/secrets/smtp")));
+                assert_eq!(ca_file, Some(PathBuf::from("/etc/mfad/ca.pem")));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn bad_email_settings_name_the_variable_without_the_password() {
+        let smtp = |extra: &[(&'static str, &'static str)]| {
+            let mut vars = vec![("MFAD_EMAIL_PROVIDER", "smtp")];
+            vars.extend_from_slice(extra);
+            load(&vars).unwrap_err().to_string()
+        };
+        for (k, e) in [
+            (
+                "MFAD_EMAIL_PROVIDER",
+                load(&[("MFAD_EMAIL_PROVIDER", "pigeon")])
+                    .unwrap_err()
+                    .to_string(),
+            ),
+            (
+                "MFAD_SMTP_URL",
+                smtp(&[("MFAD_SMTP_URL", "http://u:hunter2@relay.example")]),
+            ),
+            (
+                "MFAD_SMTP_URL",
+                smtp(&[(
+                    "MFAD_SMTP_URL",
+                    "smtps://u:hunter2@relay.example?tls=starttls",
+                )]),
+            ),
+            (
+                "MFAD_SMTP_FROM",
+                smtp(&[
+                    ("MFAD_SMTP_URL", "smtps://relay.example"),
+                    ("MFAD_SMTP_FROM", "nobody"),
+                ]),
+            ),
+            (
+                "MFAD_SMTP_PASSWORD_FILE",
+                smtp(&[
+                    ("MFAD_SMTP_URL", "smtps://u:hunter2@relay.example"),
+                    ("MFAD_SMTP_PASSWORD_FILE", "/p"),
+                ]),
+            ),
+            (
+                "MFAD_SMTP_PASSWORD_FILE",
+                smtp(&[
+                    ("MFAD_SMTP_URL", "smtps://relay.example"),
+                    ("MFAD_SMTP_PASSWORD_FILE", "/p"),
+                ]),
+            ),
+        ] {
+            assert!(e.starts_with(k), "{e}");
+            assert!(!e.contains("hunter2"), "{e}");
+        }
+    }
+
+    #[test]
+    fn fusionauth_settings() {
+        let c = load(&[]).unwrap();
+        assert_eq!(c.two_factor_login_ttl, Duration::from_secs(300));
+        assert_eq!(c.two_factor_trust_ttl, Duration::from_secs(30 * 86_400));
+        assert_eq!(
+            c.jwt,
+            JwtConfig {
+                ttl: Duration::from_secs(3600),
+                ..JwtConfig::default()
+            }
+        );
+        let secret = "s".repeat(32);
+        let c = load(&[
+            ("MFAD_JWT_HS256_SECRET", secret.as_str()),
+            ("MFAD_JWT_PUBLIC_KEYS_FILE", "/etc/mfad/jwks.json"),
+            ("MFAD_TWO_FACTOR_LOGIN_TTL_SECS", "60"),
+        ])
+        .unwrap();
+        assert_eq!(c.jwt.hs256_secret.as_deref(), Some(secret.as_str()));
+        assert_eq!(
+            c.jwt.public_keys_file,
+            Some(PathBuf::from("/etc/mfad/jwks.json"))
+        );
+        assert_eq!(c.two_factor_login_ttl, Duration::from_secs(60));
+        assert!(!format!("{c:?}").contains(&secret));
+        for (k, v) in [
+            ("MFAD_JWT_HS256_SECRET", "short"),
+            ("MFAD_TWO_FACTOR_LOGIN_TTL_SECS", "0"),
+            ("MFAD_TWO_FACTOR_TRUST_TTL_SECS", "x"),
+            ("MFAD_JWT_TTL_SECS", "0"),
         ] {
             let e = load(&[(k, v)]).unwrap_err().to_string();
             assert!(e.starts_with(k), "{e}");
@@ -294,6 +721,16 @@ mod tests {
         ])
         .unwrap();
         let s = format!("{c:?}");
-        assert!(!s.contains("hunter2") && !s.contains("whsecret") && !s.contains("aaaa"), "{s}");
+        assert!(
+            !s.contains("hunter2") && !s.contains("whsecret") && !s.contains("aaaa"),
+            "{s}"
+        );
+        let c = load(&[
+            ("MFAD_EMAIL_PROVIDER", "smtp"),
+            ("MFAD_SMTP_URL", "smtps://mailer:smtp-pw@relay.example"),
+        ])
+        .unwrap();
+        let s = format!("{c:?}");
+        assert!(!s.contains("smtp-pw") && s.contains("relay.example"), "{s}");
     }
 }

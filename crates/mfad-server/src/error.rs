@@ -3,7 +3,7 @@
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use mfad_core::error::{CoreError, Entity, StoreError};
+use mfad_core::error::{CoreError, Entity, FieldError, StoreError};
 use serde_json::json;
 
 /// A [`CoreError`] rendered in the WorkOS error shape (`{code, message, …}`).
@@ -117,4 +117,79 @@ pub fn json_response(status: StatusCode, body: &serde_json::Value) -> Response {
         bytes,
     )
         .into_response()
+}
+
+/// A [`CoreError`] rendered as FusionAuth answers (see `shared/reference/fusionauth-2fa.md`
+/// §0): 400 with an Errors object (`fieldErrors`, `generalErrors`, codes `[kind]field`),
+/// and **empty** bodies for 401, 404 and 421 (a wrong code), which is what every
+/// FusionAuth client expects; the Python client even raises on a 400 that is not JSON.
+#[derive(Debug)]
+pub struct FusionAuthError(pub CoreError);
+
+impl<E: Into<CoreError>> From<E> for FusionAuthError {
+    fn from(e: E) -> Self {
+        FusionAuthError(e.into())
+    }
+}
+
+/// FusionAuth's `421`: the code is not valid.
+pub const INVALID_CODE: StatusCode = StatusCode::MISDIRECTED_REQUEST;
+
+impl IntoResponse for FusionAuthError {
+    fn into_response(self) -> Response {
+        match &self.0 {
+            CoreError::NotFound { .. } => StatusCode::NOT_FOUND.into_response(),
+            CoreError::Unauthorized => StatusCode::UNAUTHORIZED.into_response(),
+            CoreError::InvalidCode
+            | CoreError::ChallengePreviouslyVerified(_)
+            | CoreError::ChallengeExpired(_)
+            | CoreError::TooManyAttempts(_) => INVALID_CODE.into_response(),
+            CoreError::TooManyRequests => StatusCode::TOO_MANY_REQUESTS.into_response(),
+            CoreError::Validation(fields) => fusionauth_errors(fields),
+            CoreError::InvalidPhoneNumber { .. } => fusionauth_errors(&[FieldError::new(
+                "mobilePhone",
+                "invalid",
+                "mobilePhone must be a valid phone number",
+            )]),
+            CoreError::WrongFactorType(_) => fusionauth_errors(&[FieldError::new(
+                "methodId",
+                "invalid",
+                "the method cannot be used for this operation",
+            )]),
+            other => {
+                let (status, code, message) = server_failure(other);
+                let mut resp = json_response(
+                    status,
+                    &json!({"generalErrors": [{"code": format!("[{code}]"), "message": message}]}),
+                );
+                if status == StatusCode::SERVICE_UNAVAILABLE {
+                    resp.headers_mut()
+                        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+                }
+                resp
+            }
+        }
+    }
+}
+
+/// FusionAuth's Errors object. A field error on `field` gets the code `[code]field`; one
+/// with an empty field is a general error with the code `[code]`.
+pub fn fusionauth_errors(fields: &[FieldError]) -> Response {
+    let mut field_errors = serde_json::Map::new();
+    let mut general = Vec::new();
+    for f in fields {
+        if f.field.is_empty() {
+            general.push(json!({"code": format!("[{}]", f.code), "message": f.message}));
+        } else if let Some(list) = field_errors
+            .entry(f.field.clone())
+            .or_insert_with(|| serde_json::Value::Array(Vec::new()))
+            .as_array_mut()
+        {
+            list.push(json!({"code": format!("[{}]{}", f.code, f.field), "message": f.message}));
+        }
+    }
+    json_response(
+        StatusCode::BAD_REQUEST,
+        &json!({"fieldErrors": field_errors, "generalErrors": general}),
+    )
 }

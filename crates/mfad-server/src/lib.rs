@@ -1,8 +1,10 @@
-//! The mfad server: configuration, HTTP adapters for the WorkOS MFA API, startup.
+//! The mfad server: configuration, HTTP adapters for the WorkOS MFA API and the
+//! FusionAuth Two Factor API, startup.
 
 pub mod config;
 pub mod error;
 pub mod extract;
+pub mod jwt;
 pub mod routes;
 pub mod startup;
 pub mod state;

@@ -7,15 +7,18 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::Context;
+use mfad_core::email::EmailSender;
 use mfad_core::sms::SmsSender;
 use mfad_core::store::Store;
 use mfad_core::{Clock, Policy, Service};
 use mfad_crypto::Keyring;
-use mfad_providers::{ConsoleSms, TwilioSms, WebhookSms};
+use mfad_providers::email::SmtpOptions;
+use mfad_providers::{ConsoleEmail, ConsoleSms, SmtpEmail, TwilioSms, WebhookSms};
 use mfad_store::{Db, StoreOptions};
 use tokio::net::TcpListener;
 
-use crate::config::{Config, MasterKeySource, SmsConfig, redact_url};
+use crate::config::{Config, EmailConfig, MasterKeySource, SmsConfig, redact_url};
+use crate::jwt::JwtKeys;
 use crate::state::AppState;
 
 /// Loads the master key, generating one into the data dir on first start.
@@ -36,7 +39,8 @@ pub fn load_keyring(config: &Config) -> anyhow::Result<Keyring> {
                 );
             }
             mfad_crypto::Zeroizing::new(
-                std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?,
+                std::fs::read_to_string(&path)
+                    .with_context(|| format!("reading {}", path.display()))?,
             )
         }
     };
@@ -75,41 +79,131 @@ pub fn ensure_data_dir(config: &Config) -> anyhow::Result<()> {
 /// Opens the configured database.
 pub async fn open_database(config: &Config) -> anyhow::Result<Db> {
     ensure_data_dir(config)?;
+    let password = match &config.database_password_file {
+        None => None,
+        Some(path) => Some(read_password_file(path)?),
+    };
     let opts = StoreOptions {
         max_connections: config.db_max_connections,
+        acquire_timeout: config.db_connect_timeout,
         sqlite_synchronous_full: config.sqlite_synchronous_full,
-        ..StoreOptions::default()
+        statement_timeout: config.db_statement_timeout,
+        password,
+        migration_locking: config.migration_locking,
     };
     Db::connect(&config.database_url, &opts)
         .await
         .with_context(|| format!("opening database {}", redact_url(&config.database_url)))
 }
 
+/// The database password from `MFAD_DATABASE_PASSWORD_FILE`: the file's text without the
+/// line break editors and `echo` leave at its end (other whitespace is kept: it may be part
+/// of the password).
+fn read_password_file(path: &Path) -> anyhow::Result<String> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading MFAD_DATABASE_PASSWORD_FILE {}", path.display()))?;
+    let password = text.strip_suffix('\n').unwrap_or(&text);
+    let password = password.strip_suffix('\r').unwrap_or(password);
+    anyhow::ensure!(
+        !password.is_empty(),
+        "MFAD_DATABASE_PASSWORD_FILE {} is empty",
+        path.display()
+    );
+    Ok(password.to_owned())
+}
+
 fn sms_sender(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Arc<dyn SmsSender>> {
     Ok(match &config.sms {
         SmsConfig::Console => {
-            tracing::warn!("SMS provider is 'console': codes are logged, not sent (development only)");
+            tracing::warn!(
+                "SMS provider is 'console': codes are logged, not sent (development only)"
+            );
             Arc::new(ConsoleSms)
         }
-        SmsConfig::Twilio { base_url, account_sid, auth_token, from } => {
-            Arc::new(TwilioSms::new(base_url, account_sid, auth_token, from).map_err(anyhow::Error::msg)?)
-        }
+        SmsConfig::Twilio {
+            base_url,
+            account_sid,
+            auth_token,
+            from,
+        } => Arc::new(
+            TwilioSms::new(base_url, account_sid, auth_token, from).map_err(anyhow::Error::msg)?,
+        ),
         SmsConfig::Webhook { url, secret } => {
             Arc::new(WebhookSms::new(url, secret.as_bytes(), clock).map_err(anyhow::Error::msg)?)
         }
     })
 }
 
+/// The email sender chosen by `MFAD_EMAIL_PROVIDER`: the console (development only) or an
+/// SMTP relay, with its password file and extra CA certificates read now, so a bad setting
+/// stops the start. The SMTP connection itself is opened on the first message.
+pub fn email_sender(config: &Config) -> anyhow::Result<Arc<dyn EmailSender>> {
+    Ok(match &config.email {
+        EmailConfig::Console => {
+            tracing::warn!(
+                "email provider is 'console': codes are logged, not sent (development only)"
+            );
+            Arc::new(ConsoleEmail)
+        }
+        EmailConfig::Smtp {
+            url,
+            from,
+            password_file,
+            ca_file,
+        } => {
+            let password = match password_file {
+                None => None,
+                Some(path) => Some(read_secret_file("MFAD_SMTP_PASSWORD_FILE", path)?),
+            };
+            let extra_ca_pem = match ca_file {
+                None => None,
+                Some(path) => Some(
+                    std::fs::read(path)
+                        .with_context(|| format!("reading MFAD_SMTP_CA_FILE {}", path.display()))?,
+                ),
+            };
+            let options = SmtpOptions {
+                password,
+                extra_ca_pem,
+                ..SmtpOptions::default()
+            };
+            let smtp = SmtpEmail::new(url, from, options)
+                .map_err(|e| anyhow::anyhow!("email provider smtp: {e}"))?;
+            tracing::info!(sender = ?smtp, "email codes go through SMTP");
+            Arc::new(smtp)
+        }
+    })
+}
+
+/// A secret from a file named by `var`: the file's text without one final line break.
+fn read_secret_file(var: &str, path: &Path) -> anyhow::Result<String> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading {var} {}", path.display()))?;
+    let secret = text.strip_suffix('\n').unwrap_or(&text);
+    let secret = secret.strip_suffix('\r').unwrap_or(secret);
+    anyhow::ensure!(!secret.is_empty(), "{var} {} is empty", path.display());
+    Ok(secret.to_owned())
+}
+
 /// Builds the service over an opened database.
-pub fn build_service(config: &Config, db: Db, clock: Arc<dyn Clock>) -> anyhow::Result<Service<Db>> {
+pub fn build_service(
+    config: &Config,
+    db: Db,
+    clock: Arc<dyn Clock>,
+) -> anyhow::Result<Service<Db>> {
     let keyring = Arc::new(load_keyring(config)?);
     let sms = sms_sender(config, clock.clone())?;
     let policy = Policy {
-        challenge_ttl: time::Duration::try_from(config.challenge_ttl).unwrap_or(time::Duration::minutes(10)),
+        challenge_ttl: time::Duration::try_from(config.challenge_ttl)
+            .unwrap_or(time::Duration::minutes(10)),
         max_attempts: config.challenge_max_attempts,
         totp_skew: config.totp_skew,
+        two_factor_login_ttl: time::Duration::try_from(config.two_factor_login_ttl)
+            .unwrap_or(time::Duration::minutes(5)),
+        two_factor_trust_ttl: time::Duration::try_from(config.two_factor_trust_ttl)
+            .unwrap_or(time::Duration::days(30)),
     };
-    Ok(Service::new(db, keyring, clock, sms, policy))
+    Ok(Service::new(db, keyring, clock, sms, policy).with_email(email_sender(config)?))
 }
 
 /// A bound, ready-to-run server.
@@ -127,11 +221,19 @@ impl Application {
             db.migrate().await.context("applying migrations")?;
         }
         let service = Arc::new(build_service(config, db, clock)?);
+        let jwt = Arc::new(JwtKeys::load(&config.jwt)?);
         let ready = Arc::new(AtomicBool::new(service.store().ping().await.is_ok()));
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("binding {}", config.listen))?;
-        Ok(Application { listener, state: AppState { service, ready } })
+        Ok(Application {
+            listener,
+            state: AppState {
+                service,
+                ready,
+                jwt,
+            },
+        })
     }
 
     /// The bound address.
@@ -146,10 +248,15 @@ impl Application {
 
     /// Serves until `shutdown` resolves, then drains in-flight requests and closes the
     /// database.
-    pub async fn run_until(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    pub async fn run_until(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
         let probe = tokio::spawn(probe_database(self.state.clone()));
         let app = crate::routes::app(self.state.clone());
-        let result = axum::serve(self.listener, app).with_graceful_shutdown(shutdown).await;
+        let result = axum::serve(self.listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await;
         probe.abort();
         self.state.service.store().close().await;
         result.context("serving HTTP")
@@ -192,4 +299,86 @@ pub async fn shutdown_signal() {
         () = term => {},
     }
     tracing::info!("shutting down");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::read_password_file;
+
+    #[test]
+    fn password_file_loses_only_its_final_line_break() {
+        let dir = tempfile::tempdir().unwrap();
+        let cases = [
+            ("pw1", "s3cret\n", "s3cret"),
+            ("pw2", "s3cret\r\n", "s3cret"),
+            ("pw3", " two words ", " two words "),
+        ];
+        for (name, text, want) in cases {
+            let path = dir.path().join(name);
+            std::fs::write(&path, text).unwrap();
+            assert_eq!(read_password_file(&path).unwrap(), want);
+        }
+        let empty = dir.path().join("empty");
+        std::fs::write(&empty, "\n").unwrap();
+        assert!(read_password_file(&empty).is_err());
+        let e = read_password_file(&dir.path().join("missing"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("MFAD_DATABASE_PASSWORD_FILE"), "{e}");
+    }
+}
+
+#[cfg(test)]
+mod email_tests {
+    use super::*;
+
+    fn smtp_config(vars: &[(&str, &str)]) -> Config {
+        let vars: std::collections::HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_lookup(|k| vars.get(k).cloned()).unwrap()
+    }
+
+    #[test]
+    fn console_by_default() {
+        let sender = email_sender(&smtp_config(&[])).unwrap();
+        assert!(format!("{sender:?}").contains("ConsoleEmail"));
+    }
+
+    #[test]
+    fn smtp_reads_its_files_and_hides_the_password() {
+        let dir = tempfile::tempdir().unwrap();
+        let password = dir.path().join("smtp-password");
+        std::fs::write(&password, "file-secret\n").unwrap();
+        let password = password.to_string_lossy().into_owned();
+        let base = [
+            ("MFAD_EMAIL_PROVIDER", "smtp"),
+            ("MFAD_SMTP_URL", "smtps://mailer@relay.example"),
+            ("MFAD_SMTP_PASSWORD_FILE", password.as_str()),
+        ];
+        let sender = email_sender(&smtp_config(&base)).unwrap();
+        let text = format!("{sender:?}");
+        assert!(
+            text.contains("smtps://relay.example:465") && !text.contains("file-secret"),
+            "{text}"
+        );
+
+        let missing = dir.path().join("missing").to_string_lossy().into_owned();
+        let mut vars = base.to_vec();
+        vars[2] = ("MFAD_SMTP_PASSWORD_FILE", missing.as_str());
+        let e = email_sender(&smtp_config(&vars)).unwrap_err().to_string();
+        assert!(e.contains("MFAD_SMTP_PASSWORD_FILE"), "{e}");
+
+        let ca = dir.path().join("ca.pem");
+        std::fs::write(&ca, "not a certificate").unwrap();
+        let ca = ca.to_string_lossy().into_owned();
+        let mut vars = base.to_vec();
+        vars.push(("MFAD_SMTP_CA_FILE", ca.as_str()));
+        let e = format!("{:#}", email_sender(&smtp_config(&vars)).unwrap_err());
+        assert!(e.contains("CA file"), "{e}");
+        vars[3] = ("MFAD_SMTP_CA_FILE", missing.as_str());
+        let e = format!("{:#}", email_sender(&smtp_config(&vars)).unwrap_err());
+        assert!(e.contains("MFAD_SMTP_CA_FILE"), "{e}");
+    }
 }

@@ -6,6 +6,8 @@ use std::sync::atomic::AtomicBool;
 use mfad_core::Service;
 use mfad_store::Db;
 
+use crate::jwt::JwtKeys;
+
 /// What every handler can reach.
 #[derive(Debug, Clone)]
 pub struct AppState {
@@ -13,4 +15,6 @@ pub struct AppState {
     pub service: Arc<Service<Db>>,
     /// Whether the database answered the last probe (see `startup::probe_database`).
     pub ready: Arc<AtomicBool>,
+    /// JWT keys of the FusionAuth API.
+    pub jwt: Arc<JwtKeys>,
 }

@@ -32,3 +32,8 @@ fn run_suite(script: &str, extra_env: &[(&str, String)]) {
 fn workos_official_sdks_on_sqlite() {
     run_suite("tests/compat/run.sh", &[]);
 }
+
+#[test]
+fn fusionauth_official_clients_and_elixir_shapes_on_sqlite() {
+    run_suite("tests/compat/fusionauth/run.sh", &[]);
+}

@@ -3,7 +3,7 @@
 
 use mfad_core::clock::{from_unix_ms, unix_ms};
 use mfad_core::error::StoreError;
-use mfad_core::ids::{ApiKeyId, ChallengeId, FactorId, TenantId, UserId};
+use mfad_core::ids::{ApiKeyId, ChallengeId, FactorId, MethodId, TenantId, UserId};
 use mfad_core::model::{ApiKey, Challenge, Factor, FactorDetails, FactorType, Tenant, TotpFactor};
 use mfad_core::phone::PhoneNumber;
 
@@ -13,7 +13,7 @@ macro_rules! factor_columns {
     () => {
         "f.id, f.tenant_id, f.user_id, f.type, f.totp_issuer, f.totp_user, \
      f.totp_algorithm, f.totp_digits, f.totp_period, f.totp_secret, f.totp_last_step, \
-     f.phone_number, f.created_at, f.updated_at"
+     f.phone_number, f.email, f.method_id, f.name, f.created_at, f.updated_at"
     };
 }
 pub(crate) use factor_columns;
@@ -43,6 +43,9 @@ pub(crate) struct FactorRow {
     totp_secret: Option<Vec<u8>>,
     totp_last_step: Option<i64>,
     phone_number: Option<String>,
+    email: Option<String>,
+    method_id: Option<String>,
+    name: Option<String>,
     created_at: i64,
     updated_at: i64,
 }
@@ -82,12 +85,17 @@ impl TryFrom<FactorRow> for Factor {
                 ),
             },
             FactorType::GenericOtp => FactorDetails::GenericOtp,
+            FactorType::Email => FactorDetails::Email {
+                address: r.email.ok_or_else(|| corrupt("email", &r.id))?,
+            },
         };
         Ok(Factor {
             id: FactorId::from_trusted(r.id),
             tenant_id: TenantId::from_trusted(r.tenant_id),
             user_id: r.user_id.map(UserId::from_trusted),
             details,
+            method_id: r.method_id.map(MethodId::from_trusted),
+            name: r.name,
             created_at: from_unix_ms(r.created_at),
             updated_at: from_unix_ms(r.updated_at),
         })
@@ -112,14 +120,17 @@ pub(crate) struct FactorValues<'a> {
     pub totp_secret: Option<&'a [u8]>,
     pub totp_last_step: Option<i64>,
     pub phone_number: Option<&'a str>,
+    pub email: Option<&'a str>,
+    pub method_id: Option<&'a str>,
+    pub name: Option<&'a str>,
     pub created_at: i64,
     pub updated_at: i64,
 }
 
 pub(crate) const FACTOR_INSERT: &str = "INSERT INTO factors (id, tenant_id, user_id, type, \
      totp_issuer, totp_user, totp_algorithm, totp_digits, totp_period, totp_secret, totp_last_step, \
-     phone_number, created_at, updated_at) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)";
+     phone_number, email, method_id, name, created_at, updated_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)";
 
 impl<'a> From<&'a Factor> for FactorValues<'a> {
     fn from(f: &'a Factor) -> Self {
@@ -136,6 +147,9 @@ impl<'a> From<&'a Factor> for FactorValues<'a> {
             totp_secret: None,
             totp_last_step: None,
             phone_number: None,
+            email: None,
+            method_id: f.method_id.as_ref().map(MethodId::as_str),
+            name: f.name.as_deref(),
             created_at: unix_ms(f.created_at),
             updated_at: unix_ms(f.updated_at),
         };
@@ -151,6 +165,7 @@ impl<'a> From<&'a Factor> for FactorValues<'a> {
             }
             FactorDetails::Sms { phone } => v.phone_number = Some(phone.as_str()),
             FactorDetails::GenericOtp => {}
+            FactorDetails::Email { address } => v.email = Some(address),
         }
         v
     }

@@ -135,6 +135,9 @@ macro_rules! impl_sql_store {
                     .bind(v.totp_secret)
                     .bind(v.totp_last_step)
                     .bind(v.phone_number)
+                    .bind(v.email)
+                    .bind(v.method_id)
+                    .bind(v.name)
                     .bind(v.created_at)
                     .bind(v.updated_at);
                 match first_challenge {
@@ -171,14 +174,10 @@ macro_rules! impl_sql_store {
                 id: &mfad_core::ids::FactorId,
             ) -> Result<bool, mfad_core::error::StoreError> {
                 let mut tx = self.write().begin().await.map_err($crate::map_err)?;
-                // Challenges first, explicitly, so deletion does not depend on the
-                // connection's foreign-key cascade setting.
-                sqlx::query("DELETE FROM challenges WHERE factor_id = $1 AND tenant_id = $2")
-                    .bind(id.as_str())
-                    .bind(tenant.as_str())
-                    .execute(&mut *tx)
-                    .await
-                    .map_err($crate::map_err)?;
+                // The factor row first, then its challenges: the same lock order as
+                // `record_success`, so the two cannot deadlock on PostgreSQL. The foreign
+                // key cascades; the explicit DELETE keeps deletion whole even on a
+                // connection where SQLite's foreign keys are off.
                 let deleted = sqlx::query("DELETE FROM factors WHERE id = $1 AND tenant_id = $2")
                     .bind(id.as_str())
                     .bind(tenant.as_str())
@@ -186,6 +185,12 @@ macro_rules! impl_sql_store {
                     .await
                     .map_err($crate::map_err)?
                     .rows_affected();
+                sqlx::query("DELETE FROM challenges WHERE factor_id = $1 AND tenant_id = $2")
+                    .bind(id.as_str())
+                    .bind(tenant.as_str())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err($crate::map_err)?;
                 tx.commit().await.map_err($crate::map_err)?;
                 Ok(deleted == 1)
             }
@@ -201,10 +206,14 @@ macro_rules! impl_sql_store {
                     (false, false) => SCAN_DESC,
                     (false, true) => SCAN_DESC_AFTER,
                 };
-                let rows = sqlx::query_as::<_, $crate::rows::FactorRow>(sql)
+                let query = sqlx::query_as::<_, $crate::rows::FactorRow>(sql)
                     .bind(scan.tenant_id.as_str())
-                    .bind(scan.user_id.as_str())
-                    .bind(scan.start_after.map(|c| c.as_str()).unwrap_or(""))
+                    .bind(scan.user_id.as_str());
+                let query = match scan.start_after {
+                    Some(cursor) => query.bind(cursor.as_str()),
+                    None => query,
+                };
+                let rows = query
                     .bind(i64::from(scan.limit))
                     .fetch_all(self.read())
                     .await
@@ -316,6 +325,8 @@ macro_rules! impl_sql_store {
                 tx.commit().await.map_err($crate::map_err)?;
                 Ok(SuccessOutcome::Verified)
             }
+
+            $crate::two_factor::two_factor_methods!();
         }
     };
 }
@@ -338,25 +349,29 @@ pub(crate) const GET_CHALLENGE: &str = concat!(
     " FROM challenges c JOIN factors f ON f.id = c.factor_id WHERE c.id = $1 AND c.tenant_id = $2"
 );
 
-// Keyset scans over one user's factors; `$3` is the exclusive cursor (unused, but bound,
-// in the first-page forms so every variant takes the same parameters).
+// Keyset scans over one user's factors. The first-page forms take (tenant, user, limit);
+// the others also the exclusive cursor `$3`, before the limit. The first-page forms leave
+// the cursor out rather than bind a dummy compared with itself (`$3 = $3`): PostgreSQL can
+// type such a placeholder only from the driver's declared types, and the planner gains
+// nothing from it.
 macro_rules! scan {
-    ($cursor:literal, $dir:literal) => {
+    ($cursor:literal, $dir:literal, $limit:literal) => {
         concat!(
             "SELECT ",
             factor_columns!(),
-            " FROM factors f WHERE f.tenant_id = $1 AND f.user_id = $2 AND ",
+            " FROM factors f WHERE f.tenant_id = $1 AND f.user_id = $2",
             $cursor,
             " ORDER BY f.id ",
             $dir,
-            " LIMIT $4"
+            " LIMIT ",
+            $limit
         )
     };
 }
-pub(crate) const SCAN_ASC: &str = scan!("$3 = $3", "ASC");
-pub(crate) const SCAN_ASC_AFTER: &str = scan!("f.id > $3", "ASC");
-pub(crate) const SCAN_DESC: &str = scan!("$3 = $3", "DESC");
-pub(crate) const SCAN_DESC_AFTER: &str = scan!("f.id < $3", "DESC");
+pub(crate) const SCAN_ASC: &str = scan!("", "ASC", "$3");
+pub(crate) const SCAN_ASC_AFTER: &str = scan!(" AND f.id > $3", "ASC", "$4");
+pub(crate) const SCAN_DESC: &str = scan!("", "DESC", "$3");
+pub(crate) const SCAN_DESC_AFTER: &str = scan!(" AND f.id < $3", "DESC", "$4");
 
 /// Counts one wrong code while the challenge is still open.
 pub(crate) const COUNT_FAILURE: &str = "UPDATE challenges SET attempts = attempts + 1 \

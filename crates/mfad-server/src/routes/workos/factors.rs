@@ -32,6 +32,8 @@ pub(super) fn new_factor(body: &JsonObject, fields: &mut Fields, kind: FactorTyp
             .take(body.req_str("phone_number"))
             .map(|phone_number| NewFactor::Sms { phone_number }),
         FactorType::GenericOtp => Some(NewFactor::GenericOtp),
+        // Not a WorkOS type: `factor_type` never lets it through.
+        FactorType::Email => None,
     }
 }
 

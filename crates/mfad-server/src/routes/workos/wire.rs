@@ -2,7 +2,7 @@
 //! envelopes), built from domain records. Timestamps are ISO 8601 with exactly three
 //! fractional digits and `Z`, which Python's `fromisoformat` needs.
 
-use mfad_core::model::{Challenge, Factor, FactorDetails, Page};
+use mfad_core::model::{Challenge, Factor, FactorDetails, FactorType, Page};
 use mfad_core::service::TotpSecrets;
 use serde_json::{Map, Value, json};
 use time::OffsetDateTime;
@@ -23,7 +23,13 @@ pub fn factor(f: &Factor, secrets: Option<&TotpSecrets>) -> Value {
     m.insert("id".into(), f.id.as_str().into());
     m.insert("created_at".into(), timestamp(f.created_at).into());
     m.insert("updated_at".into(), timestamp(f.updated_at).into());
-    m.insert("type".into(), f.details.factor_type().as_str().into());
+    // Email factors (enabled through the FusionAuth API) are not a WorkOS type; they
+    // behave as generic OTP on this API (a challenge returns the code), so they show as one.
+    let kind = match f.details.factor_type() {
+        FactorType::Email => FactorType::GenericOtp,
+        other => other,
+    };
+    m.insert("type".into(), kind.as_str().into());
     match &f.details {
         FactorDetails::Totp(t) => {
             let mut totp = json!({"issuer": t.issuer, "user": t.user});
@@ -37,7 +43,7 @@ pub fn factor(f: &Factor, secrets: Option<&TotpSecrets>) -> Value {
         FactorDetails::Sms { phone } => {
             m.insert("sms".into(), json!({"phone_number": phone.as_str()}));
         }
-        FactorDetails::GenericOtp => {}
+        FactorDetails::GenericOtp | FactorDetails::Email { .. } => {}
     }
     if let Some(u) = &f.user_id {
         m.insert("user_id".into(), u.as_str().into());

@@ -1,0 +1,204 @@
+//! `POST /api/two-factor/start` and `POST /api/two-factor/login`.
+
+use axum::extract::State;
+use axum::http::{HeaderValue, header};
+use axum::response::Response;
+use mfad_core::UserId;
+use mfad_core::error::{CoreError, FieldError};
+use mfad_core::login::{LoginRequest, StartRequest, UsedCode, UserRef};
+use mfad_core::two_factor::MethodKind;
+use serde_json::{Map, Value, json};
+
+use super::auth::{ApiKeyTenant, TenantHint};
+use super::body::FaBody;
+use super::wire::{instant, json_ok, methods};
+use crate::error::FusionAuthError;
+use crate::extract::Fields;
+use crate::state::AppState;
+
+/// The cookie FusionAuth sets for a trusted computer.
+const TRUST_COOKIE: &str = "fusionauth.trust";
+
+/// `POST /api/two-factor/start`: FusionAuth's `startTwoFactorLogin` (step-up). Body:
+/// `userId` or `loginId` (`userId` wins), optional `applicationId`, `code` (a code of the
+/// caller's choosing, else one is generated), `state` (echoed at login); `trustChallenge`
+/// and `loginIdTypes` are accepted and ignored. Answers `{"code", "methods"?,
+/// "twoFactorId"}`; `methods` is left out when the user has none.
+///
+/// mfad does not own users: a `userId` is known once it has a factor or enabled a method
+/// here (else 404); a `loginId` is matched against the email addresses and phone numbers
+/// of the tenant's methods, and against user ids (404 if nothing matches, 400
+/// `[duplicate]loginId` if several users do).
+pub async fn start(
+    State(state): State<AppState>,
+    ApiKeyTenant(tenant): ApiKeyTenant,
+    body: FaBody,
+) -> Result<Response, FusionAuthError> {
+    let mut fields = Fields::default();
+    let user_id = fields.take(body.str("userId")).flatten();
+    let login_id = fields.take(body.str("loginId")).flatten();
+    let application_id = fields.take(body.str("applicationId")).flatten();
+    let code = fields.take(body.str("code")).flatten();
+    let login_state = fields.take(body.object("state")).flatten();
+    let user = match (user_id, login_id) {
+        (Some(u), _) => match UserId::parse(&u) {
+            Some(u) => Some(UserRef::Id(u)),
+            None => {
+                fields.push(FieldError::new(
+                    "userId",
+                    "invalid",
+                    "userId is not a valid user id",
+                ));
+                None
+            }
+        },
+        (None, Some(l)) => Some(UserRef::LoginId(l)),
+        (None, None) => {
+            fields.push(FieldError::new(
+                "loginId",
+                "blank",
+                "loginId or userId is required",
+            ));
+            None
+        }
+    };
+    fields.finish()?;
+    let Some(user) = user else {
+        return Err(CoreError::Internal("start fields missing".into()).into());
+    };
+    let started = state
+        .service
+        .start_login(
+            &tenant,
+            StartRequest {
+                user,
+                application_id,
+                code,
+                state: login_state,
+            },
+        )
+        .await?;
+    let mut out = Map::new();
+    out.insert("code".into(), started.code.as_str().into());
+    if !started.methods.is_empty() {
+        out.insert("methods".into(), methods(&started.methods, None));
+    }
+    out.insert("twoFactorId".into(), started.two_factor_id.as_str().into());
+    Ok(json_ok(&Value::Object(out)))
+}
+
+/// `POST /api/two-factor/login`: FusionAuth's `twoFactorLogin` (and the ≤ 1.25 flow that
+/// follows `/api/login`'s 242). No authentication: the `twoFactorId` is the credential.
+/// Body: `twoFactorId`, `code` (the code from `start` or the last send, a TOTP code of any
+/// authenticator, or a recovery code), optional `trustComputer`, `applicationId`,
+/// `noJWT`; `ipAddress`, `metaData`, `userId` and the rest are ignored.
+///
+/// 200 with a LoginResponse: `user` (`id`, `tenantId`, `twoFactor.methods` with
+/// `lastUsed` on the method used), `state` from `start`, `twoFactorTrustId` (and the
+/// `fusionauth.trust` cookie) when trusting the computer, `token` and
+/// `tokenExpirationInstant` when an HS256 signing secret is configured and `noJWT` is not
+/// set, and, an mfad addition, `methodId` and `method` (`authenticator` | `sms` | `email`
+/// | `recoveryCode` | `code`) saying what completed the login. 421 empty for a wrong code
+/// (after `MFAD_CHALLENGE_MAX_ATTEMPTS` of them the login is gone); 404 empty for an
+/// unknown, expired, used or exhausted `twoFactorId`.
+pub async fn login(
+    State(state): State<AppState>,
+    TenantHint(tenant): TenantHint,
+    body: FaBody,
+) -> Result<Response, FusionAuthError> {
+    let mut fields = Fields::default();
+    let two_factor_id = fields.take(body.str("twoFactorId")).flatten();
+    let code = fields.take(body.str("code")).flatten();
+    let trust_computer = fields
+        .take(body.bool("trustComputer"))
+        .flatten()
+        .unwrap_or(false);
+    let no_jwt = fields.take(body.bool("noJWT")).flatten().unwrap_or(false);
+    let application_id = fields.take(body.str("applicationId")).flatten();
+    if two_factor_id.is_none() {
+        fields.push(FieldError::new(
+            "twoFactorId",
+            "blank",
+            "twoFactorId is required",
+        ));
+    }
+    if code.is_none() {
+        fields.push(FieldError::new("code", "blank", "code is required"));
+    }
+    fields.finish()?;
+    let done = state
+        .service
+        .complete_login(LoginRequest {
+            two_factor_id: two_factor_id.unwrap_or_default(),
+            code: code.unwrap_or_default(),
+            trust_computer,
+            application_id,
+            tenant,
+        })
+        .await?;
+    let used_method = match &done.used {
+        UsedCode::Method(f) => Some(f.as_ref()),
+        _ => None,
+    };
+    let mut out = Map::new();
+    out.insert(
+        "user".into(),
+        json!({
+            "id": done.user_id.as_str(),
+            "tenantId": done.tenant_id.as_str(),
+            "twoFactor": {"methods": methods(&done.methods, used_method)},
+        }),
+    );
+    let (method, method_id) = match &done.used {
+        UsedCode::Method(f) => (
+            MethodKind::of(f).map_or("code", MethodKind::as_str),
+            f.method_id.as_ref().map(|m| m.as_str().to_owned()),
+        ),
+        UsedCode::RecoveryCode => ("recoveryCode", None),
+        UsedCode::StartCode => ("code", None),
+    };
+    out.insert("method".into(), method.into());
+    if let Some(m) = method_id {
+        out.insert("methodId".into(), m.into());
+    }
+    if let Some(s) = done
+        .state
+        .as_deref()
+        .and_then(|s| serde_json::from_str::<Value>(s).ok())
+    {
+        out.insert("state".into(), s);
+    }
+    if !no_jwt {
+        let issued = state
+            .jwt
+            .issue(
+                &done.tenant_id,
+                &done.user_id,
+                done.application_id.as_deref(),
+                state.service.now(),
+            )
+            .map_err(|e| CoreError::Internal(format!("signing the login token: {e}")))?;
+        if let Some(t) = issued {
+            out.insert("token".into(), t.token.into());
+            out.insert(
+                "tokenExpirationInstant".into(),
+                instant(t.expires_at).into(),
+            );
+        }
+    }
+    if let Some(trust) = &done.trust_id {
+        out.insert("twoFactorTrustId".into(), trust.as_str().into());
+    }
+    let mut resp = json_ok(&Value::Object(out));
+    if let (Some(trust), Some(expires)) = (&done.trust_id, done.trust_expires_at) {
+        let max_age = (expires - state.service.now()).whole_seconds().max(0);
+        let cookie = format!(
+            "{TRUST_COOKIE}={}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Lax",
+            trust.as_str()
+        );
+        if let Ok(v) = HeaderValue::from_str(&cookie) {
+            resp.headers_mut().append(header::SET_COOKIE, v);
+        }
+    }
+    Ok(resp)
+}

@@ -1,0 +1,150 @@
+//! `GET /api/two-factor/status[/{twoFactorTrustId}]` and `POST /api/two-factor/status`.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use mfad_core::error::{CoreError, FieldError};
+use mfad_core::{TenantId, UserId};
+use serde_json::{Map, Value, json};
+
+use super::auth::ApiKeyTenant;
+use super::body::{FaBody, FaQuery};
+use super::wire::instant;
+use crate::error::{FusionAuthError, json_response};
+use crate::extract::Fields;
+use crate::state::AppState;
+
+/// FusionAuth's "two-factor required" status.
+const REQUIRED: u16 = 242;
+
+async fn status(
+    state: &AppState,
+    tenant: &TenantId,
+    user: Option<UserId>,
+    application_id: Option<String>,
+    trust_id: Option<String>,
+) -> Result<Response, FusionAuthError> {
+    let Some(user) = user else {
+        return Err(CoreError::invalid("userId", "blank", "userId is required").into());
+    };
+    let s = state
+        .service
+        .two_factor_status(
+            tenant,
+            &user,
+            application_id.as_deref(),
+            trust_id.as_deref(),
+        )
+        .await?;
+    let mut out = Map::new();
+    let trusts: Vec<Value> = s
+        .trust
+        .iter()
+        .map(|t| {
+            json!({
+                "applicationId": t.application_id,
+                "expiration": instant(t.expires_at),
+                "startInstant": instant(t.created_at),
+                "expired": false,
+            })
+        })
+        .collect();
+    out.insert("trusts".into(), Value::Array(trusts));
+    if s.trust.is_some()
+        && let Some(t) = trust_id
+    {
+        out.insert("twoFactorTrustId".into(), t.into());
+    }
+    let code = if s.required {
+        StatusCode::from_u16(REQUIRED).map_err(|e| CoreError::Internal(e.to_string()))?
+    } else {
+        StatusCode::OK
+    };
+    Ok(json_response(code, &Value::Object(out)))
+}
+
+fn user_param(fields: &mut Fields, raw: Option<String>) -> Option<UserId> {
+    let raw = raw?;
+    let user = UserId::parse(&raw);
+    if user.is_none() {
+        fields.push(FieldError::new(
+            "userId",
+            "invalid",
+            "userId is not a valid user id",
+        ));
+    }
+    user
+}
+
+/// `GET /api/two-factor/status?userId=&applicationId=[&twoFactorTrustId=]`: FusionAuth's
+/// `retrieveTwoFactorStatus` without a trust id. **242** when the user has a method and
+/// no valid trust (a second factor is required), **200** otherwise, including for users
+/// mfad has never seen (they have no method). Body `{"trusts": […], "twoFactorTrustId"?}`.
+/// The TypeScript client's `undefined`/`null` values count as absent.
+pub async fn get(
+    State(state): State<AppState>,
+    ApiKeyTenant(tenant): ApiKeyTenant,
+    query: FaQuery,
+) -> Result<Response, FusionAuthError> {
+    let mut fields = Fields::default();
+    let user = user_param(&mut fields, query.get("userId"));
+    fields.finish()?;
+    status(
+        &state,
+        &tenant,
+        user,
+        query.get("applicationId"),
+        query.get("twoFactorTrustId"),
+    )
+    .await
+}
+
+/// `GET /api/two-factor/status/{twoFactorTrustId}?userId=&applicationId=`: the same, for
+/// a trusted computer: 200 while the trust is valid for this user (and application).
+pub async fn get_with_trust(
+    State(state): State<AppState>,
+    ApiKeyTenant(tenant): ApiKeyTenant,
+    Path(trust_id): Path<String>,
+    query: FaQuery,
+) -> Result<Response, FusionAuthError> {
+    let mut fields = Fields::default();
+    let user = user_param(&mut fields, query.get("userId"));
+    fields.finish()?;
+    status(
+        &state,
+        &tenant,
+        user,
+        query.get("applicationId"),
+        Some(trust_id),
+    )
+    .await
+}
+
+/// `POST /api/two-factor/status`: FusionAuth's `retrieveTwoFactorStatusWithRequest`
+/// (1.62+): `{userId, applicationId, twoFactorTrustId, action}`; instead of `userId`, an
+/// `accessToken` (a JWT verified like a Bearer token) may name the user.
+pub async fn post(
+    State(state): State<AppState>,
+    ApiKeyTenant(tenant): ApiKeyTenant,
+    body: FaBody,
+) -> Result<Response, FusionAuthError> {
+    let mut fields = Fields::default();
+    let user = fields.take(body.str("userId")).flatten();
+    let user = user_param(&mut fields, user);
+    let application_id = fields.take(body.str("applicationId")).flatten();
+    let trust_id = fields.take(body.str("twoFactorTrustId")).flatten();
+    let access_token = fields.take(body.str("accessToken")).flatten();
+    fields.finish()?;
+    let user = match (user, access_token) {
+        (Some(u), _) => Some(u),
+        (None, Some(token)) => Some(
+            state
+                .jwt
+                .verify(&token, state.service.now())
+                .map(|j| j.user)
+                .ok_or(CoreError::Unauthorized)?,
+        ),
+        (None, None) => None,
+    };
+    status(&state, &tenant, user, application_id, trust_id).await
+}

@@ -1,0 +1,313 @@
+//! `/api/user/two-factor[/{userId}]`: enable (POST), disable (DELETE), rename (PUT).
+
+use axum::extract::{Path, State};
+use axum::response::Response;
+use mfad_core::error::{CoreError, Entity, FieldError};
+use mfad_core::two_factor::{EnableRequest, MethodKind, NewMethod, decode_secret};
+use mfad_core::{MethodId, TenantId, UserId};
+use mfad_crypto::Zeroizing;
+use serde_json::{Map, Value};
+
+use super::auth::{ApiKeyTenant, Caller};
+use super::body::{FaBody, FaQuery, param};
+use super::wire::{codes, empty_ok, json_ok};
+use crate::error::FusionAuthError;
+use crate::extract::Fields;
+use crate::state::AppState;
+
+fn path_user(raw: &str) -> Result<UserId, FusionAuthError> {
+    UserId::parse(raw).ok_or_else(|| CoreError::not_found(Entity::User, raw).into())
+}
+
+/// Reads the method to enable, in the current (`method`) or legacy (`delivery`) shape.
+fn new_method(body: &FaBody, fields: &mut Fields) -> Option<NewMethod> {
+    let method = fields.take(body.str("method")).flatten();
+    let delivery = fields.take(body.str("delivery")).flatten();
+    let secret = fields
+        .take(body.str("secret"))
+        .flatten()
+        .map(Zeroizing::new);
+    let secret32 = fields
+        .take(body.str("secretBase32Encoded"))
+        .flatten()
+        .map(Zeroizing::new);
+    let phone = fields.take(body.str("mobilePhone")).flatten();
+    let email = fields.take(body.str("email")).flatten();
+    let key = |fields: &mut Fields| {
+        fields.take(
+            decode_secret(
+                secret.as_deref().map(String::as_str),
+                secret32.as_deref().map(String::as_str),
+            )
+            .map_err(first_field),
+        )
+    };
+    let kind = match (method.as_deref(), delivery.as_deref()) {
+        (Some(m), _) => match MethodKind::parse(m) {
+            Some(k) => k,
+            None => {
+                fields.push(FieldError::new(
+                    "method",
+                    "invalid",
+                    "method must be one of: authenticator, email, sms",
+                ));
+                return None;
+            }
+        },
+        // FusionAuth ≤ 1.25: `delivery` "None" is an authenticator app, "TextMessage" an
+        // SMS whose code is the TOTP of `secret`.
+        (None, Some("TextMessage")) => {
+            return key(fields).map(|secret| NewMethod::LegacyTextMessage {
+                secret,
+                mobile_phone: phone,
+            });
+        }
+        (None, Some("None")) => MethodKind::Authenticator,
+        (None, Some(_)) => {
+            fields.push(FieldError::new(
+                "delivery",
+                "invalid",
+                "delivery must be None or TextMessage",
+            ));
+            return None;
+        }
+        (None, None) if secret.is_some() || secret32.is_some() => MethodKind::Authenticator,
+        (None, None) => {
+            fields.push(FieldError::new("method", "blank", "method is required"));
+            return None;
+        }
+    };
+    match kind {
+        MethodKind::Authenticator => key(fields).map(|secret| NewMethod::Authenticator { secret }),
+        MethodKind::Sms => match phone {
+            Some(mobile_phone) => Some(NewMethod::Sms { mobile_phone }),
+            None => {
+                fields.push(FieldError::new(
+                    "mobilePhone",
+                    "blank",
+                    "mobilePhone is required for the sms method",
+                ));
+                None
+            }
+        },
+        MethodKind::Email => match email {
+            Some(email) => Some(NewMethod::Email { email }),
+            None => {
+                fields.push(FieldError::new(
+                    "email",
+                    "blank",
+                    "email is required for the email method",
+                ));
+                None
+            }
+        },
+    }
+}
+
+fn first_field(e: CoreError) -> FieldError {
+    match e {
+        CoreError::Validation(mut v) if !v.is_empty() => v.swap_remove(0),
+        _ => FieldError::new("secret", "invalid", "secret is invalid"),
+    }
+}
+
+async fn enable(
+    state: &AppState,
+    tenant: &TenantId,
+    user: UserId,
+    body: &FaBody,
+) -> Result<Response, FusionAuthError> {
+    let mut fields = Fields::default();
+    let method = new_method(body, &mut fields);
+    let code = fields.take(body.str("code")).flatten();
+    if code.is_none() {
+        fields.push(FieldError::new("code", "blank", "code is required"));
+    }
+    let name = fields.take(body.str("name")).flatten();
+    let two_factor_id = fields.take(body.str("twoFactorId")).flatten();
+    fields.finish()?;
+    let (Some(method), Some(code)) = (method, code) else {
+        return Err(CoreError::Internal("enable fields missing".into()).into());
+    };
+    let enabled = state
+        .service
+        .enable_method(
+            tenant,
+            EnableRequest {
+                user,
+                method,
+                code,
+                name,
+                two_factor_id,
+            },
+        )
+        .await?;
+    let mut out = Map::new();
+    if let Some(c) = &enabled.login_code {
+        out.insert("code".into(), c.as_str().into());
+    }
+    if let Some(list) = &enabled.recovery_codes {
+        out.insert("recoveryCodes".into(), codes(list));
+    }
+    Ok(if out.is_empty() {
+        empty_ok()
+    } else {
+        json_ok(&Value::Object(out))
+    })
+}
+
+/// `POST /api/user/two-factor/{userId}`: FusionAuth's `enableTwoFactor` and Elixir's
+/// `enable_two_factor_by_user_id`. Current shape: `method` (`authenticator` with `secret`
+/// or `secretBase32Encoded`; `sms` with `mobilePhone`; `email` with `email`), `code`,
+/// optional `name` and `twoFactorId`. Legacy shape (≤ 1.25): `code`, `delivery`
+/// (`None` | `TextMessage`), `secret`. 200 with `{"recoveryCodes": [10]}` for the first
+/// method (plus `"code"` for `twoFactorId`), else an empty 200; 421 empty for a wrong
+/// code; 400 Errors for bad input.
+pub async fn enable_for_user(
+    State(state): State<AppState>,
+    ApiKeyTenant(tenant): ApiKeyTenant,
+    Path(user): Path<String>,
+    body: FaBody,
+) -> Result<Response, FusionAuthError> {
+    let user = path_user(&user)?;
+    enable(&state, &tenant, user, &body).await
+}
+
+/// `POST /api/user/two-factor`: the JWT form of enable (Elixir's
+/// `enable_two_factor_by_jwt`, which also sends its API key): the user is the JWT's. An
+/// API key alone may name the user with `?userId=` (FusionAuth ≤ 1.26 clients).
+pub async fn enable_self(
+    State(state): State<AppState>,
+    caller: Caller,
+    query: FaQuery,
+    body: FaBody,
+) -> Result<Response, FusionAuthError> {
+    let tenant = caller.require_tenant()?;
+    let user = caller.user(param(&body, &query, "userId")?.as_deref())?;
+    enable(&state, &tenant, user, &body).await
+}
+
+async fn disable(
+    state: &AppState,
+    tenant: &TenantId,
+    user: &UserId,
+    query: &FaQuery,
+    body: &FaBody,
+) -> Result<Response, FusionAuthError> {
+    let mut fields = Fields::default();
+    let code = fields.take(param(body, query, "code")).flatten();
+    let method_id = fields.take(param(body, query, "methodId")).flatten();
+    if code.is_none() {
+        fields.push(FieldError::new("code", "blank", "code is required"));
+    }
+    let method_id = match method_id {
+        None => None,
+        Some(raw) => match MethodId::parse(&raw) {
+            Some(m) => Some(m),
+            None => {
+                fields.push(FieldError::new(
+                    "methodId",
+                    "invalid",
+                    "methodId is not a method id",
+                ));
+                None
+            }
+        },
+    };
+    fields.finish()?;
+    let code = code.unwrap_or_default();
+    state
+        .service
+        .disable_method(tenant, user, method_id.as_ref(), &code)
+        .await?;
+    Ok(empty_ok())
+}
+
+/// `DELETE /api/user/two-factor/{userId}`: FusionAuth's `disableTwoFactor`
+/// (`?methodId=&code=`) and `disableTwoFactorWithRequest` (JSON body `{methodId, code}` on
+/// the DELETE), and Elixir's `disable_two_factor_by_user_id` (`?code=` only, which turns
+/// two-factor off altogether, as ≤ 1.25 did). A recovery code removes every method.
+/// 200 empty; 421 empty for a wrong code; 404 for an unknown user.
+pub async fn disable_for_user(
+    State(state): State<AppState>,
+    ApiKeyTenant(tenant): ApiKeyTenant,
+    Path(user): Path<String>,
+    query: FaQuery,
+    body: FaBody,
+) -> Result<Response, FusionAuthError> {
+    let user = path_user(&user)?;
+    disable(&state, &tenant, &user, &query, &body).await
+}
+
+/// `DELETE /api/user/two-factor`: the JWT form of disable (Elixir's
+/// `disable_two_factor_by_jwt`), and FusionAuth ≤ 1.26 clients' `?userId=&code=` with an
+/// API key.
+pub async fn disable_self(
+    State(state): State<AppState>,
+    caller: Caller,
+    query: FaQuery,
+    body: FaBody,
+) -> Result<Response, FusionAuthError> {
+    let tenant = caller.require_tenant()?;
+    let user = caller.user(param(&body, &query, "userId")?.as_deref())?;
+    disable(&state, &tenant, &user, &query, &body).await
+}
+
+async fn update(
+    state: &AppState,
+    tenant: &TenantId,
+    user: &UserId,
+    body: &FaBody,
+) -> Result<Response, FusionAuthError> {
+    let mut fields = Fields::default();
+    let method_id = fields.take(body.str("methodId")).flatten();
+    let name = fields.take(body.str("name")).flatten();
+    let method_id = match method_id.as_deref().map(MethodId::parse) {
+        Some(Some(m)) => Some(m),
+        Some(None) => {
+            fields.push(FieldError::new(
+                "methodId",
+                "invalid",
+                "methodId is not a method id",
+            ));
+            None
+        }
+        None => {
+            fields.push(FieldError::new("methodId", "blank", "methodId is required"));
+            None
+        }
+    };
+    fields.finish()?;
+    let Some(method_id) = method_id else {
+        return Err(CoreError::Internal("methodId missing".into()).into());
+    };
+    state
+        .service
+        .rename_method(tenant, user, &method_id, name.as_deref())
+        .await?;
+    Ok(empty_ok())
+}
+
+/// `PUT /api/user/two-factor/{userId}`: FusionAuth's `updateTwoFactor`, body
+/// `{methodId, name}`: renames a method (a blank name clears it). 200 empty.
+pub async fn update_for_user(
+    State(state): State<AppState>,
+    ApiKeyTenant(tenant): ApiKeyTenant,
+    Path(user): Path<String>,
+    body: FaBody,
+) -> Result<Response, FusionAuthError> {
+    let user = path_user(&user)?;
+    update(&state, &tenant, &user, &body).await
+}
+
+/// `PUT /api/user/two-factor`: rename, for the JWT's user.
+pub async fn update_self(
+    State(state): State<AppState>,
+    caller: Caller,
+    query: FaQuery,
+    body: FaBody,
+) -> Result<Response, FusionAuthError> {
+    let tenant = caller.require_tenant()?;
+    let user = caller.user(param(&body, &query, "userId")?.as_deref())?;
+    update(&state, &tenant, &user, &body).await
+}

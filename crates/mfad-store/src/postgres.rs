@@ -1,0 +1,142 @@
+//! The PostgreSQL backend: one pool shared by reads and writes, for any number of mfad
+//! nodes on one database. Every guarantee is a conditional `UPDATE` (see `sql_store.rs`)
+//! whose row lock serialises concurrent callers on the server, so nothing here depends on
+//! which node a request reached.
+
+use std::future::Future;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use mfad_core::error::StoreError;
+use sqlx::{Connection, Pool};
+use sqlx::migrate::Migrator;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions, Postgres};
+
+use crate::StoreOptions;
+use crate::sql_store::impl_sql_store;
+
+/// Leeway added to the client-side deadline of one store operation beyond the connect and
+/// statement timeouts, for network round trips and a transaction's several statements.
+const DEADLINE_SLACK: Duration = Duration::from_secs(1);
+
+/// A pooled connection idle at least this long is pinged before it is lent out.
+const PING_IF_IDLE_FOR: Duration = Duration::from_secs(1);
+
+/// A PostgreSQL (or wire-compatible) database.
+#[derive(Debug, Clone)]
+pub struct PgStore {
+    pool: Pool<Postgres>,
+    /// Options for a dedicated migration connection: no statement timeout, so waiting for
+    /// another node's migration lock or a long DDL is not cut short. (Boxed in an `Arc`:
+    /// the options are large and `Db` moves by value.)
+    migrate_options: Arc<PgConnectOptions>,
+    migration_locking: bool,
+    /// The longest one store operation may take, end to end, before it is abandoned as
+    /// unavailable (`None`: unbounded).
+    deadline: Option<Duration>,
+}
+
+impl PgStore {
+    /// Connects to `url` (`postgres://user@host:5432/db?sslmode=require`). TLS settings
+    /// (`sslmode`, `sslrootcert`, …) come from the URL; a password in `opts` overrides the
+    /// URL's.
+    pub async fn connect(url: &str, opts: &StoreOptions) -> Result<Self, StoreError> {
+        let mut base = PgConnectOptions::from_str(url)
+            .map_err(|e| StoreError::Other(format!("invalid PostgreSQL URL: {e}")))?
+            .application_name("mfad");
+        if let Some(password) = &opts.password {
+            base = base.password(password);
+        }
+        // Statements that make a query slow (lock waits, contention) are one thing PG can
+        // time out itself; a network that silently drops packets is another, which only a
+        // client-side deadline catches, hence `deadline`.
+        let serving = match opts.statement_timeout {
+            Some(t) => base.clone().options([("statement_timeout", t.as_millis())]),
+            None => base.clone(),
+        };
+        let pool = PgPoolOptions::new()
+            .max_connections(opts.max_connections.max(1))
+            .acquire_timeout(opts.acquire_timeout)
+            // sqlx pings every connection as it returns to the pool, so one lent out again
+            // at once is known to be alive; pinging it once more before each query would
+            // add a round trip to every statement. A connection that sat idle for a while
+            // may have died meanwhile (a database restart, a failover, a NAT timeout), so
+            // only those are pinged, and replaced if dead, before they are lent.
+            .test_before_acquire(false)
+            .before_acquire(|conn, meta| {
+                Box::pin(async move {
+                    if meta.idle_for >= PING_IF_IDLE_FOR {
+                        conn.ping().await?;
+                    }
+                    Ok(true)
+                })
+            })
+            .connect_with(serving)
+            .await
+            .map_err(crate::map_err)?;
+        let deadline = opts
+            .statement_timeout
+            .map(|t| opts.acquire_timeout + t + DEADLINE_SLACK);
+        Ok(PgStore {
+            pool,
+            migrate_options: Arc::new(base),
+            migration_locking: opts.migration_locking,
+            deadline,
+        })
+    }
+
+    /// Applies the embedded PostgreSQL migrations (idempotent). Runs on a connection of its
+    /// own, closed afterwards, so the session-level advisory lock that serialises
+    /// concurrent migrators (one per database) is released even if a migration fails.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        let mut migrator: Migrator = sqlx::migrate!("./migrations/postgres");
+        // CockroachDB has no advisory locks; there, run `mfad migrate` once before starting
+        // nodes with MFAD_AUTO_MIGRATE=false instead.
+        migrator.set_locking(self.migration_locking);
+        // A pool of one rather than a bare connection: `Migrator::run` on `&mut PgConnection`
+        // yields a future the compiler cannot prove `Send` for every lifetime, which
+        // `tokio::spawn` needs.
+        let conn = PgPoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(self.pool.options().get_acquire_timeout())
+            .connect_with(PgConnectOptions::clone(&self.migrate_options))
+            .await
+            .map_err(crate::map_err)?;
+        let result = migrator.run(&conn).await;
+        conn.close().await;
+        result.map_err(|e| StoreError::Other(format!("migration failed: {e}")))
+    }
+
+    /// Closes the pool.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// Runs one store operation within the client-side deadline, so an unreachable
+    /// database answers "unavailable" instead of hanging the request.
+    pub(crate) async fn within_deadline<T>(
+        &self,
+        op: impl Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        match self.deadline {
+            None => op.await,
+            Some(d) => tokio::time::timeout(d, op).await.unwrap_or_else(|_| {
+                Err(StoreError::Unavailable(format!(
+                    "no answer from the database within {} ms",
+                    d.as_millis()
+                )))
+            }),
+        }
+    }
+
+    fn read(&self) -> &Pool<Postgres> {
+        &self.pool
+    }
+
+    fn write(&self) -> &Pool<Postgres> {
+        &self.pool
+    }
+}
+
+impl_sql_store!(PgStore);

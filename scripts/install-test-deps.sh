@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Installs what the test suites need beyond the Rust toolchain. Idempotent: each step is
+# skipped when its dependency is already present. Called by .ci/run.
+#
+# - aiosmtpd (PyPI): the real SMTP server that crates/mfad-providers/tests/smtp.rs starts on
+#   loopback (through tests/smtp_sink.py) to receive email codes.
+set -euo pipefail
+
+AIOSMTPD_VERSION=1.4.6
+
+if python3 -c 'import aiosmtpd, sys; sys.exit(aiosmtpd.__version__ != sys.argv[1])' "$AIOSMTPD_VERSION" 2>/dev/null; then
+    echo "aiosmtpd $AIOSMTPD_VERSION already installed"
+else
+    echo "installing aiosmtpd $AIOSMTPD_VERSION"
+    python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore \
+        "aiosmtpd==$AIOSMTPD_VERSION"
+    python3 -c 'import aiosmtpd; print("aiosmtpd", aiosmtpd.__version__)'
+fi
