@@ -60,15 +60,5 @@ fn bench(c: &mut Criterion) {
 }
 
 criterion_group!(benches, bench);
-criterion_main!(benches, parts);
+criterion_main!(benches);
 
-fn qr_parts(c: &mut Criterion) {
-    let uri = "otpauth://totp/Bench%20Corp:alice@example.com?secret=FIVCUKRKFIVCUKRKFIVCUKRKFIVCUKRK&issuer=Bench%20Corp&algorithm=SHA1&digits=6&period=30";
-    for (name, level) in [("qr_matrix_ec_m", qrcode::EcLevel::M), ("qr_matrix_ec_l", qrcode::EcLevel::L)] {
-        c.bench_function(name, |b| {
-            b.iter(|| qrcode::QrCode::with_error_correction_level(black_box(uri.as_bytes()), level).unwrap())
-        });
-    }
-}
-
-criterion_group!(parts, qr_parts);

@@ -5,7 +5,7 @@
 use data_encoding::{BASE32_NOPAD, BASE64};
 use mfad_crypto::Zeroizing;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
-use qrcode::{Color, EcLevel, QrCode};
+use fast_qr::{ECL, QRBuilder};
 
 use crate::error::CoreError;
 use crate::model::TotpFactor;
@@ -78,14 +78,17 @@ const QUIET_ZONE: usize = 4;
 /// A PNG of `text` as a QR code (8-bit grayscale, 4 px modules, 4-module quiet zone), as
 /// a data URI.
 pub fn qr_data_uri(text: &str) -> Result<Zeroizing<String>, CoreError> {
-    let code = QrCode::with_error_correction_level(text.as_bytes(), EcLevel::M)
+    // fast_qr rather than `qrcode`: mask selection dominates enrollment CPU, and fast_qr
+    // does it several times faster (see docs/BENCHMARKS.md).
+    let code = QRBuilder::new(text.as_bytes())
+        .ecl(ECL::M)
+        .build()
         .map_err(|e| CoreError::Internal(format!("QR encoding failed: {e}")))?;
-    let modules = code.width();
-    let colors = code.to_colors();
+    let modules = code.size;
     let side = (modules + 2 * QUIET_ZONE) * SCALE;
     let mut pixels = Zeroizing::new(vec![255u8; side * side]);
-    for (i, color) in colors.iter().enumerate() {
-        if *color != Color::Dark {
+    for (i, module) in code.data.iter().take(modules * modules).enumerate() {
+        if !module.value() {
             continue;
         }
         let (mx, my) = (i % modules + QUIET_ZONE, i / modules + QUIET_ZONE);
