@@ -582,7 +582,8 @@ pub struct CompleteTwoFactorLogin {
     user_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     ip_address: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// FusionAuth spells it `noJWT`, which `camelCase` would make `noJwt`.
+    #[serde(rename = "noJWT", skip_serializing_if = "Option::is_none")]
     no_jwt: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     meta_data: Option<Value>,
@@ -865,11 +866,13 @@ impl FusionAuth<'_> {
         self.client.send_json(call).await
     }
 
-    /// Enables a method for a user: `POST /api/user/two-factor/{userId}`.
+    /// Enables a method for a user: `POST /api/user/two-factor/{userId}`. The first method
+    /// comes with 10 recovery codes; later ones with none. mfad does not own users, so any
+    /// user id is accepted (FusionAuth answers 404 for a user it does not have).
     ///
     /// # Errors
-    /// [`Error::InvalidCode`] (421) if the code does not match, [`Error::NotFound`] for an
-    /// unknown user, [`Error::Validation`] for missing or invalid fields.
+    /// [`Error::InvalidCode`] (421) if the code does not match, [`Error::Validation`] for
+    /// missing or invalid fields, [`Error::NotFound`] for an unknown user on FusionAuth.
     pub async fn enable(
         &self,
         user_id: &str,
@@ -902,7 +905,8 @@ impl FusionAuth<'_> {
     ///
     /// # Errors
     /// [`Error::InvalidCode`] (421) if the code does not match, [`Error::NotFound`] for an
-    /// unknown user or method.
+    /// unknown user, [`Error::Validation`] (`[invalid]methodId`) for a method id the user
+    /// does not have.
     pub async fn disable(
         &self,
         user_id: &str,
@@ -954,7 +958,8 @@ impl FusionAuth<'_> {
     /// Renames a method: `PUT /api/user/two-factor/{userId}` with `{methodId, name}`.
     ///
     /// # Errors
-    /// [`Error::NotFound`] for an unknown user or method.
+    /// [`Error::NotFound`] for an unknown user, [`Error::Validation`]
+    /// (`[invalid]methodId`) for a method id the user does not have.
     pub async fn rename_method(
         &self,
         user_id: &str,
@@ -970,8 +975,9 @@ impl FusionAuth<'_> {
     /// user or a phone): `POST /api/two-factor/send`.
     ///
     /// # Errors
-    /// [`Error::Validation`] for an incomplete request, [`Error::NotFound`] for an unknown
-    /// user or method.
+    /// [`Error::Validation`] for an incomplete request (with an API key, the request must
+    /// name the user) or an invalid phone number, [`Error::NotFound`] for an unknown user
+    /// when sending to an existing method.
     pub async fn send_code(&self, request: &SendTwoFactorCode) -> Result<(), Error> {
         let call = Call::fusionauth(Method::POST, &["api", "two-factor", "send"]).json(request)?;
         self.client.send(call).await.map(drop)
@@ -981,7 +987,10 @@ impl FusionAuth<'_> {
     /// `Authorization: Bearer <jwt>` (leave the request's user id unset).
     ///
     /// # Errors
-    /// As [`send_code`](Self::send_code), plus [`Error::Unauthorized`] for a bad JWT.
+    /// As [`send_code`](Self::send_code), plus [`Error::Unauthorized`] for a bad or expired
+    /// JWT, and [`Error::Validation`] (`[TenantIdRequired]`) when neither
+    /// [`ClientBuilder::fusionauth_tenant_id`](crate::ClientBuilder::fusionauth_tenant_id)
+    /// nor the token's `tid` claim names the tenant.
     pub async fn send_code_using_jwt(
         &self,
         jwt: &str,
@@ -998,7 +1007,9 @@ impl FusionAuth<'_> {
     /// Without a method id the body is the legacy `{}`. A new code invalidates earlier ones.
     ///
     /// # Errors
-    /// [`Error::NotFound`] for an unknown or expired `two_factor_id`.
+    /// [`Error::NotFound`] for an unknown or expired `two_factor_id` (or one of another
+    /// tenant than the configured one); [`Error::RateLimited`] once a login has had its
+    /// share of codes (on mfad, `MFAD_CHALLENGE_MAX_ATTEMPTS` sends).
     pub async fn send_code_for_login(
         &self,
         two_factor_id: &str,
@@ -1016,7 +1027,8 @@ impl FusionAuth<'_> {
     /// Starts a two-factor login or step-up: `POST /api/two-factor/start`.
     ///
     /// # Errors
-    /// [`Error::NotFound`] for an unknown user.
+    /// [`Error::NotFound`] for an unknown user, [`Error::Validation`] without a user id or
+    /// login id.
     pub async fn start_login(&self, request: &StartTwoFactorLogin) -> Result<StartedLogin, Error> {
         let call = Call::fusionauth(Method::POST, &["api", "two-factor", "start"]).json(request)?;
         self.client.send_json(call).await
@@ -1044,8 +1056,11 @@ impl FusionAuth<'_> {
     /// ?userId=…&applicationId=…`. A 242 answer is [`TwoFactorStatus::two_factor_required`],
     /// not an error.
     ///
+    /// mfad answers 200 for a user it has never seen: such a user has no method.
+    ///
     /// # Errors
-    /// [`Error::NotFound`] for an unknown user.
+    /// [`Error::Unauthorized`] for a bad API key, [`Error::Validation`] for a missing or
+    /// malformed user id.
     pub async fn status(
         &self,
         user_id: &str,
@@ -1063,7 +1078,7 @@ impl FusionAuth<'_> {
     /// The body form of [`status`](Self::status): `POST /api/two-factor/status` (1.62+).
     ///
     /// # Errors
-    /// [`Error::NotFound`] for an unknown user.
+    /// As [`status`](Self::status), plus [`Error::Unauthorized`] for a bad `accessToken`.
     pub async fn status_with_request(
         &self,
         request: &StatusRequest,
@@ -1092,7 +1107,8 @@ impl FusionAuth<'_> {
     /// `POST /api/user/two-factor/recovery-code/{userId}`.
     ///
     /// # Errors
-    /// [`Error::NotFound`] for an unknown user.
+    /// [`Error::NotFound`] for an unknown user, [`Error::Validation`]
+    /// (`[TwoFactorNotEnabled]`) for a user without a method.
     pub async fn generate_recovery_codes(&self, user_id: &str) -> Result<Vec<String>, Error> {
         let path = ["api", "user", "two-factor", "recovery-code", user_id];
         let codes: RecoveryCodes = self
@@ -1156,6 +1172,21 @@ mod tests {
         assert_eq!(
             serde_json::to_value(SendTwoFactorCode::new()).unwrap(),
             serde_json::json!({})
+        );
+        // TwoFactorLoginRequest + BaseLoginRequest (fusionauth-2fa.md §3.2).
+        let v = serde_json::to_value(
+            CompleteTwoFactorLogin::new("tfid", "915187")
+                .trust_computer(true)
+                .application_id("app")
+                .user_id("u")
+                .ip_address("192.0.2.1")
+                .no_jwt(true)
+                .meta_data(serde_json::json!({"device": {"name": "x"}})),
+        )
+        .unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({"twoFactorId":"tfid","code":"915187","trustComputer":true,"applicationId":"app","userId":"u","ipAddress":"192.0.2.1","noJWT":true,"metaData":{"device":{"name":"x"}}})
         );
     }
 

@@ -64,8 +64,14 @@
 //!
 //! # FusionAuth
 //!
+//! The Two Factor API, current (1.26+) and legacy (≤ 1.25) shapes, with an API key or a
+//! user's JWT (the `*_using_jwt` calls). A wrong code is [`Error::InvalidCode`] (HTTP 421);
+//! the status call's 242 is a value, [`two_factor_required`], not an error.
+//!
+//! [`two_factor_required`]: fusionauth::TwoFactorStatus::two_factor_required
+//!
 //! ```no_run
-//! # async fn run(client: mfad_client::Client, user_id: &str, code: &str) -> Result<(), mfad_client::Error> {
+//! # async fn run(client: mfad_client::Client, user_id: &str, code: &str, login_code: &str) -> Result<(), mfad_client::Error> {
 //! use mfad_client::fusionauth::{CompleteTwoFactorLogin, EnableTwoFactor, StartTwoFactorLogin};
 //!
 //! let fa = client.fusionauth();
@@ -74,14 +80,31 @@
 //! let enabled = fa.enable(user_id, &EnableTwoFactor::authenticator(code, &secret.secret)).await?;
 //! println!("store these recovery codes: {:?}", enabled.recovery_codes);
 //!
-//! // At the next login:
+//! // At the next login (with a new code: each TOTP code is accepted once):
 //! let status = fa.status(user_id, None, None).await?;
 //! if status.two_factor_required {
 //!     let login = fa.start_login(&StartTwoFactorLogin::user(user_id)).await?;
-//!     let done = fa.complete_login(&CompleteTwoFactorLogin::new(&login.two_factor_id, code)).await?;
+//!     let done = fa
+//!         .complete_login(&CompleteTwoFactorLogin::new(&login.two_factor_id, login_code))
+//!         .await?;
 //!     println!("logged in as {:?}", done.user.map(|u| u.id));
 //! }
 //! # Ok(()) }
+//! ```
+//!
+//! # Examples
+//!
+//! The crate's `examples/` run against a local mfad (`mfad api-key create --tenant demo`,
+//! then `mfad serve`), with `MFAD_URL` and `MFAD_API_KEY` set:
+//!
+//! - `generic_otp`: the whole WorkOS flow, no phone or app needed;
+//! - `totp`: enroll a TOTP factor, then type a code from your authenticator app;
+//! - `fusionauth`: the FusionAuth flow (secret, enable, recovery codes, 242 status,
+//!   two-factor login with a trusted computer, disable with a recovery code), with a TOTP
+//!   computation standing in for the app.
+//!
+//! ```text
+//! cargo run -p mfad-client --example fusionauth
 //! ```
 //!
 //! # Configuration

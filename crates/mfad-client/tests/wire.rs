@@ -930,7 +930,8 @@ async fn fusionauth_calls_match_the_official_clients() {
     let done = fa
         .complete_login(
             &CompleteTwoFactorLogin::new("DvnAUMCHLxCCAWyHXOVWPQd8ZY0a6U0e3YpYkT0MNxs", "915187")
-                .trust_computer(true),
+                .trust_computer(true)
+                .no_jwt(true),
         )
         .await
         .unwrap();
@@ -944,7 +945,7 @@ async fn fusionauth_calls_match_the_official_clients() {
         "/api/two-factor/login",
         Cred::Anonymous,
         Some(
-            json!({"twoFactorId":"DvnAUMCHLxCCAWyHXOVWPQd8ZY0a6U0e3YpYkT0MNxs","code":"915187","trustComputer":true}),
+            json!({"twoFactorId":"DvnAUMCHLxCCAWyHXOVWPQd8ZY0a6U0e3YpYkT0MNxs","code":"915187","trustComputer":true,"noJWT":true}),
         ),
     );
 

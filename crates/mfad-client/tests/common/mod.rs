@@ -290,12 +290,14 @@ impl Recorded {
 }
 
 /// The recording server: replies are taken from the script in order; with the script
-/// exhausted it answers 599 so that a stray request fails the test.
+/// exhausted it answers the fallback reply if one is set (a stand-in for a real service),
+/// else 599 so that a stray request fails the test.
 #[derive(Clone)]
 pub struct Recorder {
     pub url: String,
     requests: Arc<Mutex<Vec<Recorded>>>,
     script: Arc<Mutex<VecDeque<Reply>>>,
+    fallback: Arc<Mutex<Option<Reply>>>,
 }
 
 impl Recorder {
@@ -306,6 +308,7 @@ impl Recorder {
             url,
             requests: Arc::default(),
             script: Arc::default(),
+            fallback: Arc::default(),
         };
         let r = recorder.clone();
         tokio::spawn(async move {
@@ -320,6 +323,11 @@ impl Recorder {
     /// Queues replies.
     pub fn script(&self, replies: impl IntoIterator<Item = Reply>) {
         self.script.lock().expect("lock").extend(replies);
+    }
+
+    /// The reply to every request once the script is exhausted.
+    pub fn fallback(&self, reply: Reply) {
+        *self.fallback.lock().expect("lock") = Some(reply);
     }
 
     /// Forgets the replies not used yet.
@@ -385,7 +393,8 @@ impl Recorder {
             body,
             at: Instant::now(),
         });
-        let reply = self.script.lock().expect("lock").pop_front();
+        let scripted = self.script.lock().expect("lock").pop_front();
+        let reply = scripted.or_else(|| self.fallback.lock().expect("lock").clone());
         let (status, headers, body) = match reply {
             Some(Reply::Drop) => return,
             Some(Reply::With(s, h, b)) => (s, h, b),
