@@ -9,6 +9,7 @@ pub mod enrollment;
 pub mod email;
 pub mod error;
 pub mod ids;
+pub mod key_cache;
 pub mod login;
 pub mod model;
 pub mod phone;

@@ -28,6 +28,9 @@ pub struct Policy {
     pub max_attempts: u32,
     /// TOTP steps accepted either side of now.
     pub totp_skew: u64,
+    /// How long a validated API key is trusted without rereading it (revocation delay
+    /// across processes); zero rereads on every request.
+    pub api_key_cache_ttl: Duration,
     /// How long a FusionAuth two-factor login (`twoFactorId`) lasts.
     pub two_factor_login_ttl: Duration,
     /// How long a trusted computer (`twoFactorTrustId`) is trusted.
@@ -40,6 +43,7 @@ impl Default for Policy {
             challenge_ttl: Duration::minutes(10),
             max_attempts: 5,
             totp_skew: 1,
+            api_key_cache_ttl: Duration::seconds(2),
             two_factor_login_ttl: Duration::minutes(5),
             two_factor_trust_ttl: Duration::days(30),
         }
@@ -147,6 +151,7 @@ pub struct Service<S> {
     pub(crate) sms: Arc<dyn SmsSender>,
     pub(crate) email: Arc<dyn EmailSender>,
     pub(crate) policy: Policy,
+    pub(crate) keys: crate::key_cache::KeyCache,
 }
 
 impl<S: Store> Service<S> {
@@ -164,6 +169,7 @@ impl<S: Store> Service<S> {
             clock,
             sms,
             email: Arc::new(NoEmail),
+            keys: crate::key_cache::KeyCache::new(policy.api_key_cache_ttl),
             policy,
         }
     }
@@ -245,6 +251,7 @@ impl<S: Store> Service<S> {
     pub async fn revoke_api_key(&self, id: &str) -> Result<(), CoreError> {
         let key_id = ApiKeyId::parse(id).ok_or_else(|| CoreError::not_found(Entity::ApiKey, id))?;
         if self.store.revoke_api_key(&key_id, self.clock.now()).await? {
+            self.keys.remove(&key_id);
             Ok(())
         } else {
             Err(CoreError::not_found(Entity::ApiKey, id))
@@ -257,10 +264,22 @@ impl<S: Store> Service<S> {
         let (ulid_part, secret) = rest.split_once('_').ok_or(CoreError::Unauthorized)?;
         let id = ApiKeyId::parse(&format!("{}{}", ApiKeyId::PREFIX, ulid_part.to_ascii_uppercase()))
             .ok_or(CoreError::Unauthorized)?;
-        let key = self.store.get_api_key(&id).await?.ok_or(CoreError::Unauthorized)?;
+        let now = self.clock.now();
+        let (tenant, stored) = match self.keys.get(&id, now) {
+            Some(hit) => hit,
+            None => {
+                let key = self.store.get_api_key(&id).await?.ok_or(CoreError::Unauthorized)?;
+                if key.revoked_at.is_some() {
+                    return Err(CoreError::Unauthorized);
+                }
+                self.keys.put(&id, &key.tenant_id, &key.digest, now);
+                (key.tenant_id, key.digest)
+            }
+        };
+        // Every request proves its secret, cached key or not.
         let digest = mfad_crypto::api_key_digest(secret.as_bytes());
-        if key.revoked_at.is_none() && mfad_crypto::ct_eq(&key.digest, &digest) {
-            Ok(key.tenant_id)
+        if mfad_crypto::ct_eq(&stored, &digest) {
+            Ok(tenant)
         } else {
             Err(CoreError::Unauthorized)
         }

@@ -165,6 +165,9 @@ pub struct Config {
     /// `MFAD_TWO_FACTOR_TRUST_TTL_SECS` (default 2592000, 30 days): how long a trusted
     /// computer (`twoFactorTrustId`) skips the second factor.
     pub two_factor_trust_ttl: Duration,
+    /// `MFAD_API_KEY_CACHE_SECS` (default 2, 0 disables): how long a validated API key is
+    /// reused without rereading it, i.e. how long a revocation takes to reach other nodes.
+    pub api_key_cache_ttl: Duration,
 }
 
 impl std::fmt::Debug for Config {
@@ -398,6 +401,10 @@ impl Config {
             }
         };
         let jwt = jwt_config(&var, &parse)?;
+        let key_cache = parse("MFAD_API_KEY_CACHE_SECS", 2)?;
+        if key_cache > 300 {
+            return Err(err("MFAD_API_KEY_CACHE_SECS", "must be at most 300"));
+        }
         let login_ttl = parse("MFAD_TWO_FACTOR_LOGIN_TTL_SECS", 300)?;
         if login_ttl == 0 || login_ttl > 86_400 {
             return Err(err(
@@ -434,6 +441,7 @@ impl Config {
             jwt,
             two_factor_login_ttl: Duration::from_secs(login_ttl),
             two_factor_trust_ttl: Duration::from_secs(trust_ttl),
+            api_key_cache_ttl: Duration::from_secs(key_cache),
         })
     }
 }

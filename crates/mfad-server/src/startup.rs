@@ -202,6 +202,8 @@ pub fn build_service(
             .unwrap_or(time::Duration::minutes(5)),
         two_factor_trust_ttl: time::Duration::try_from(config.two_factor_trust_ttl)
             .unwrap_or(time::Duration::days(30)),
+        api_key_cache_ttl: time::Duration::try_from(config.api_key_cache_ttl)
+            .unwrap_or(time::Duration::ZERO),
     };
     Ok(Service::new(db, keyring, clock, sms, policy).with_email(email_sender(config)?))
 }
