@@ -37,14 +37,18 @@ impl SqliteStore {
             })
             .busy_timeout(std::time::Duration::from_secs(5))
             .foreign_keys(true);
+        // No ping before each query: a SQLite connection is a file handle in this process,
+        // and the ping would double the round trips to the connection's worker thread.
         let write = SqlitePoolOptions::new()
             .max_connections(1)
+            .test_before_acquire(false)
             .acquire_timeout(opts.acquire_timeout)
             .connect_with(base.clone())
             .await
             .map_err(crate::map_err)?;
         let read = SqlitePoolOptions::new()
             .max_connections(opts.max_connections.max(1))
+            .test_before_acquire(false)
             .acquire_timeout(opts.acquire_timeout)
             .connect_with(base)
             .await
