@@ -482,8 +482,10 @@ impl ClientBuilder {
     ///
     /// Optional with an API key, which belongs to one tenant; needed by the `*_using_jwt`
     /// calls unless the token carries a `tid` claim. mfad takes its own id (`tenant_…`) or
-    /// the UUID with the same 128 bits, and refuses a tenant other than the key's (401);
-    /// on the unauthenticated login calls, a login of another tenant is not found (404).
+    /// the UUID with the same 128 bits, and refuses a tenant other than the key's (or the
+    /// JWT's `tid`), or an id that names no tenant, with [`Error::Validation`] (400, code
+    /// `[InvalidTenantId]`); on the unauthenticated login calls, a login of another tenant
+    /// is not found (404).
     pub fn fusionauth_tenant_id(mut self, tenant_id: impl Into<String>) -> Self {
         self.tenant_id = Some(tenant_id.into());
         self

@@ -12,6 +12,11 @@
 //! The `*_using_jwt` calls authenticate with the user's JWT alone (`Authorization: Bearer
 //! <jwt>`), as the 1.69 clients' `generateTwoFactorSecretUsingJWT` does; the user is the
 //! JWT's subject.
+//!
+//! Besides the errors each call lists, every authenticated call fails with
+//! [`Error::Validation`] (HTTP 400, code `[InvalidTenantId]`) when the configured tenant
+//! is not the API key's (or the JWT's `tid`), and with [`Error::Unauthorized`] for bad
+//! credentials first; the unauthenticated login calls answer [`Error::NotFound`] instead.
 
 use std::fmt;
 

@@ -1007,15 +1007,39 @@ async fn the_tenant_header_takes_both_id_forms_and_must_match() {
         .build()
         .unwrap();
     let sf = stranger.fusionauth();
-    // With an API key, a header naming another tenant is a 401.
-    let e = sf.generate_secret().await.unwrap_err();
-    assert!(matches!(e, Error::Unauthorized(_)), "{e:?}");
-    assert_answered(&e, 401);
-    let e = sf
-        .start_login(&StartTwoFactorLogin::user(&user))
+    // With an API key, a header naming another tenant (or none) is a validation error:
+    // 400 [InvalidTenantId], a general error.
+    let not_a_tenant = builder(&mfad).fusionauth_tenant_id("acme").build().unwrap();
+    for fa in [sf, not_a_tenant.fusionauth()] {
+        for e in [
+            fa.generate_secret().await.map(drop).unwrap_err(),
+            fa.start_login(&StartTwoFactorLogin::user(&user))
+                .await
+                .map(drop)
+                .unwrap_err(),
+            fa.status(&user, None, None).await.map(drop).unwrap_err(),
+        ] {
+            let Error::Validation { errors, .. } = &e else {
+                panic!("{e:?}")
+            };
+            assert_answered(&e, 400);
+            assert_eq!(e.code(), Some("[InvalidTenantId]"), "{e:?}");
+            assert_eq!(errors.len(), 1, "{errors:?}");
+            assert_eq!(errors[0].field, None, "a general error: {errors:?}");
+        }
+    }
+    // A bad key is still a 401, whatever the header says.
+    let e = builder(&mfad)
+        .api_key("not-a-key")
+        .fusionauth_tenant_id(self::user())
+        .build()
+        .unwrap()
+        .fusionauth()
+        .generate_secret()
         .await
         .unwrap_err();
     assert!(matches!(e, Error::Unauthorized(_)), "{e:?}");
+    assert_answered(&e, 401);
     // On the unauthenticated login routes, it matches no login: 404.
     let e = sf
         .complete_login(&CompleteTwoFactorLogin::new(

@@ -135,6 +135,33 @@ impl<E: Into<CoreError>> From<E> for FusionAuthError {
 /// FusionAuth's `421`: the code is not valid.
 pub const INVALID_CODE: StatusCode = StatusCode::MISDIRECTED_REQUEST;
 
+impl FusionAuthError {
+    /// FusionAuth's `400 [TenantIdRequired]`: the call needs a tenant and nothing named one.
+    pub fn tenant_id_required() -> Self {
+        Self::general(
+            "TenantIdRequired",
+            "A Tenant Id is required: send an API key, the X-FusionAuth-TenantId header or a JWT with a tid claim.",
+        )
+    }
+
+    /// `400 [InvalidTenantId]`: `X-FusionAuth-TenantId` names no tenant, or not the one the
+    /// request's credentials belong to (reference §1: "a mismatched tenant gives 404 or a
+    /// validation error"; the unauthenticated login routes answer 404 instead).
+    pub fn invalid_tenant_id() -> Self {
+        Self::general(
+            "InvalidTenantId",
+            "The X-FusionAuth-TenantId header is not a valid Tenant Id or is not the tenant of the API key or JWT.",
+        )
+    }
+
+    /// A validation error with no field: a `generalErrors` entry with the code `[code]`.
+    fn general(code: &str, message: &str) -> Self {
+        FusionAuthError(CoreError::Validation(vec![FieldError::new(
+            "", code, message,
+        )]))
+    }
+}
+
 impl IntoResponse for FusionAuthError {
     fn into_response(self) -> Response {
         match &self.0 {

@@ -341,13 +341,28 @@ def test_other_tenant_key_cannot_disable() -> None:
     assert status_of(user) == 242
 
 
+def invalid_tenant_id(resp) -> None:
+    """A tenant header that is not the credentials' tenant: 400 [InvalidTenantId] (reference §1,
+    "404 or a validation error"); Elixir yields {:error, body, env} with the Errors object."""
+    parsed = errors_400(resp)
+    assert [e["code"] for e in parsed.get("generalErrors", [])] == ["[InvalidTenantId]"], show(resp)
+    assert not parsed.get("fieldErrors"), show(resp)
+
+
 def test_tenant_header_mismatch_is_refused() -> None:
+    from conftest import OTHER_TENANT_ID
+
     user = new_user_id()
     auth = legacy_enable_totp(user)
     code = auth.code()
-    for tenant in (new_user_id(), "not-a-tenant"):
-        st, _h, b = elixir("DELETE", f"/api/user/two-factor/{user}?code={code}", tenant=tenant)
-        assert st in (400, 401, 404), (tenant, st, b)
+    token = valid_jwt(user)
+    for tenant in (OTHER_TENANT_ID, new_user_id(), "not-a-tenant"):
+        invalid_tenant_id(elixir("DELETE", f"/api/user/two-factor/{user}?code={code}", tenant=tenant))
+        invalid_tenant_id(elixir("GET", "/api/two-factor/secret", tenant=tenant))
+        # *_by_jwt: Bearer + key, the key names the tenant and the header must agree
+        invalid_tenant_id(elixir("DELETE", f"/api/user/two-factor?code={code}", jwt=token, tenant=tenant))
+        # credentials first: a bad key is an empty 401 whatever the header says
+        fails(elixir("GET", "/api/two-factor/secret", key="sk_not_a_real_key_0123456789", tenant=tenant), 401)
     assert status_of(user) == 242
 
 
@@ -414,14 +429,16 @@ def test_generate_secret_bearer_only_forged_is_401(kind: str) -> None:
 
 
 def test_valid_jwt_for_another_tenant_cannot_touch_this_tenants_user() -> None:
-    """A correctly signed token whose tid is another tenant, with tenant A's key and header."""
+    """A correctly signed token whose tid is tenant B, for a user of tenant A, without a key."""
     from conftest import OTHER_TENANT_ID, make_jwt
 
     user = new_user_id()
     auth = legacy_enable_totp(user)
     token = make_jwt(claims_for(user, tenant_id=OTHER_TENANT_ID))
-    st, _h, b = elixir("DELETE", f"/api/user/two-factor?code={auth.code()}", jwt=token, key=None, tenant=None)
-    assert st in (401, 404), (st, b)
+    # alone, the tid names tenant B, where the user has no method
+    fails(elixir("DELETE", f"/api/user/two-factor?code={auth.code()}", jwt=token, key=None, tenant=None), 404)
+    # with tenant A's header, the tid disagrees with it: the same validation error as a key's
+    invalid_tenant_id(elixir("DELETE", f"/api/user/two-factor?code={auth.code()}", jwt=token, key=None))
     assert status_of(user) == 242
 
 

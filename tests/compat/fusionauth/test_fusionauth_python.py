@@ -109,12 +109,11 @@ def assert_errors_400(r) -> dict:
 
 
 def assert_rejected_tenant(r) -> None:
-    """A mismatched tenant: 404 or a validation error (reference §1), never success."""
-    assert r.status in (400, 401, 404), describe(r)
-    if r.status == 400:
-        assert_errors_400(r)
-    else:
-        assert r.response.content == b"", describe(r)
+    """A tenant header that is not the key's: "404 or a validation error" (reference §1). On
+    the keyed routes mfad answers the validation error, 400 [InvalidTenantId]."""
+    body = assert_errors_400(r)
+    assert [e["code"] for e in body.get("generalErrors", [])] == ["[InvalidTenantId]"], body
+    assert not body.get("fieldErrors"), body
 
 
 def new_secret(fa: FusionAuthClient) -> dict:
@@ -694,6 +693,11 @@ def test_tenant_header_as_a_uuid(fa: FusionAuthClient) -> None:
     mismatched = FusionAuthClient(API_KEY, MFAD_URL)
     mismatched.set_tenant_id(tenant_uuid(OTHER_TENANT_ID))
     assert_rejected_tenant(mismatched.start_two_factor_login({"userId": user}))
+    # the anonymous login route: a login of another tenant is not found
+    tf = start(c, user)["twoFactorId"]
+    code = auth.code()  # the refused login does not use it up
+    assert_empty(mismatched.two_factor_login({"twoFactorId": tf, "code": code}), 404)
+    assert_login_ok(c.two_factor_login({"twoFactorId": tf, "code": code}), user)
 
 
 def test_jwt_in_access_token_cookie() -> None:
@@ -716,6 +720,11 @@ def test_tenant_header_mismatch_is_rejected(fa: FusionAuthClient, which: str) ->
     assert_rejected_tenant(mismatched.retrieve_two_factor_recovery_codes(user))
     assert_rejected_tenant(mismatched.disable_two_factor_with_request(user, {"methodId": "ABCD", "code": codes[0]}))
     assert_rejected_tenant(mismatched.enable_two_factor(new_user_id(), {"method": "authenticator", "code": "123456", "secret": "SP2m6K2Dg/x2JN9DyQvZ"}))
+    # a bad key is still an empty 401, whatever the header says
+    bad = FusionAuthClient("sk_not_a_real_key_0123456789", MFAD_URL)
+    bad.set_tenant_id(OTHER_TENANT_ID if which == "other-tenant" else new_user_id())
+    assert_empty(bad.generate_two_factor_secret(), 401)
+    assert_empty(bad.start_two_factor_login({"userId": user}), 401)
     # nothing changed
     assert sorted(assert_json(fa.retrieve_two_factor_recovery_codes(user))["recoveryCodes"]) == sorted(codes)
 

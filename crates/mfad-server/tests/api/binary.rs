@@ -58,10 +58,10 @@ async fn start(dir: &std::path::Path, log: &std::path::Path, extra: &[(&str, &st
     let client = reqwest::Client::new();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     loop {
-        if let Ok(r) = client.get(format!("{}/health", server.url)).send().await {
-            if r.status() == 200 {
-                return server;
-            }
+        if let Ok(r) = client.get(format!("{}/health", server.url)).send().await
+            && r.status() == 200
+        {
+            return server;
         }
         assert!(tokio::time::Instant::now() < deadline, "server did not become ready");
         tokio::time::sleep(Duration::from_millis(50)).await;

@@ -350,25 +350,34 @@ async fn other_tenants_see_nothing_and_change_nothing() {
         .await;
     assert_eq!(r.status, 200, "in the other tenant the user has no method");
 
-    // A login of one tenant named under another's tenant id is not found; it stays usable.
+    // A login of one tenant named under another's tenant id (or under no tenant id) is not
+    // found, on both unauthenticated login routes (not the API-key routes' 400
+    // [InvalidTenantId]); it stays usable.
     let started = app.start(&user).await;
     let tfid = started["twoFactorId"].as_str().unwrap();
+    let text = |s: &str| reqwest::header::HeaderValue::from_str(s).unwrap();
     for header in [
-        app.other_tenant.as_str().to_owned(),
-        app.other_tenant.as_uuid(),
-        "not-a-tenant".into(),
+        text(app.other_tenant.as_str()),
+        text(&app.other_tenant.as_uuid()),
+        text("not-a-tenant"),
+        reqwest::header::HeaderValue::from_bytes(b"tenant_\xff").unwrap(),
     ] {
-        let r = read(
-            app.request("POST", "/api/two-factor/login", Auth::None)
-                .header("X-FusionAuth-TenantId", header)
-                .header("Content-Type", "application/json")
-                .body(json!({"twoFactorId": tfid, "code": code}).to_string())
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await;
-        r.assert_empty(404);
+        for path in [
+            "/api/two-factor/login".to_owned(),
+            format!("/api/two-factor/send/{tfid}"),
+        ] {
+            let r = read(
+                app.request("POST", &path, Auth::None)
+                    .header("X-FusionAuth-TenantId", header.clone())
+                    .header("Content-Type", "application/json")
+                    .body(json!({"twoFactorId": tfid, "code": code}).to_string())
+                    .send()
+                    .await
+                    .unwrap(),
+            )
+            .await;
+            r.assert_empty(404);
+        }
     }
     // Everything is as it was: the method, the recovery codes, the code, the login.
     let r = app

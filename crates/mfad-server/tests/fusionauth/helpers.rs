@@ -316,6 +316,41 @@ impl Resp {
         assert!(codes.contains(&code), "{code} not in {codes:?}");
     }
 
+    /// Asserts a 400 whose Errors object holds the general error `code` (e.g.
+    /// `[InvalidTenantId]`) and no field errors.
+    #[track_caller]
+    pub fn assert_general_error(&self, code: &str) {
+        assert_eq!(self.status, 400, "{}", self.text);
+        assert!(
+            self.content_type
+                .as_deref()
+                .unwrap_or("")
+                .starts_with("application/json"),
+            "{:?}",
+            self.content_type
+        );
+        let codes: Vec<&str> = self.body["generalErrors"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no generalErrors in {}", self.text))
+            .iter()
+            .filter_map(|e| e["code"].as_str())
+            .collect();
+        assert_eq!(codes, [code], "{}", self.text);
+        assert!(
+            self.body["generalErrors"][0]["message"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty()),
+            "{}",
+            self.text
+        );
+        assert_eq!(
+            self.body["fieldErrors"].as_object().map(|m| m.len()),
+            Some(0),
+            "{}",
+            self.text
+        );
+    }
+
     /// Asserts a JSON body with `status`.
     #[track_caller]
     pub fn assert_json(&self, status: u16) -> &Value {

@@ -8,18 +8,25 @@
 //!   calls, the Bearer token first and the API key second (reference §1.1). The JWT names
 //!   the user and the key the tenant.
 //! * `X-FusionAuth-TenantId`, optional, must name the key's tenant (as `tenant_…` or as the
-//!   UUID of the same 128 bits), else 401.
+//!   UUID of the same 128 bits). One that names another tenant, or no tenant at all, is a
+//!   FusionAuth validation error, `400 [InvalidTenantId]` (reference §1: "a mismatched
+//!   tenant gives 404 or a validation error"). Credentials are checked first: a bad key or
+//!   JWT is a 401 whatever the header says.
 //!
 //! Which tenant does a JWT-only call act in? The key's, if a key came too; otherwise the
 //! `X-FusionAuth-TenantId` header; otherwise the token's `tid` claim (what FusionAuth and
 //! mfad's own login tokens carry). A `tid` that names an mfad tenant must agree with the
-//! header. With none of these the call has no tenant, and routes that need one answer
-//! FusionAuth's `400 [TenantIdRequired]`; generating a secret needs none.
+//! header, else `400 [InvalidTenantId]` as for a key. With none of these the call has no
+//! tenant, and routes that need one answer FusionAuth's `400 [TenantIdRequired]`;
+//! generating a secret needs none.
+//!
+//! The unauthenticated login routes ([`TenantHint`]) answer 404 instead: there the header
+//! can only fail to match the login.
 
 use axum::extract::FromRequestParts;
 use axum::http::header::{AUTHORIZATION, COOKIE};
 use axum::http::request::Parts;
-use mfad_core::error::{CoreError, FieldError};
+use mfad_core::error::CoreError;
 use mfad_core::{TenantId, UserId};
 
 use crate::error::FusionAuthError;
@@ -33,7 +40,45 @@ pub const TENANT_HEADER: &str = "x-fusionauth-tenantid";
 struct Presented {
     api_keys: Vec<String>,
     jwts: Vec<String>,
-    tenant_header: Option<String>,
+    tenant_header: TenantHeader,
+}
+
+/// What `X-FusionAuth-TenantId` says.
+#[derive(Debug, Default)]
+enum TenantHeader {
+    /// Not sent, or blank, `undefined` or `null` (what clients send for an unset tenant).
+    #[default]
+    Absent,
+    /// A tenant id, in either form.
+    Names(TenantId),
+    /// Something that is no tenant id (or not even text).
+    Unreadable,
+}
+
+fn tenant_header(parts: &Parts) -> TenantHeader {
+    let Some(value) = parts.headers.get(TENANT_HEADER) else {
+        return TenantHeader::Absent;
+    };
+    let Ok(text) = value.to_str() else {
+        return TenantHeader::Unreadable;
+    };
+    match text.trim() {
+        "" | "undefined" | "null" => TenantHeader::Absent,
+        text => TenantId::parse_any(text).map_or(TenantHeader::Unreadable, TenantHeader::Names),
+    }
+}
+
+impl TenantHeader {
+    /// The tenant the credentials established, if the header agrees with it.
+    fn agrees_with(&self, tenant: TenantId) -> Result<TenantId, FusionAuthError> {
+        match self {
+            TenantHeader::Absent => Ok(tenant),
+            TenantHeader::Names(h) if *h == tenant => Ok(tenant),
+            TenantHeader::Names(_) | TenantHeader::Unreadable => {
+                Err(FusionAuthError::invalid_tenant_id())
+            }
+        }
+    }
 }
 
 fn presented(parts: &Parts) -> Result<Presented, FusionAuthError> {
@@ -66,13 +111,7 @@ fn presented(parts: &Parts) -> Result<Presented, FusionAuthError> {
     {
         p.jwts.push(cookie);
     }
-    p.tenant_header = parts
-        .headers
-        .get(TENANT_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim)
-        .filter(|v| !v.is_empty() && *v != "undefined" && *v != "null")
-        .map(str::to_owned);
+    p.tenant_header = tenant_header(parts);
     if p.api_keys.len() > 1 || p.jwts.len() > 1 {
         return Err(CoreError::Unauthorized.into());
     }
@@ -93,15 +132,6 @@ fn access_token_cookie(parts: &Parts) -> Option<String> {
         .filter(|v| !v.is_empty())
 }
 
-fn header_tenant(p: &Presented) -> Result<Option<TenantId>, FusionAuthError> {
-    match &p.tenant_header {
-        None => Ok(None),
-        Some(h) => TenantId::parse_any(h)
-            .map(Some)
-            .ok_or_else(|| CoreError::Unauthorized.into()),
-    }
-}
-
 /// A request authenticated by an API key: its tenant.
 #[derive(Debug, Clone)]
 pub struct ApiKeyTenant(pub TenantId);
@@ -116,10 +146,7 @@ impl FromRequestParts<AppState> for ApiKeyTenant {
         let p = presented(parts)?;
         let key = p.api_keys.first().ok_or(CoreError::Unauthorized)?;
         let tenant = state.service.authenticate(key).await?;
-        if header_tenant(&p)?.is_some_and(|h| h != tenant) {
-            return Err(CoreError::Unauthorized.into());
-        }
-        Ok(ApiKeyTenant(tenant))
+        Ok(ApiKeyTenant(p.tenant_header.agrees_with(tenant)?))
     }
 }
 
@@ -135,13 +162,9 @@ pub struct Caller {
 impl Caller {
     /// The tenant, or FusionAuth's `400 [TenantIdRequired]`.
     pub fn require_tenant(&self) -> Result<TenantId, FusionAuthError> {
-        self.tenant.clone().ok_or_else(|| {
-            FusionAuthError(CoreError::Validation(vec![FieldError::new(
-                "",
-                "TenantIdRequired",
-                "A Tenant Id is required: send an API key, the X-FusionAuth-TenantId header or a JWT with a tid claim.",
-            )]))
-        })
+        self.tenant
+            .clone()
+            .ok_or_else(FusionAuthError::tenant_id_required)
     }
 
     /// The user a call without `{userId}` in its path is about: the JWT's, or, for API-key
@@ -167,7 +190,6 @@ impl FromRequestParts<AppState> for Caller {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         let p = presented(parts)?;
-        let header = header_tenant(&p)?;
         let key_tenant = match p.api_keys.first() {
             Some(key) => Some(state.service.authenticate(key).await?),
             None => None,
@@ -184,31 +206,30 @@ impl FromRequestParts<AppState> for Caller {
         if key_tenant.is_none() && jwt.is_none() {
             return Err(CoreError::Unauthorized.into());
         }
-        if let (Some(k), Some(h)) = (&key_tenant, &header)
-            && k != h
-        {
-            return Err(CoreError::Unauthorized.into());
-        }
         let claimed = jwt
             .as_ref()
             .and_then(|j| j.tenant.as_deref())
             .and_then(TenantId::parse_any);
-        if key_tenant.is_none()
-            && let (Some(c), Some(h)) = (&claimed, &header)
-            && c != h
-        {
-            return Err(CoreError::Unauthorized.into());
-        }
+        // The key's tenant wins over a `tid` (Elixir sends both); the header must agree
+        // with whichever names the tenant.
+        let tenant = match (key_tenant, claimed) {
+            (Some(t), _) | (None, Some(t)) => Some(p.tenant_header.agrees_with(t)?),
+            (None, None) => match p.tenant_header {
+                TenantHeader::Absent => None,
+                TenantHeader::Names(h) => Some(h),
+                TenantHeader::Unreadable => return Err(FusionAuthError::invalid_tenant_id()),
+            },
+        };
         Ok(Caller {
-            tenant: key_tenant.clone().or(header).or(claimed),
+            tenant,
             jwt_user: jwt.map(|j| j.user),
         })
     }
 }
 
 /// The tenant an unauthenticated request (send for login, login) names in
-/// `X-FusionAuth-TenantId`, which must then be the login's; an unreadable one matches no
-/// login, so it is a 404 at once.
+/// `X-FusionAuth-TenantId`, which must then be the login's (else 404, as for an unknown
+/// login); an unreadable one matches no login, so it is a 404 at once.
 #[derive(Debug, Clone)]
 pub struct TenantHint(pub Option<TenantId>);
 
@@ -216,19 +237,12 @@ impl<S: Send + Sync> FromRequestParts<S> for TenantHint {
     type Rejection = FusionAuthError;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        let header = parts
-            .headers
-            .get(TENANT_HEADER)
-            .and_then(|v| v.to_str().ok())
-            .map(str::trim)
-            .filter(|v| !v.is_empty() && *v != "undefined" && *v != "null");
-        match header {
-            None => Ok(TenantHint(None)),
-            Some(h) => TenantId::parse_any(h)
-                .map(|t| TenantHint(Some(t)))
-                .ok_or_else(|| {
-                    CoreError::not_found(mfad_core::error::Entity::Tenant, "tenant").into()
-                }),
+        match tenant_header(parts) {
+            TenantHeader::Absent => Ok(TenantHint(None)),
+            TenantHeader::Names(t) => Ok(TenantHint(Some(t))),
+            TenantHeader::Unreadable => {
+                Err(CoreError::not_found(mfad_core::error::Entity::Tenant, "tenant").into())
+            }
         }
     }
 }
