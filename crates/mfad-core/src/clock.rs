@@ -16,7 +16,10 @@ pub trait Clock: Send + Sync + std::fmt::Debug {
 pub struct SystemClock;
 
 impl Clock for SystemClock {
-    #[expect(clippy::disallowed_methods, reason = "the one place the real clock is read")]
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "the one place the real clock is read"
+    )]
     fn now(&self) -> OffsetDateTime {
         truncate_ms(OffsetDateTime::now_utc())
     }

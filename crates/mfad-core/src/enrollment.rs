@@ -3,9 +3,9 @@
 //! and a QR code of that URI as a `data:image/png;base64,…` URI.
 
 use data_encoding::{BASE32_NOPAD, BASE64};
+use fast_qr::{ECL, QRBuilder};
 use mfad_crypto::Zeroizing;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
-use fast_qr::{ECL, QRBuilder};
 
 use crate::error::CoreError;
 use crate::model::TotpFactor;
@@ -107,7 +107,8 @@ pub fn qr_data_uri(text: &str) -> Result<Zeroizing<String>, CoreError> {
         encoder.set_color(png::ColorType::Grayscale);
         encoder.set_depth(png::BitDepth::Eight);
         encoder.set_compression(png::Compression::Fast);
-        let png_err = |e: png::EncodingError| CoreError::Internal(format!("PNG encoding failed: {e}"));
+        let png_err =
+            |e: png::EncodingError| CoreError::Internal(format!("PNG encoding failed: {e}"));
         let mut writer = encoder.write_header().map_err(png_err)?;
         writer.write_image_data(&pixels).map_err(png_err)?;
         writer.finish().map_err(png_err)?;
@@ -143,7 +144,11 @@ mod tests {
             "otpauth://totp/Foo%20Corp:user@foo-corp.com?secret=OFAFOQAPHR6XMQKA&issuer=Foo%20Corp&algorithm=SHA1&digits=6&period=30"
         );
         let uri = key_uri(&totp("A:B", "x&y=z"), "S");
-        assert!(uri.starts_with("otpauth://totp/A%3AB:x%26y%3Dz?"), "{}", *uri);
+        assert!(
+            uri.starts_with("otpauth://totp/A%3AB:x%26y%3Dz?"),
+            "{}",
+            *uri
+        );
     }
 
     #[test]
@@ -158,11 +163,16 @@ mod tests {
     #[test]
     fn imported_secrets() {
         assert_eq!(
-            parse_base32_secret("jbsw y3dp ehpk 3pxp").unwrap().as_slice(),
+            parse_base32_secret("jbsw y3dp ehpk 3pxp")
+                .unwrap()
+                .as_slice(),
             b"Hello!\xde\xad\xbe\xef"
         );
         assert!(parse_base32_secret("JBSWY3DPEHPK3PXP====").is_some());
-        assert!(parse_base32_secret("JBSWY3DP").is_none(), "40 bits is too short");
+        assert!(
+            parse_base32_secret("JBSWY3DP").is_none(),
+            "40 bits is too short"
+        );
         assert!(parse_base32_secret("not base32!").is_none());
     }
 

@@ -86,7 +86,10 @@ mod tests {
         let cache = KeyCache::new(Duration::seconds(2));
         assert!(cache.get(&id, t0).is_none());
         cache.put(&id, &tenant, b"digest", t0);
-        assert_eq!(cache.get(&id, t0 + Duration::seconds(1)), Some((tenant.clone(), b"digest".to_vec())));
+        assert_eq!(
+            cache.get(&id, t0 + Duration::seconds(1)),
+            Some((tenant.clone(), b"digest".to_vec()))
+        );
         assert!(cache.get(&id, t0 + Duration::seconds(2)).is_none());
         cache.put(&id, &tenant, b"digest", t0);
         cache.remove(&id);

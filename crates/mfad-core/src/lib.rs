@@ -5,8 +5,8 @@
 //! plugs real adapters into them and tests plug in a manual clock.
 
 pub mod clock;
-pub mod enrollment;
 pub mod email;
+pub mod enrollment;
 pub mod error;
 pub mod ids;
 pub mod key_cache;

@@ -71,9 +71,20 @@ mod tests {
 
     #[test]
     fn refuses_impossible_numbers() {
-        for bad in ["", "foo", "+1", "+1 000 000 0000", "+999 123", "12", &"9".repeat(40)] {
+        for bad in [
+            "",
+            "foo",
+            "+1",
+            "+1 000 000 0000",
+            "+999 123",
+            "12",
+            &"9".repeat(40),
+        ] {
             assert!(
-                matches!(PhoneNumber::parse(bad), Err(CoreError::InvalidPhoneNumber { .. })),
+                matches!(
+                    PhoneNumber::parse(bad),
+                    Err(CoreError::InvalidPhoneNumber { .. })
+                ),
                 "{bad:?}"
             );
         }

@@ -12,9 +12,7 @@ use crate::email::{EmailSender, NoEmail};
 use crate::enrollment;
 use crate::error::{CoreError, Entity, FieldError};
 use crate::ids::{ApiKeyId, ChallengeId, FactorId, TenantId, UserId};
-use crate::model::{
-    ApiKey, Challenge, Factor, FactorDetails, Order, Page, Tenant, TotpFactor,
-};
+use crate::model::{ApiKey, Challenge, Factor, FactorDetails, Order, Page, Tenant, TotpFactor};
 use crate::phone::PhoneNumber;
 use crate::sms::SmsSender;
 use crate::store::{AttemptOutcome, FactorScan, Store, SuccessOutcome};
@@ -226,14 +224,22 @@ impl<S: Store> Service<S> {
             })
             .await?;
         let id = ApiKeyId::generate(now)?;
-        let secret = Zeroizing::new(data_encoding::BASE32_NOPAD.encode(&mfad_crypto::random_bytes::<32>()?));
+        let secret =
+            Zeroizing::new(data_encoding::BASE32_NOPAD.encode(&mfad_crypto::random_bytes::<32>()?));
         let secret = Zeroizing::new(secret.to_ascii_lowercase());
-        let ulid_part = id.as_str().trim_start_matches(ApiKeyId::PREFIX).to_ascii_lowercase();
+        let ulid_part = id
+            .as_str()
+            .trim_start_matches(ApiKeyId::PREFIX)
+            .to_ascii_lowercase();
         let token = Zeroizing::new(format!("sk_{ulid_part}_{}", *secret));
         let key = ApiKey {
             id,
             tenant_id: tenant.id.clone(),
-            name: label.unwrap_or("default").chars().take(MAX_LABEL_LEN).collect(),
+            name: label
+                .unwrap_or("default")
+                .chars()
+                .take(MAX_LABEL_LEN)
+                .collect(),
             digest: mfad_crypto::api_key_digest(secret.as_bytes()).to_vec(),
             created_at: now,
             revoked_at: None,
@@ -262,13 +268,21 @@ impl<S: Store> Service<S> {
     pub async fn authenticate(&self, token: &str) -> Result<TenantId, CoreError> {
         let rest = token.strip_prefix("sk_").ok_or(CoreError::Unauthorized)?;
         let (ulid_part, secret) = rest.split_once('_').ok_or(CoreError::Unauthorized)?;
-        let id = ApiKeyId::parse(&format!("{}{}", ApiKeyId::PREFIX, ulid_part.to_ascii_uppercase()))
-            .ok_or(CoreError::Unauthorized)?;
+        let id = ApiKeyId::parse(&format!(
+            "{}{}",
+            ApiKeyId::PREFIX,
+            ulid_part.to_ascii_uppercase()
+        ))
+        .ok_or(CoreError::Unauthorized)?;
         let now = self.clock.now();
         let (tenant, stored) = match self.keys.get(&id, now) {
             Some(hit) => hit,
             None => {
-                let key = self.store.get_api_key(&id).await?.ok_or(CoreError::Unauthorized)?;
+                let key = self
+                    .store
+                    .get_api_key(&id)
+                    .await?
+                    .ok_or(CoreError::Unauthorized)?;
                 if key.revoked_at.is_some() {
                     return Err(CoreError::Unauthorized);
                 }
@@ -330,9 +344,17 @@ impl<S: Store> Service<S> {
                 let mut errors = Vec::new();
                 for (field, value) in [("totp_issuer", &issuer), ("totp_user", &user)] {
                     if value.trim().is_empty() {
-                        errors.push(FieldError::new(field, "required", format!("{field} is required for TOTP factors")));
+                        errors.push(FieldError::new(
+                            field,
+                            "required",
+                            format!("{field} is required for TOTP factors"),
+                        ));
                     } else if value.len() > MAX_LABEL_LEN {
-                        errors.push(FieldError::new(field, "too_long", format!("{field} must be at most {MAX_LABEL_LEN} characters")));
+                        errors.push(FieldError::new(
+                            field,
+                            "too_long",
+                            format!("{field} must be at most {MAX_LABEL_LEN} characters"),
+                        ));
                     }
                 }
                 let secret = match secret {
@@ -430,7 +452,11 @@ impl<S: Store> Service<S> {
         req: &ListRequest,
     ) -> Result<Page<Factor>, CoreError> {
         if !(1..=100).contains(&req.limit) {
-            return Err(CoreError::invalid("limit", "invalid", "limit must be between 1 and 100"));
+            return Err(CoreError::invalid(
+                "limit",
+                "invalid",
+                "limit must be between 1 and 100",
+            ));
         }
         let asc = req.order == Order::Asc;
         // `before` pages walk backwards from the cursor, then flip into the requested order.
@@ -458,7 +484,10 @@ impl<S: Store> Service<S> {
         let (before, after) = if backwards {
             (if more { first } else { None }, last)
         } else {
-            (if start_after.is_some() { first } else { None }, if more { last } else { None })
+            (
+                if start_after.is_some() { first } else { None },
+                if more { last } else { None },
+            )
         };
         Ok(Page {
             data: rows,
@@ -469,15 +498,14 @@ impl<S: Store> Service<S> {
 
     // ---- challenges -----------------------------------------------------------------
 
-    fn new_challenge(
-        &self,
-        factor: &Factor,
-        code: Option<&str>,
-    ) -> Result<Challenge, CoreError> {
+    fn new_challenge(&self, factor: &Factor, code: Option<&str>) -> Result<Challenge, CoreError> {
         let now = self.clock.now();
         let id = ChallengeId::generate(now)?;
         let code_digest = match code {
-            Some(c) => Some(self.keyring.code_digest(id.as_str().as_bytes(), c.as_bytes())?),
+            Some(c) => Some(
+                self.keyring
+                    .code_digest(id.as_str().as_bytes(), c.as_bytes())?,
+            ),
             None => None,
         };
         Ok(Challenge {
@@ -508,7 +536,10 @@ impl<S: Store> Service<S> {
             FactorDetails::Totp(_) => {
                 let challenge = self.new_challenge(&factor, None)?;
                 self.store.insert_challenge(&challenge).await?;
-                Ok(Issued { challenge, code: None })
+                Ok(Issued {
+                    challenge,
+                    code: None,
+                })
             }
             // Email factors come from the FusionAuth API; WorkOS shows them as generic OTP,
             // so a WorkOS challenge returns the code to the (trusted) API caller and sends
@@ -534,7 +565,10 @@ impl<S: Store> Service<S> {
                     tracing::warn!(factor = %factor.id, to = %phone.redacted(), error = %e, "SMS delivery failed");
                     CoreError::Delivery(e)
                 })?;
-                Ok(Issued { challenge, code: None })
+                Ok(Issued {
+                    challenge,
+                    code: None,
+                })
             }
         }
     }
@@ -559,7 +593,9 @@ impl<S: Store> Service<S> {
 
         let accepted_step = match (&factor.details, &challenge.code_digest) {
             (FactorDetails::Totp(totp), _) => {
-                let secret = self.keyring.open(&totp.sealed_secret, factor.id.as_str().as_bytes())?;
+                let secret = self
+                    .keyring
+                    .open(&totp.sealed_secret, factor.id.as_str().as_bytes())?;
                 let unix = u64::try_from(now.unix_timestamp()).unwrap_or(0);
                 let last = totp.last_used_step.and_then(|s| u64::try_from(s).ok());
                 totp.params(self.policy.totp_skew)
@@ -568,7 +604,9 @@ impl<S: Store> Service<S> {
             }
             (_, Some(digest)) => {
                 let shaped = mfad_otp::is_code_shaped(code, CODE_DIGITS);
-                let matches = self.keyring.code_matches(digest, cid.as_str().as_bytes(), code.as_bytes());
+                let matches =
+                    self.keyring
+                        .code_matches(digest, cid.as_str().as_bytes(), code.as_bytes());
                 (shaped && matches).then_some(None)
             }
             (_, None) => return Err(CoreError::Internal(format!("challenge {cid} has no code"))),
@@ -577,17 +615,29 @@ impl<S: Store> Service<S> {
         let max = self.policy.max_attempts;
         if let Some(step) = accepted_step {
             let totp_step = step.map(|s| (&factor.id, s));
-            match self.store.record_success(tenant, &cid, max, now, totp_step).await? {
+            match self
+                .store
+                .record_success(tenant, &cid, max, now, totp_step)
+                .await?
+            {
                 SuccessOutcome::Verified => {
-                    return Ok(Verification { challenge, valid: true });
+                    return Ok(Verification {
+                        challenge,
+                        valid: true,
+                    });
                 }
-                SuccessOutcome::NotPending => return Err(self.why_not_pending(tenant, &cid, now).await),
+                SuccessOutcome::NotPending => {
+                    return Err(self.why_not_pending(tenant, &cid, now).await);
+                }
                 // A concurrent verification took this step first: treat as a wrong code.
                 SuccessOutcome::StepAlreadyUsed => {}
             }
         }
         match self.store.record_failure(tenant, &cid, max, now).await? {
-            AttemptOutcome::Counted => Ok(Verification { challenge, valid: false }),
+            AttemptOutcome::Counted => Ok(Verification {
+                challenge,
+                valid: false,
+            }),
             AttemptOutcome::NotPending => Err(self.why_not_pending(tenant, &cid, now).await),
         }
     }
@@ -605,7 +655,12 @@ impl<S: Store> Service<S> {
     }
 
     /// After an atomic update found the challenge no longer pending, says why.
-    async fn why_not_pending(&self, tenant: &TenantId, id: &ChallengeId, now: OffsetDateTime) -> CoreError {
+    async fn why_not_pending(
+        &self,
+        tenant: &TenantId,
+        id: &ChallengeId,
+        now: OffsetDateTime,
+    ) -> CoreError {
         match self.store.get_challenge(tenant, id).await {
             Ok(Some((c, _))) => match self.ensure_pending(&c, now) {
                 Err(e) => e,

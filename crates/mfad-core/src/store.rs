@@ -64,8 +64,9 @@ pub trait Store: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Option<ApiKey>, StoreError>> + Send;
 
     /// All keys with their tenant, oldest first.
-    fn list_api_keys(&self)
-    -> impl Future<Output = Result<Vec<(ApiKey, Tenant)>, StoreError>> + Send;
+    fn list_api_keys(
+        &self,
+    ) -> impl Future<Output = Result<Vec<(ApiKey, Tenant)>, StoreError>> + Send;
 
     /// Marks a key revoked; false if no such (unrevoked) key.
     fn revoke_api_key(
@@ -102,8 +103,10 @@ pub trait Store: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Vec<Factor>, StoreError>> + Send;
 
     /// Stores a new challenge.
-    fn insert_challenge(&self, c: &Challenge)
-    -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn insert_challenge(
+        &self,
+        c: &Challenge,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// A challenge of this tenant, with its factor.
     fn get_challenge(

@@ -54,7 +54,9 @@ pub fn random_bytes<const N: usize>() -> Result<[u8; N], CryptoError> {
 /// A fresh 256-bit master key, as 64 lowercase hex characters.
 pub fn generate_master_key_text() -> Result<Zeroizing<String>, CryptoError> {
     let key = Zeroizing::new(random_bytes::<32>()?);
-    Ok(Zeroizing::new(data_encoding::HEXLOWER.encode(key.as_slice())))
+    Ok(Zeroizing::new(
+        data_encoding::HEXLOWER.encode(key.as_slice()),
+    ))
 }
 
 /// SHA-256 of an API key's secret part. Tokens carry 256 bits of entropy, so no slow
@@ -195,7 +197,13 @@ impl Keyring {
         let nonce: [u8; NONCE_LEN] = nonce.try_into().map_err(|_| CryptoError::Open)?;
         let bound = bind(id, aad);
         key.aead
-            .decrypt(&Nonce::from(nonce), Payload { msg: ct, aad: &bound })
+            .decrypt(
+                &Nonce::from(nonce),
+                Payload {
+                    msg: ct,
+                    aad: &bound,
+                },
+            )
             .map(Zeroizing::new)
             .map_err(|_| CryptoError::Open)
     }
@@ -243,8 +251,14 @@ mod tests {
         let k = ring(7);
         let blob = k.seal(b"totp secret", b"auth_factor_A").unwrap();
         assert!(!blob.windows(11).any(|w| w == b"totp secret"));
-        assert_eq!(k.open(&blob, b"auth_factor_A").unwrap().as_slice(), b"totp secret");
-        assert!(matches!(k.open(&blob, b"auth_factor_B"), Err(CryptoError::Open)));
+        assert_eq!(
+            k.open(&blob, b"auth_factor_A").unwrap().as_slice(),
+            b"totp secret"
+        );
+        assert!(matches!(
+            k.open(&blob, b"auth_factor_B"),
+            Err(CryptoError::Open)
+        ));
     }
 
     #[test]

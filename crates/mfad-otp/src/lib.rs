@@ -176,8 +176,7 @@ mod tests {
     fn rfc6238_vectors() {
         let sha1 = b"12345678901234567890".as_slice();
         let sha256 = b"12345678901234567890123456789012".as_slice();
-        let sha512 =
-            b"1234567890123456789012345678901234567890123456789012345678901234".as_slice();
+        let sha512 = b"1234567890123456789012345678901234567890123456789012345678901234".as_slice();
         let rows: [(u64, &str, &str, &str); 6] = [
             (59, "94287082", "46119246", "90693936"),
             (1111111109, "07081804", "68084774", "25091201"),
@@ -211,7 +210,11 @@ mod tests {
         for (delta, ok) in [(-2i64, false), (-1, true), (0, true), (1, true), (2, false)] {
             let s = step.checked_add_signed(delta).unwrap();
             let code = totp.code_at_step(secret, s);
-            assert_eq!(totp.verify(secret, &code, now, None).is_some(), ok, "{delta}");
+            assert_eq!(
+                totp.verify(secret, &code, now, None).is_some(),
+                ok,
+                "{delta}"
+            );
         }
     }
 
@@ -235,7 +238,14 @@ mod tests {
         let totp = Totp::default();
         let secret = b"12345678901234567890";
         let code = totp.code_at(secret, 59);
-        for bad in ["", "12345", "1234567", "12a456", " 94287", &format!("{code} ")] {
+        for bad in [
+            "",
+            "12345",
+            "1234567",
+            "12a456",
+            " 94287",
+            &format!("{code} "),
+        ] {
             assert_eq!(totp.verify(secret, bad, 59, None), None, "{bad:?}");
         }
     }

@@ -31,7 +31,11 @@ fn server_failure(e: &CoreError) -> (StatusCode, &'static str, &'static str) {
     match e {
         CoreError::Store(StoreError::Unavailable(cause)) => {
             tracing::warn!(%cause, "database unavailable");
-            (StatusCode::SERVICE_UNAVAILABLE, "service_unavailable", "The service is temporarily unavailable. Retry shortly.")
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "service_unavailable",
+                "The service is temporarily unavailable. Retry shortly.",
+            )
         }
         CoreError::Delivery(_) => (
             StatusCode::BAD_GATEWAY,
@@ -40,7 +44,11 @@ fn server_failure(e: &CoreError) -> (StatusCode, &'static str, &'static str) {
         ),
         other => {
             tracing::error!(error = %other, "internal error");
-            (StatusCode::INTERNAL_SERVER_ERROR, "internal_error", "An internal error occurred.")
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal_error",
+                "An internal error occurred.",
+            )
         }
     }
 }
@@ -102,7 +110,8 @@ impl IntoResponse for WorkosError {
         };
         let mut resp = json_response(status, &body);
         if status == StatusCode::SERVICE_UNAVAILABLE {
-            resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }
         resp
     }
@@ -113,7 +122,10 @@ pub fn json_response(status: StatusCode, body: &serde_json::Value) -> Response {
     let bytes = serde_json::to_vec(body).unwrap_or_default();
     (
         status,
-        [(header::CONTENT_TYPE, HeaderValue::from_static("application/json; charset=utf-8"))],
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json; charset=utf-8"),
+        )],
         bytes,
     )
         .into_response()

@@ -24,7 +24,11 @@ impl<S: Send + Sync> FromRequest<S> for JsonObject {
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         let bytes = Bytes::from_request(req, state).await.map_err(|_| {
-            CoreError::invalid("body", "too_large", format!("request body must be at most {MAX_BODY_BYTES} bytes"))
+            CoreError::invalid(
+                "body",
+                "too_large",
+                format!("request body must be at most {MAX_BODY_BYTES} bytes"),
+            )
         })?;
         JsonObject::parse(&bytes).map_err(WorkosError)
     }
@@ -39,11 +43,19 @@ impl JsonObject {
         match serde_json::from_slice::<Value>(bytes) {
             Ok(Value::Object(m)) => Ok(JsonObject(m)),
             Ok(Value::Null) => Ok(JsonObject::default()),
-            Ok(_) => Err(CoreError::invalid("body", "invalid", "request body must be a JSON object")),
+            Ok(_) => Err(CoreError::invalid(
+                "body",
+                "invalid",
+                "request body must be a JSON object",
+            )),
             Err(e) => Err(CoreError::invalid(
                 "body",
                 "malformed",
-                format!("request body is not valid JSON (line {}, column {})", e.line(), e.column()),
+                format!(
+                    "request body is not valid JSON (line {}, column {})",
+                    e.line(),
+                    e.column()
+                ),
             )),
         }
     }
@@ -54,7 +66,11 @@ impl JsonObject {
             None | Some(Value::Null) => Ok(None),
             Some(Value::String(s)) if s.is_empty() => Ok(None),
             Some(Value::String(s)) => Ok(Some(s.clone())),
-            Some(_) => Err(FieldError::new(field, "invalid_type", format!("{field} must be a string"))),
+            Some(_) => Err(FieldError::new(
+                field,
+                "invalid_type",
+                format!("{field} must be a string"),
+            )),
         }
     }
 
@@ -88,7 +104,11 @@ impl Fields {
 
     /// Fails with every recorded error, if any.
     pub fn finish(self) -> Result<(), CoreError> {
-        if self.0.is_empty() { Ok(()) } else { Err(CoreError::Validation(self.0)) }
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(CoreError::Validation(self.0))
+        }
     }
 }
 
@@ -99,7 +119,10 @@ pub struct BearerTenant(pub TenantId);
 impl FromRequestParts<AppState> for BearerTenant {
     type Rejection = WorkosError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let token = parts
             .headers
             .get(AUTHORIZATION)

@@ -59,7 +59,10 @@ fn main() -> std::process::ExitCode {
         }
     };
     mfad_server::telemetry::init(config.log_json);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("mfad: cannot start the async runtime: {e}");
@@ -102,10 +105,16 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
     }
 }
 
-async fn api_key(service: &mfad_core::Service<mfad_store::Db>, cmd: ApiKeyCommand) -> anyhow::Result<()> {
+async fn api_key(
+    service: &mfad_core::Service<mfad_store::Db>,
+    cmd: ApiKeyCommand,
+) -> anyhow::Result<()> {
     match cmd {
         ApiKeyCommand::Create { tenant, name } => {
-            let created = service.create_api_key(&tenant, name.as_deref()).await.map_err(describe)?;
+            let created = service
+                .create_api_key(&tenant, name.as_deref())
+                .await
+                .map_err(describe)?;
             println!("tenant: {} ({})", created.tenant.name, created.tenant.id);
             println!("key id: {}", created.key.id);
             println!("{}", created.token.as_str());
@@ -113,7 +122,11 @@ async fn api_key(service: &mfad_core::Service<mfad_store::Db>, cmd: ApiKeyComman
         }
         ApiKeyCommand::List => {
             for (key, tenant) in service.list_api_keys().await.map_err(describe)? {
-                let status = if key.revoked_at.is_some() { "revoked" } else { "active" };
+                let status = if key.revoked_at.is_some() {
+                    "revoked"
+                } else {
+                    "active"
+                };
                 println!("{}\t{}\t{}\t{}", key.id, tenant.name, key.name, status);
             }
         }
@@ -129,7 +142,11 @@ fn describe(e: mfad_core::CoreError) -> anyhow::Error {
     match e {
         mfad_core::CoreError::Validation(fields) => anyhow::anyhow!(
             "{}",
-            fields.iter().map(|f| f.message.as_str()).collect::<Vec<_>>().join("; ")
+            fields
+                .iter()
+                .map(|f| f.message.as_str())
+                .collect::<Vec<_>>()
+                .join("; ")
         ),
         other => anyhow::Error::new(other),
     }

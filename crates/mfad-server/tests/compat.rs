@@ -3,7 +3,12 @@
 //! starts the server, a Twilio stand-in (and an SMTP sink), and drives the SDKs as black
 //! boxes. They need `node`, `npm` and `python3`, as every machine of this project's kind has.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "test code: a failed unwrap is a failed test")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "test code: a failed unwrap is a failed test"
+)]
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -15,7 +20,9 @@ fn repo_root() -> PathBuf {
 fn run_suite(script: &str, extra_env: &[(&str, String)]) {
     let root = repo_root();
     let mut cmd = Command::new("bash");
-    cmd.arg(root.join(script)).arg(env!("CARGO_BIN_EXE_mfad")).current_dir(&root);
+    cmd.arg(root.join(script))
+        .arg(env!("CARGO_BIN_EXE_mfad"))
+        .current_dir(&root);
     cmd.env_remove("MFAD_DATABASE_URL");
     for (k, v) in extra_env {
         cmd.env(k, v);

@@ -23,6 +23,9 @@ async fn health(State(state): State<AppState>) -> Response {
     if state.ready.load(Ordering::Relaxed) {
         json_response(StatusCode::OK, &json!({"status": "ok"}))
     } else {
-        json_response(StatusCode::SERVICE_UNAVAILABLE, &json!({"status": "unavailable"}))
+        json_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &json!({"status": "unavailable"}),
+        )
     }
 }

@@ -26,7 +26,9 @@ pub fn app(state: AppState) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         // Oversized bodies fail the body extractor, which answers in the API's own shape.
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(SetSensitiveRequestHeadersLayer::new([axum::http::header::AUTHORIZATION]))
+        .layer(SetSensitiveRequestHeadersLayer::new([
+            axum::http::header::AUTHORIZATION,
+        ]))
         // Every response carries `X-Request-Id` (the caller's, or a new UUID), which the
         // SDKs surface on errors.
         .layer(PropagateRequestIdLayer::x_request_id())
@@ -41,7 +43,10 @@ pub fn app(state: AppState) -> Router {
 }
 
 async fn not_found() -> Response {
-    json_response(StatusCode::NOT_FOUND, &json!({"message": "Not found", "code": "not_found"}))
+    json_response(
+        StatusCode::NOT_FOUND,
+        &json!({"message": "Not found", "code": "not_found"}),
+    )
 }
 
 async fn method_not_allowed() -> Response {

@@ -13,7 +13,10 @@ async fn totp_enrollment_returns_secrets_once_and_qr_decodes_to_uri() {
     assert_eq!(f["object"], "authentication_factor");
     assert_eq!(f["type"], "totp");
     let id = f["id"].as_str().unwrap();
-    assert!(id.starts_with("auth_factor_") && id.len() == 12 + 26, "{id}");
+    assert!(
+        id.starts_with("auth_factor_") && id.len() == 12 + 26,
+        "{id}"
+    );
     assert_eq!(f["created_at"], "2026-01-15T12:00:10.000Z");
     assert_eq!(f["updated_at"], f["created_at"]);
     assert!(f.get("user_id").is_none());
@@ -22,7 +25,13 @@ async fn totp_enrollment_returns_secrets_once_and_qr_decodes_to_uri() {
     assert_eq!(totp["user"], "alan@example.com");
     let secret = totp["secret"].as_str().unwrap();
     assert_eq!(secret.len(), 32, "160-bit secret as unpadded base32");
-    assert_eq!(data_encoding::BASE32_NOPAD.decode(secret.as_bytes()).unwrap().len(), 20);
+    assert_eq!(
+        data_encoding::BASE32_NOPAD
+            .decode(secret.as_bytes())
+            .unwrap()
+            .len(),
+        20
+    );
     let uri = totp["uri"].as_str().unwrap();
     assert_eq!(
         uri,
@@ -36,28 +45,50 @@ async fn totp_enrollment_returns_secrets_once_and_qr_decodes_to_uri() {
     let got = app.call("GET", &format!("/auth/factors/{id}"), None).await;
     assert_eq!(got.status, 200);
     assert!(got.content_type.unwrap().starts_with("application/json"));
-    assert_eq!(got.body["totp"], json!({"issuer": "Foo Corp", "user": "alan@example.com"}));
+    assert_eq!(
+        got.body["totp"],
+        json!({"issuer": "Foo Corp", "user": "alan@example.com"})
+    );
     assert_eq!(got.body["id"], id);
 
     // Two enrollments never share a secret.
-    let g = app.enroll(json!({"type": "totp", "totp_issuer": "A", "totp_user": "b"})).await;
+    let g = app
+        .enroll(json!({"type": "totp", "totp_issuer": "A", "totp_user": "b"}))
+        .await;
     assert_ne!(g["totp"]["secret"], totp["secret"]);
 }
 
 #[tokio::test]
 async fn sms_enrollment_normalises_to_e164_and_rejects_invalid_numbers() {
     let app = spawn_app().await;
-    for (input, e164) in [("+1 415 555 2671", "+14155552671"), ("14155552671", "+14155552671"), ("+44 20 7946 0958", "+442079460958")] {
-        let f = app.enroll(json!({"type": "sms", "phone_number": input})).await;
+    for (input, e164) in [
+        ("+1 415 555 2671", "+14155552671"),
+        ("14155552671", "+14155552671"),
+        ("+44 20 7946 0958", "+442079460958"),
+    ] {
+        let f = app
+            .enroll(json!({"type": "sms", "phone_number": input}))
+            .await;
         assert_eq!(f["sms"], json!({"phone_number": e164}), "{input}");
         assert!(f.get("totp").is_none());
     }
     for bad in ["foo", "+1 000 000 0000", "+1"] {
-        let r = app.call("POST", "/auth/factors/enroll", Some(json!({"type": "sms", "phone_number": bad}))).await;
+        let r = app
+            .call(
+                "POST",
+                "/auth/factors/enroll",
+                Some(json!({"type": "sms", "phone_number": bad})),
+            )
+            .await;
         assert_error(&r, 422, "invalid_phone_number");
-        assert_eq!(r.body["message"], format!("Phone number is invalid: '{bad}'"));
+        assert_eq!(
+            r.body["message"],
+            format!("Phone number is invalid: '{bad}'")
+        );
     }
-    let r = app.call("POST", "/auth/factors/enroll", Some(json!({"type": "sms"}))).await;
+    let r = app
+        .call("POST", "/auth/factors/enroll", Some(json!({"type": "sms"})))
+        .await;
     assert_error(&r, 422, "invalid_request_parameters");
     assert_eq!(r.body["errors"][0]["field"], "phone_number");
 }
@@ -65,9 +96,21 @@ async fn sms_enrollment_normalises_to_e164_and_rejects_invalid_numbers() {
 #[tokio::test]
 async fn generic_otp_enrollment_has_only_base_fields() {
     let app = spawn_app().await;
-    let f = app.enroll(json!({"type": "generic_otp", "user_id": "user_01E4ZCR3C56J083X43JQXF3JK5"})).await;
+    let f = app
+        .enroll(json!({"type": "generic_otp", "user_id": "user_01E4ZCR3C56J083X43JQXF3JK5"}))
+        .await;
     let keys: Vec<&str> = f.as_object().unwrap().keys().map(String::as_str).collect();
-    assert_eq!(keys, ["object", "id", "created_at", "updated_at", "type", "user_id"]);
+    assert_eq!(
+        keys,
+        [
+            "object",
+            "id",
+            "created_at",
+            "updated_at",
+            "type",
+            "user_id"
+        ]
+    );
     assert_eq!(f["user_id"], "user_01E4ZCR3C56J083X43JQXF3JK5");
 }
 
@@ -77,32 +120,56 @@ async fn delete_removes_factor_and_its_challenges() {
     let f = app.enroll(json!({"type": "generic_otp"})).await;
     let id = f["id"].as_str().unwrap();
     let ch = app.challenge(id).await;
-    let r = app.call("DELETE", &format!("/auth/factors/{id}"), None).await;
+    let r = app
+        .call("DELETE", &format!("/auth/factors/{id}"), None)
+        .await;
     assert_eq!(r.status, 204);
     assert!(r.text.is_empty());
-    assert_error(&app.call("GET", &format!("/auth/factors/{id}"), None).await, 404, "entity_not_found");
-    assert_error(&app.call("DELETE", &format!("/auth/factors/{id}"), None).await, 404, "entity_not_found");
-    let v = app.verify(ch["id"].as_str().unwrap(), ch["code"].as_str().unwrap()).await;
+    assert_error(
+        &app.call("GET", &format!("/auth/factors/{id}"), None).await,
+        404,
+        "entity_not_found",
+    );
+    assert_error(
+        &app.call("DELETE", &format!("/auth/factors/{id}"), None)
+            .await,
+        404,
+        "entity_not_found",
+    );
+    let v = app
+        .verify(ch["id"].as_str().unwrap(), ch["code"].as_str().unwrap())
+        .await;
     assert_error(&v, 404, "entity_not_found");
 }
 
 #[tokio::test]
 async fn unknown_and_malformed_factor_ids_are_404_in_workos_shape() {
     let app = spawn_app().await;
-    for id in ["auth_factor_invalid", "auth_factor_01FVYZ5QM8N98T9ME5BCB2BBMJ", "x"] {
+    for id in [
+        "auth_factor_invalid",
+        "auth_factor_01FVYZ5QM8N98T9ME5BCB2BBMJ",
+        "x",
+    ] {
         let r = app.call("GET", &format!("/auth/factors/{id}"), None).await;
         assert_error(&r, 404, "entity_not_found");
         assert_eq!(r.body["entity_id"], id);
-        assert_eq!(r.body["message"], format!("Authentication Factor not found: '{id}'."));
+        assert_eq!(
+            r.body["message"],
+            format!("Authentication Factor not found: '{id}'.")
+        );
     }
 }
 
 #[tokio::test]
 async fn secrets_codes_and_keys_are_not_stored_in_plaintext() {
     let app = spawn_app().await;
-    let f = app.enroll(json!({"type": "totp", "totp_issuer": "Acme", "totp_user": "u"})).await;
+    let f = app
+        .enroll(json!({"type": "totp", "totp_issuer": "Acme", "totp_user": "u"}))
+        .await;
     let secret_b32 = f["totp"]["secret"].as_str().unwrap().to_owned();
-    let secret_raw = data_encoding::BASE32_NOPAD.decode(secret_b32.as_bytes()).unwrap();
+    let secret_raw = data_encoding::BASE32_NOPAD
+        .decode(secret_b32.as_bytes())
+        .unwrap();
     let g = app.enroll(json!({"type": "generic_otp"})).await;
     let ch = app.challenge(g["id"].as_str().unwrap()).await;
     let code = ch["code"].as_str().unwrap().to_owned();
@@ -116,7 +183,10 @@ async fn secrets_codes_and_keys_are_not_stored_in_plaintext() {
         }
     }
     let contains = |needle: &[u8]| bytes.windows(needle.len()).any(|w| w == needle);
-    assert!(contains(f["id"].as_str().unwrap().as_bytes()), "sanity: the factor row is in the file");
+    assert!(
+        contains(f["id"].as_str().unwrap().as_bytes()),
+        "sanity: the factor row is in the file"
+    );
     assert!(!contains(secret_b32.as_bytes()));
     assert!(!contains(&secret_raw));
     assert!(!contains(key_secret.as_bytes()));

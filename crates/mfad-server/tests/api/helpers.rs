@@ -74,7 +74,10 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Options { max_attempts: 5, ttl_secs: 600 }
+        Options {
+            max_attempts: 5,
+            ttl_secs: 600,
+        }
     }
 }
 
@@ -108,7 +111,10 @@ pub async fn spawn_with(opts: Options) -> TestApp {
     let vars: HashMap<&str, String> = HashMap::from([
         ("MFAD_LISTEN", "127.0.0.1:0".to_owned()),
         ("MFAD_DATA_DIR", dir.path().display().to_string()),
-        ("MFAD_DATABASE_URL", format!("sqlite://{}", db_path.display())),
+        (
+            "MFAD_DATABASE_URL",
+            format!("sqlite://{}", db_path.display()),
+        ),
         ("MFAD_SMS_PROVIDER", "twilio".into()),
         ("MFAD_TWILIO_BASE_URL", twilio_url),
         ("MFAD_TWILIO_ACCOUNT_SID", "ACtest".into()),
@@ -119,12 +125,24 @@ pub async fn spawn_with(opts: Options) -> TestApp {
     ]);
     let config = Config::from_lookup(|k| vars.get(k).cloned()).unwrap();
     let clock = ManualClock::new(start_time());
-    let app = Application::build(&config, Arc::new(clock.clone())).await.unwrap();
+    let app = Application::build(&config, Arc::new(clock.clone()))
+        .await
+        .unwrap();
     let addr = app.local_addr().unwrap();
     let app_state = app.state().clone();
     let service = app_state.service.clone();
-    let key = service.create_api_key("acme", None).await.unwrap().token.to_string();
-    let other_key = service.create_api_key("globex", None).await.unwrap().token.to_string();
+    let key = service
+        .create_api_key("acme", None)
+        .await
+        .unwrap()
+        .token
+        .to_string();
+    let other_key = service
+        .create_api_key("globex", None)
+        .await
+        .unwrap()
+        .token
+        .to_string();
     tokio::spawn(app.run_until(std::future::pending()));
     TestApp {
         addr,
@@ -165,7 +183,9 @@ impl TestApp {
             .request(method.parse().unwrap(), self.url(path))
             .header("Authorization", format!("Bearer {key}"));
         if let Some(b) = body {
-            req = req.header("Content-Type", "application/json").body(b.to_string());
+            req = req
+                .header("Content-Type", "application/json")
+                .body(b.to_string());
         }
         read(req.send().await.unwrap()).await
     }
@@ -189,7 +209,11 @@ impl TestApp {
 
     pub async fn challenge(&self, factor_id: &str) -> Value {
         let r = self
-            .call("POST", &format!("/auth/factors/{factor_id}/challenge"), Some(json!({})))
+            .call(
+                "POST",
+                &format!("/auth/factors/{factor_id}/challenge"),
+                Some(json!({})),
+            )
             .await;
         assert_eq!(r.status, 201, "{}", r.text);
         r.body
@@ -206,7 +230,9 @@ impl TestApp {
 
     /// The current TOTP code for a base32 secret on the server's clock, `offset` steps away.
     pub fn totp_code(&self, secret_b32: &str, offset: i64) -> String {
-        let secret = data_encoding::BASE32_NOPAD.decode(secret_b32.as_bytes()).unwrap();
+        let secret = data_encoding::BASE32_NOPAD
+            .decode(secret_b32.as_bytes())
+            .unwrap();
         let totp = mfad_otp::Totp::default();
         let now = self.clock_unix();
         let step = totp.step_at(now).checked_add_signed(offset).unwrap();
@@ -226,25 +252,43 @@ pub async fn read(resp: reqwest::Response) -> Resp {
         .get("content-type")
         .map(|v| v.to_str().unwrap().to_owned());
     let text = resp.text().await.unwrap();
-    let body = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::Null) };
-    Resp { status, content_type, body, text }
+    let body = if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or(Value::Null)
+    };
+    Resp {
+        status,
+        content_type,
+        body,
+        text,
+    }
 }
 
 /// Asserts a WorkOS-shaped error.
 pub fn assert_error(r: &Resp, status: u16, code: &str) {
     assert_eq!(r.status, status, "{}", r.text);
     assert!(
-        r.content_type.as_deref().unwrap_or("").starts_with("application/json"),
+        r.content_type
+            .as_deref()
+            .unwrap_or("")
+            .starts_with("application/json"),
         "content type {:?}",
         r.content_type
     );
     assert_eq!(r.body["code"], code, "{}", r.text);
-    assert!(r.body["message"].as_str().is_some_and(|m| !m.is_empty()), "{}", r.text);
+    assert!(
+        r.body["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "{}",
+        r.text
+    );
 }
 
 /// Decodes a `data:image/png;base64,…` QR code to its text.
 pub fn decode_qr(data_uri: &str) -> String {
-    let b64 = data_uri.strip_prefix("data:image/png;base64,").expect("data URI prefix");
+    let b64 = data_uri
+        .strip_prefix("data:image/png;base64,")
+        .expect("data URI prefix");
     let bytes = data_encoding::BASE64.decode(b64.as_bytes()).unwrap();
     let decoder = png::Decoder::new(std::io::Cursor::new(bytes));
     let mut reader = decoder.read_info().unwrap();

@@ -24,26 +24,49 @@ async fn wrong_types_missing_fields_and_unknown_enums_are_422() {
         (json!({"type": "TOTP"}), "type"),
         (json!({"type": "totp"}), "totp_issuer"),
         (json!({"type": "totp", "totp_issuer": "A"}), "totp_user"),
-        (json!({"type": "totp", "totp_issuer": 1, "totp_user": "u"}), "totp_issuer"),
-        (json!({"type": "sms", "phone_number": 14155552671u64}), "phone_number"),
+        (
+            json!({"type": "totp", "totp_issuer": 1, "totp_user": "u"}),
+            "totp_issuer",
+        ),
+        (
+            json!({"type": "sms", "phone_number": 14155552671u64}),
+            "phone_number",
+        ),
         (json!({"type": "generic_otp", "user_id": "a/b"}), "user_id"),
     ];
     for (body, field) in cases {
-        let r = app.call("POST", "/auth/factors/enroll", Some(body.clone())).await;
+        let r = app
+            .call("POST", "/auth/factors/enroll", Some(body.clone()))
+            .await;
         assert_error(&r, 422, "invalid_request_parameters");
-        let fields: Vec<&str> = r.body["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
+        let fields: Vec<&str> = r.body["errors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["field"].as_str().unwrap())
+            .collect();
         assert!(fields.contains(&field), "{body} -> {}", r.text);
     }
     let f = app.enroll(json!({"type": "generic_otp"})).await;
     let ch = app.challenge(f["id"].as_str().unwrap()).await;
     let path = format!("/auth/challenges/{}/verify", ch["id"].as_str().unwrap());
-    for body in [json!({}), json!({"code": null}), json!({"code": ""}), json!({"code": 123456})] {
+    for body in [
+        json!({}),
+        json!({"code": null}),
+        json!({"code": ""}),
+        json!({"code": 123456}),
+    ] {
         let r = app.call("POST", &path, Some(body.clone())).await;
         assert_error(&r, 422, "invalid_request_parameters");
         assert_eq!(r.body["errors"][0]["field"], "code", "{body}");
     }
     // None of those counted as attempts: the right code still works.
-    assert_eq!(app.verify(ch["id"].as_str().unwrap(), ch["code"].as_str().unwrap()).await.body["valid"], true);
+    assert_eq!(
+        app.verify(ch["id"].as_str().unwrap(), ch["code"].as_str().unwrap())
+            .await
+            .body["valid"],
+        true
+    );
 }
 
 #[tokio::test]
@@ -54,11 +77,21 @@ async fn null_and_empty_strings_count_as_absent_and_foreign_fields_are_ignored()
         .enroll(json!({"type": "totp", "totp_issuer": "X", "totp_user": "Y", "phone_number": null, "user_id": ""}))
         .await;
     assert!(f.get("user_id").is_none());
-    let f = app.enroll(json!({"type": "totp", "totp_issuer": "X", "totp_user": "Y", "phone_number": ""})).await;
+    let f = app
+        .enroll(json!({"type": "totp", "totp_issuer": "X", "totp_user": "Y", "phone_number": ""}))
+        .await;
     let fid = f["id"].as_str().unwrap();
     // Challenge bodies: `null`, empty, `{}`, and `sms_template: null/""`.
-    for body in ["null", "", "{}", "{\"sms_template\":null}", "{\"sms_template\":\"\"}"] {
-        let r = app.raw("POST", &format!("/auth/factors/{fid}/challenge"), body).await;
+    for body in [
+        "null",
+        "",
+        "{}",
+        "{\"sms_template\":null}",
+        "{\"sms_template\":\"\"}",
+    ] {
+        let r = app
+            .raw("POST", &format!("/auth/factors/{fid}/challenge"), body)
+            .await;
         assert_eq!(r.status, 201, "{body:?}: {}", r.text);
     }
 }
@@ -70,7 +103,10 @@ async fn sdk_headers_are_accepted() {
         app.http
             .post(app.url("/auth/factors/enroll"))
             .header("Authorization", format!("Bearer {}", app.key))
-            .header("Idempotency-Key", "retry-3c7a1a06-8f64-4c5b-9f3e-7d0d1c6f0a11")
+            .header(
+                "Idempotency-Key",
+                "retry-3c7a1a06-8f64-4c5b-9f3e-7d0d1c6f0a11",
+            )
             .header("Accept", "application/json, text/plain, */*")
             .header("User-Agent", "workos-node/11.0.0")
             .header("Content-Type", "application/json")
@@ -99,7 +135,10 @@ async fn sdk_headers_are_accepted() {
 #[tokio::test]
 async fn oversized_bodies_unknown_routes_and_methods_answer_json() {
     let app = spawn_app().await;
-    let big = format!("{{\"type\":\"generic_otp\",\"pad\":\"{}\"}}", "x".repeat(100 * 1024));
+    let big = format!(
+        "{{\"type\":\"generic_otp\",\"pad\":\"{}\"}}",
+        "x".repeat(100 * 1024)
+    );
     let r = read(
         app.http
             .post(app.url("/auth/factors/enroll"))
@@ -111,8 +150,17 @@ async fn oversized_bodies_unknown_routes_and_methods_answer_json() {
     )
     .await;
     assert_error(&r, 422, "invalid_request_parameters");
-    assert_error(&app.call("GET", "/no/such/route", None).await, 404, "not_found");
-    assert_error(&app.call("PUT", "/auth/factors/enroll", Some(json!({}))).await, 405, "method_not_allowed");
+    assert_error(
+        &app.call("GET", "/no/such/route", None).await,
+        404,
+        "not_found",
+    );
+    assert_error(
+        &app.call("PUT", "/auth/factors/enroll", Some(json!({})))
+            .await,
+        405,
+        "method_not_allowed",
+    );
 }
 
 #[tokio::test]
@@ -133,19 +181,39 @@ async fn list_query_validation() {
         assert_eq!(r.body["errors"][0]["field"], field, "{q}");
     }
     // `undefined`/`null`/empty values count as absent.
-    for q in ["limit=&order=desc", "after=undefined", "before=null&limit=5"] {
-        assert_eq!(app.call("GET", &format!("{base}?{q}"), None).await.status, 200, "{q}");
+    for q in [
+        "limit=&order=desc",
+        "after=undefined",
+        "before=null&limit=5",
+    ] {
+        assert_eq!(
+            app.call("GET", &format!("{base}?{q}"), None).await.status,
+            200,
+            "{q}"
+        );
     }
 }
 
 #[tokio::test]
 async fn responses_carry_a_request_id() {
     let app = spawn_app().await;
-    let resp = app.http.get(app.url("/auth/factors/auth_factor_x")).bearer_auth(&app.key).send().await.unwrap();
+    let resp = app
+        .http
+        .get(app.url("/auth/factors/auth_factor_x"))
+        .bearer_auth(&app.key)
+        .send()
+        .await
+        .unwrap();
     let id = resp.headers()["x-request-id"].to_str().unwrap().to_owned();
     assert_eq!(id.len(), 36, "a UUID: {id}");
     let again = app.http.get(app.url("/health")).send().await.unwrap();
     assert_ne!(again.headers()["x-request-id"].to_str().unwrap(), id);
-    let echoed = app.http.get(app.url("/health")).header("x-request-id", "caller-chosen-1").send().await.unwrap();
+    let echoed = app
+        .http
+        .get(app.url("/health"))
+        .header("x-request-id", "caller-chosen-1")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(echoed.headers()["x-request-id"], "caller-chosen-1");
 }

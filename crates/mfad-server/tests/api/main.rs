@@ -2,7 +2,12 @@
 //! server on a random port, real SQLite, real HTTP. Time is a `ManualClock`, so expiry and
 //! TOTP steps are crossed without sleeping. Modules group tests by behaviour.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "test code: a failed unwrap is a failed test")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "test code: a failed unwrap is a failed test"
+)]
 
 mod helpers;
 

@@ -22,9 +22,15 @@ pub async fn challenge(
     let mut fields = Fields::default();
     let template = fields.take(body.opt_str("sms_template")).flatten();
     fields.finish()?;
-    let issued = state.service.challenge(&tenant, &id, template.as_deref()).await?;
+    let issued = state
+        .service
+        .challenge(&tenant, &id, template.as_deref())
+        .await?;
     let code = issued.code.as_ref().map(|c| c.as_str());
-    Ok(json_response(StatusCode::CREATED, &wire::challenge(&issued.challenge, code)))
+    Ok(json_response(
+        StatusCode::CREATED,
+        &wire::challenge(&issued.challenge, code),
+    ))
 }
 
 /// `POST /auth/challenges/{id}/verify`: WorkOS's `verifyChallenge`. 201 with

@@ -3,10 +3,10 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use mfad_core::UserId;
 use mfad_core::error::{CoreError, FieldError};
 use mfad_core::model::FactorType;
 use mfad_core::service::NewFactor;
-use mfad_core::UserId;
 use mfad_crypto::Zeroizing;
 
 use super::wire;
@@ -16,7 +16,11 @@ use crate::state::AppState;
 
 /// Reads the factor fields shared by both enrollment endpoints. Fields that do not
 /// apply to the chosen type are ignored, as WorkOS does.
-pub(super) fn new_factor(body: &JsonObject, fields: &mut Fields, kind: FactorType) -> Option<NewFactor> {
+pub(super) fn new_factor(
+    body: &JsonObject,
+    fields: &mut Fields,
+    kind: FactorType,
+) -> Option<NewFactor> {
     match kind {
         FactorType::Totp => {
             let issuer = fields.take(body.opt_str("totp_issuer"));
@@ -38,7 +42,11 @@ pub(super) fn new_factor(body: &JsonObject, fields: &mut Fields, kind: FactorTyp
 }
 
 /// Reads `type`, listing the accepted values on error.
-pub(super) fn factor_type(body: &JsonObject, fields: &mut Fields, allowed: &[FactorType]) -> Option<FactorType> {
+pub(super) fn factor_type(
+    body: &JsonObject,
+    fields: &mut Fields,
+    allowed: &[FactorType],
+) -> Option<FactorType> {
     let names: Vec<&str> = allowed.iter().map(|t| t.as_str()).collect();
     let raw = fields.take(body.req_str("type"))?;
     match FactorType::parse(&raw).filter(|t| allowed.contains(t)) {
@@ -62,12 +70,20 @@ pub async fn enroll(
     body: JsonObject,
 ) -> Result<Response, WorkosError> {
     let mut fields = Fields::default();
-    let kind = factor_type(&body, &mut fields, &[FactorType::Totp, FactorType::Sms, FactorType::GenericOtp]);
+    let kind = factor_type(
+        &body,
+        &mut fields,
+        &[FactorType::Totp, FactorType::Sms, FactorType::GenericOtp],
+    );
     let user_id = match fields.take(body.opt_str("user_id")).flatten() {
         Some(u) => match UserId::parse(&u) {
             Some(id) => Some(id),
             None => {
-                fields.push(FieldError::new("user_id", "invalid", "user_id is not a valid identifier"));
+                fields.push(FieldError::new(
+                    "user_id",
+                    "invalid",
+                    "user_id is not a valid identifier",
+                ));
                 None
             }
         },
@@ -77,7 +93,10 @@ pub async fn enroll(
     fields.finish()?;
     let new = new.ok_or_else(|| CoreError::Internal("enrollment fields missing".into()))?;
     let enrolled = state.service.enroll(&tenant, user_id, new).await?;
-    Ok(json_response(StatusCode::CREATED, &wire::factor(&enrolled.factor, enrolled.totp.as_ref())))
+    Ok(json_response(
+        StatusCode::CREATED,
+        &wire::factor(&enrolled.factor, enrolled.totp.as_ref()),
+    ))
 }
 
 /// `GET /auth/factors/{id}`: WorkOS's `getFactor`, without secrets.

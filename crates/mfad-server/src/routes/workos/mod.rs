@@ -14,7 +14,10 @@ use crate::state::AppState;
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/auth/factors/enroll", post(factors::enroll))
-        .route("/auth/factors/{id}", get(factors::get).delete(factors::delete))
+        .route(
+            "/auth/factors/{id}",
+            get(factors::get).delete(factors::delete),
+        )
         .route("/auth/factors/{id}/challenge", post(challenges::challenge))
         .route("/auth/challenges/{id}/verify", post(challenges::verify))
         .route(

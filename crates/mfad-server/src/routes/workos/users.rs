@@ -37,14 +37,29 @@ pub async fn enroll(
     let new = kind.and_then(|k| new_factor(&body, &mut fields, k));
     fields.finish()?;
     let new = match new {
-        Some(NewFactor::Totp { issuer, user, secret }) => NewFactor::Totp {
-            issuer: if issuer.is_empty() { "mfad".into() } else { issuer },
-            user: if user.is_empty() { user_id.as_str().to_owned() } else { user },
+        Some(NewFactor::Totp {
+            issuer,
+            user,
+            secret,
+        }) => NewFactor::Totp {
+            issuer: if issuer.is_empty() {
+                "mfad".into()
+            } else {
+                issuer
+            },
+            user: if user.is_empty() {
+                user_id.as_str().to_owned()
+            } else {
+                user
+            },
             secret,
         },
         _ => return Err(CoreError::Internal("enrollment fields missing".into()).into()),
     };
-    let (enrolled, challenge) = state.service.enroll_with_challenge(&tenant, user_id, new).await?;
+    let (enrolled, challenge) = state
+        .service
+        .enroll_with_challenge(&tenant, user_id, new)
+        .await?;
     Ok(json_response(
         StatusCode::CREATED,
         &json!({
@@ -65,10 +80,19 @@ pub async fn list(
 ) -> Result<Response, WorkosError> {
     let user_id = user(&user_id)?;
     let mut fields = Fields::default();
-    let present = |k: &str| params.get(k).map(String::as_str).filter(|v| !v.is_empty() && *v != "null" && *v != "undefined");
+    let present = |k: &str| {
+        params
+            .get(k)
+            .map(String::as_str)
+            .filter(|v| !v.is_empty() && *v != "null" && *v != "undefined")
+    };
     for k in params.keys() {
         if !matches!(k.as_str(), "limit" | "before" | "after" | "order") {
-            fields.push(FieldError::new(k, "unknown", format!("property {k} should not exist")));
+            fields.push(FieldError::new(
+                k,
+                "unknown",
+                format!("property {k} should not exist"),
+            ));
         }
     }
     let limit = match present("limit") {
@@ -76,7 +100,11 @@ pub async fn list(
         Some(v) => match v.parse::<u32>() {
             Ok(n) if (1..=100).contains(&n) => n,
             _ => {
-                fields.push(FieldError::new("limit", "invalid", "limit must be an integer between 1 and 100"));
+                fields.push(FieldError::new(
+                    "limit",
+                    "invalid",
+                    "limit must be an integer between 1 and 100",
+                ));
                 10
             }
         },
@@ -85,7 +113,11 @@ pub async fn list(
         None | Some("desc") => Order::Desc,
         Some("asc" | "normal") => Order::Asc,
         Some(_) => {
-            fields.push(FieldError::new("order", "invalid", "order must be one of: asc, desc, normal"));
+            fields.push(FieldError::new(
+                "order",
+                "invalid",
+                "order must be one of: asc, desc, normal",
+            ));
             Order::Desc
         }
     };
@@ -94,7 +126,11 @@ pub async fn list(
         Some(v) => {
             let id = FactorId::parse(v);
             if id.is_none() {
-                fields.push(FieldError::new(k, "invalid", format!("{k} must be an authentication factor id")));
+                fields.push(FieldError::new(
+                    k,
+                    "invalid",
+                    format!("{k} must be an authentication factor id"),
+                ));
             }
             id
         }
@@ -104,7 +140,16 @@ pub async fn list(
     fields.finish()?;
     let page = state
         .service
-        .list_user_factors(&tenant, &user_id, &ListRequest { limit, order, before, after })
+        .list_user_factors(
+            &tenant,
+            &user_id,
+            &ListRequest {
+                limit,
+                order,
+                before,
+                after,
+            },
+        )
         .await?;
     Ok(json_response(StatusCode::OK, &wire::factor_list(&page)))
 }

@@ -10,10 +10,11 @@ use time::macros::format_description;
 
 /// `2022-03-27T05:15:26.432Z`.
 pub fn timestamp(t: OffsetDateTime) -> String {
-    let fmt = format_description!(
-        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
-    );
-    t.to_offset(time::UtcOffset::UTC).format(&fmt).unwrap_or_default()
+    let fmt =
+        format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
+    t.to_offset(time::UtcOffset::UTC)
+        .format(&fmt)
+        .unwrap_or_default()
 }
 
 /// An `authentication_factor`; with `secrets`, the enrollment form.
@@ -62,7 +63,10 @@ pub fn challenge(c: &Challenge, code: Option<&str>) -> Value {
     if let Some(code) = code {
         m.insert("code".into(), code.into());
     }
-    m.insert("authentication_factor_id".into(), c.factor_id.as_str().into());
+    m.insert(
+        "authentication_factor_id".into(),
+        c.factor_id.as_str().into(),
+    );
     Value::Object(m)
 }
 
