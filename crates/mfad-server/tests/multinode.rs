@@ -26,6 +26,8 @@ use tokio::sync::watch;
 
 const BIN: &str = env!("CARGO_BIN_EXE_mfad");
 const MAX_ATTEMPTS: usize = 5;
+/// How long a node may trust an API key it has read (`MFAD_API_KEY_CACHE_SECS`).
+const KEY_CACHE_SECS: u64 = 1;
 /// Parallel requests in each burst.
 const BURST: usize = 40;
 
@@ -114,6 +116,7 @@ impl Cluster {
             .env("MFAD_DATABASE_URL", database_url)
             .env("MFAD_MASTER_KEY", &self.master_key)
             .env("MFAD_CHALLENGE_MAX_ATTEMPTS", MAX_ATTEMPTS.to_string())
+            .env("MFAD_API_KEY_CACHE_SECS", KEY_CACHE_SECS.to_string())
             // Small pools: tests run in parallel against one server (100 connections).
             .env("MFAD_DB_MAX_CONNECTIONS", "6")
             .env("RUST_LOG", "warn");
@@ -546,8 +549,28 @@ async fn what_one_node_writes_the_other_sees_at_once() {
         .await;
     assert_eq!(r.status, 404, "{r:?}");
 
-    // A key revoked with the CLI stops working on every node at once (no node caches it).
+    // A key revoked with the CLI stops working on every node within the API-key cache's
+    // lifetime (MFAD_API_KEY_CACHE_SECS, set to 1 s for these nodes), and stays refused.
     c.cli(&["api-key", "revoke", &c.key_id]);
+    let revoked = Instant::now(); // committed: the CLI has exited
+    for node in [a, b] {
+        loop {
+            let r = c
+                .call(node, "GET", &format!("/auth/factors/{tid}"), None)
+                .await;
+            if r.status == 401 {
+                break;
+            }
+            assert_eq!(r.status, 200, "{r:?}");
+            assert!(
+                revoked.elapsed() < Duration::from_millis(KEY_CACHE_SECS * 1000 + 1000),
+                "{} still accepts a key revoked {:?} ago",
+                node.url,
+                revoked.elapsed()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
     for node in [a, b] {
         let r = c
             .call(node, "GET", &format!("/auth/factors/{tid}"), None)

@@ -2,6 +2,7 @@
 //! default) and PostgreSQL (many nodes on one database). [`Db`] is what the server holds;
 //! it dispatches to one backend.
 
+mod pg_pool;
 pub mod postgres;
 mod rows;
 mod sql_store;
@@ -367,7 +368,11 @@ pub(crate) fn map_err(e: sqlx::Error) -> StoreError {
                 .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
                 .is_some_and(|pg| pg_transient(pg.code())) =>
         {
-            StoreError::Unavailable(format!("{} ({})", db.message(), db.code().unwrap_or_default()))
+            StoreError::Unavailable(format!(
+                "{} ({})",
+                db.message(),
+                db.code().unwrap_or_default()
+            ))
         }
         sqlx::Error::Database(db)
             if db.message().contains("database is locked") || db.message().contains("busy") =>
@@ -404,7 +409,9 @@ mod tests {
 
     #[test]
     fn transient_sqlstates_are_unavailable_others_are_not() {
-        for code in ["08006", "08001", "57P01", "57P03", "53300", "57014", "40001", "40P01", "25006"] {
+        for code in [
+            "08006", "08001", "57P01", "57P03", "53300", "57014", "40001", "40P01", "25006",
+        ] {
             assert!(pg_transient(code), "{code}");
         }
         for code in ["23505", "42P01", "22P02", "XX000"] {
@@ -416,13 +423,22 @@ mod tests {
     fn connection_failures_map_to_unavailable() {
         let io = sqlx::Error::Io(std::io::Error::from(std::io::ErrorKind::ConnectionRefused));
         assert!(matches!(map_err(io), StoreError::Unavailable(_)));
-        assert!(matches!(map_err(sqlx::Error::PoolTimedOut), StoreError::Unavailable(_)));
-        assert!(matches!(map_err(sqlx::Error::RowNotFound), StoreError::Other(_)));
+        assert!(matches!(
+            map_err(sqlx::Error::PoolTimedOut),
+            StoreError::Unavailable(_)
+        ));
+        assert!(matches!(
+            map_err(sqlx::Error::RowNotFound),
+            StoreError::Other(_)
+        ));
     }
 
     #[test]
     fn options_debug_hides_the_password() {
-        let o = StoreOptions { password: Some("hunter2".into()), ..StoreOptions::default() };
+        let o = StoreOptions {
+            password: Some("hunter2".into()),
+            ..StoreOptions::default()
+        };
         let s = format!("{o:?}");
         assert!(!s.contains("hunter2") && s.contains("***"), "{s}");
     }

@@ -1,5 +1,5 @@
-//! The PostgreSQL backend: one pool shared by reads and writes, for any number of mfad
-//! nodes on one database. Every guarantee is a conditional `UPDATE` (see `sql_store.rs`)
+//! The PostgreSQL backend: one pool (the lean `PgPool` of `pg_pool.rs`) shared by reads
+//! and writes, for any number of mfad nodes on one database. Every guarantee is a conditional `UPDATE` (see `sql_store.rs`)
 //! whose row lock serialises concurrent callers on the server, so nothing here depends on
 //! which node a request reached.
 
@@ -9,24 +9,22 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mfad_core::error::StoreError;
-use sqlx::{Connection, Pool};
 use sqlx::migrate::Migrator;
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions, Postgres};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
 use crate::StoreOptions;
+use crate::pg_pool::PgPool;
 use crate::sql_store::impl_sql_store;
 
 /// Leeway added to the client-side deadline of one store operation beyond the connect and
 /// statement timeouts, for network round trips and a transaction's several statements.
 const DEADLINE_SLACK: Duration = Duration::from_secs(1);
 
-/// A pooled connection idle at least this long is pinged before it is lent out.
-const PING_IF_IDLE_FOR: Duration = Duration::from_secs(1);
-
 /// A PostgreSQL (or wire-compatible) database.
 #[derive(Debug, Clone)]
 pub struct PgStore {
-    pool: Pool<Postgres>,
+    pool: PgPool,
+    acquire_timeout: Duration,
     /// Options for a dedicated migration connection: no statement timeout, so waiting for
     /// another node's migration lock or a long DDL is not cut short. (Boxed in an `Arc`:
     /// the options are large and `Db` moves by value.)
@@ -55,24 +53,7 @@ impl PgStore {
             Some(t) => base.clone().options([("statement_timeout", t.as_millis())]),
             None => base.clone(),
         };
-        let pool = PgPoolOptions::new()
-            .max_connections(opts.max_connections.max(1))
-            .acquire_timeout(opts.acquire_timeout)
-            // sqlx pings every connection as it returns to the pool, so one lent out again
-            // at once is known to be alive; pinging it once more before each query would
-            // add a round trip to every statement. A connection that sat idle for a while
-            // may have died meanwhile (a database restart, a failover, a NAT timeout), so
-            // only those are pinged, and replaced if dead, before they are lent.
-            .test_before_acquire(false)
-            .before_acquire(|conn, meta| {
-                Box::pin(async move {
-                    if meta.idle_for >= PING_IF_IDLE_FOR {
-                        conn.ping().await?;
-                    }
-                    Ok(true)
-                })
-            })
-            .connect_with(serving)
+        let pool = PgPool::connect(serving, opts.max_connections, opts.acquire_timeout)
             .await
             .map_err(crate::map_err)?;
         let deadline = opts
@@ -80,6 +61,7 @@ impl PgStore {
             .map(|t| opts.acquire_timeout + t + DEADLINE_SLACK);
         Ok(PgStore {
             pool,
+            acquire_timeout: opts.acquire_timeout,
             migrate_options: Arc::new(base),
             migration_locking: opts.migration_locking,
             deadline,
@@ -99,7 +81,7 @@ impl PgStore {
         // `tokio::spawn` needs.
         let conn = PgPoolOptions::new()
             .max_connections(1)
-            .acquire_timeout(self.pool.options().get_acquire_timeout())
+            .acquire_timeout(self.acquire_timeout)
             .connect_with(PgConnectOptions::clone(&self.migrate_options))
             .await
             .map_err(crate::map_err)?;
@@ -130,11 +112,11 @@ impl PgStore {
         }
     }
 
-    fn read(&self) -> &Pool<Postgres> {
+    fn read(&self) -> &PgPool {
         &self.pool
     }
 
-    fn write(&self) -> &Pool<Postgres> {
+    fn write(&self) -> &PgPool {
         &self.pool
     }
 }

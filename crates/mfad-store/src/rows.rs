@@ -81,7 +81,8 @@ impl TryFrom<FactorRow> for Factor {
             }),
             FactorType::Sms => FactorDetails::Sms {
                 phone: PhoneNumber::from_trusted(
-                    r.phone_number.ok_or_else(|| corrupt("phone_number", &r.id))?,
+                    r.phone_number
+                        .ok_or_else(|| corrupt("phone_number", &r.id))?,
                 ),
             },
             FactorType::GenericOtp => FactorDetails::GenericOtp,

@@ -3,8 +3,10 @@
 //! [`impl_sql_store!`] instantiates one body per backend; each backend only says which
 //! pool reads and which writes.
 
-/// Implements [`mfad_core::store::Store`] for `$store`, which must have `fn read(&self) ->
-/// &Pool<$db>` and `fn write(&self) -> &Pool<$db>`.
+/// Implements [`mfad_core::store::Store`] for `$store`, which must have `fn read(&self)` and
+/// `fn write(&self)` returning a pool: a reference that is an sqlx `Executor` and has a
+/// `begin()` whose transaction derefs to the connection and has `commit()`/`rollback()`
+/// (sqlx's `&Pool<Sqlite>`, or the PostgreSQL backend's lean `&PgPool`).
 macro_rules! impl_sql_store {
     ($store:ty) => {
         impl mfad_core::store::Store for $store {
@@ -107,13 +109,15 @@ macro_rules! impl_sql_store {
                 id: &mfad_core::ids::ApiKeyId,
                 now: time::OffsetDateTime,
             ) -> Result<bool, mfad_core::error::StoreError> {
-                sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
-                    .bind(mfad_core::clock::unix_ms(now))
-                    .bind(id.as_str())
-                    .execute(self.write())
-                    .await
-                    .map(|r| r.rows_affected() == 1)
-                    .map_err($crate::map_err)
+                sqlx::query(
+                    "UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
+                )
+                .bind(mfad_core::clock::unix_ms(now))
+                .bind(id.as_str())
+                .execute(self.write())
+                .await
+                .map(|r| r.rows_affected() == 1)
+                .map_err($crate::map_err)
             }
 
             async fn insert_factor(
@@ -141,7 +145,11 @@ macro_rules! impl_sql_store {
                     .bind(v.created_at)
                     .bind(v.updated_at);
                 match first_challenge {
-                    None => insert.execute(self.write()).await.map(|_| ()).map_err($crate::map_err),
+                    None => insert
+                        .execute(self.write())
+                        .await
+                        .map(|_| ())
+                        .map_err($crate::map_err),
                     Some(c) => {
                         let mut tx = self.write().begin().await.map_err($crate::map_err)?;
                         insert.execute(&mut *tx).await.map_err($crate::map_err)?;
@@ -159,12 +167,13 @@ macro_rules! impl_sql_store {
                 tenant: &mfad_core::ids::TenantId,
                 id: &mfad_core::ids::FactorId,
             ) -> Result<Option<mfad_core::model::Factor>, mfad_core::error::StoreError> {
-                let row = sqlx::query_as::<_, $crate::rows::FactorRow>($crate::sql_store::GET_FACTOR)
-                    .bind(id.as_str())
-                    .bind(tenant.as_str())
-                    .fetch_optional(self.read())
-                    .await
-                    .map_err($crate::map_err)?;
+                let row =
+                    sqlx::query_as::<_, $crate::rows::FactorRow>($crate::sql_store::GET_FACTOR)
+                        .bind(id.as_str())
+                        .bind(tenant.as_str())
+                        .fetch_optional(self.read())
+                        .await
+                        .map_err($crate::map_err)?;
                 row.map(TryInto::try_into).transpose()
             }
 
@@ -243,11 +252,11 @@ macro_rules! impl_sql_store {
                 let row = sqlx::query_as::<_, $crate::rows::ChallengeWithFactorRow>(
                     $crate::sql_store::GET_CHALLENGE,
                 )
-                    .bind(id.as_str())
-                    .bind(tenant.as_str())
-                    .fetch_optional(self.read())
-                    .await
-                    .map_err($crate::map_err)?;
+                .bind(id.as_str())
+                .bind(tenant.as_str())
+                .fetch_optional(self.read())
+                .await
+                .map_err($crate::map_err)?;
                 match row {
                     None => Ok(None),
                     Some(r) => Ok(Some((r.challenge.into(), r.factor.try_into()?))),
@@ -298,7 +307,11 @@ macro_rules! impl_sql_store {
                         .await
                         .map_err($crate::map_err)?
                         .rows_affected();
-                    return Ok(if n == 1 { SuccessOutcome::Verified } else { SuccessOutcome::NotPending });
+                    return Ok(if n == 1 {
+                        SuccessOutcome::Verified
+                    } else {
+                        SuccessOutcome::NotPending
+                    });
                 };
                 // Both conditions or neither: the step is consumed only by a verification
                 // that also closes its challenge. The conditional UPDATEs serialise on the
@@ -317,7 +330,11 @@ macro_rules! impl_sql_store {
                     tx.rollback().await.map_err($crate::map_err)?;
                     return Ok(SuccessOutcome::StepAlreadyUsed);
                 }
-                let marked = mark.execute(&mut *tx).await.map_err($crate::map_err)?.rows_affected();
+                let marked = mark
+                    .execute(&mut *tx)
+                    .await
+                    .map_err($crate::map_err)?
+                    .rows_affected();
                 if marked != 1 {
                     tx.rollback().await.map_err($crate::map_err)?;
                     return Ok(SuccessOutcome::NotPending);
