@@ -44,3 +44,30 @@ fn workos_official_sdks_on_sqlite() {
 fn fusionauth_official_clients_and_elixir_shapes_on_sqlite() {
     run_suite("tests/compat/fusionauth/run.sh", &[]);
 }
+
+/// The same suites with mfad on PostgreSQL (a fresh database each), whenever a test
+/// server is configured (`MFAD_TEST_DATABASE_URL`, or `CI`, where it is mandatory).
+fn run_suite_on_postgres(script: &str) {
+    let Some(admin) = mfad_store::testing::admin_url_from_env() else {
+        eprintln!("skipping {script} on PostgreSQL: MFAD_TEST_DATABASE_URL is not set");
+        return;
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let db = runtime
+        .block_on(mfad_store::testing::TestDatabase::create(&admin))
+        .unwrap();
+    run_suite(script, &[("MFAD_DATABASE_URL", db.url().to_owned())]);
+}
+
+#[test]
+fn workos_official_sdks_on_postgres() {
+    run_suite_on_postgres("tests/compat/run.sh");
+}
+
+#[test]
+fn fusionauth_official_clients_and_elixir_shapes_on_postgres() {
+    run_suite_on_postgres("tests/compat/fusionauth/run.sh");
+}

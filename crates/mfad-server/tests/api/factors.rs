@@ -174,14 +174,7 @@ async fn secrets_codes_and_keys_are_not_stored_in_plaintext() {
     let ch = app.challenge(g["id"].as_str().unwrap()).await;
     let code = ch["code"].as_str().unwrap().to_owned();
     let key_secret = app.key.rsplit('_').next().unwrap().to_owned();
-    // Close the pools so the WAL is checkpointed into the file we read.
-    app.app_state.service.store().close().await;
-    let mut bytes = std::fs::read(&app.db_path).unwrap();
-    for extra in ["-wal", "-shm"] {
-        if let Ok(more) = std::fs::read(format!("{}{extra}", app.db_path.display())) {
-            bytes.extend(more);
-        }
-    }
+    let bytes = database_bytes(&app).await;
     let contains = |needle: &[u8]| bytes.windows(needle.len()).any(|w| w == needle);
     assert!(
         contains(f["id"].as_str().unwrap().as_bytes()),
@@ -189,6 +182,9 @@ async fn secrets_codes_and_keys_are_not_stored_in_plaintext() {
     );
     assert!(!contains(secret_b32.as_bytes()));
     assert!(!contains(&secret_raw));
+    assert!(!contains(
+        data_encoding::HEXLOWER.encode(&secret_raw).as_bytes()
+    ));
     assert!(!contains(key_secret.as_bytes()));
     assert!(!contains(app.key.as_bytes()));
     // A 6-digit code may occur by chance in binary data; the challenge row must not hold it.
@@ -198,4 +194,34 @@ async fn secrets_codes_and_keys_are_not_stored_in_plaintext() {
         .unwrap();
     let row = &bytes[row_start..(row_start + 200).min(bytes.len())];
     assert!(!row.windows(6).any(|w| w == code.as_bytes()));
+}
+
+/// Everything the database holds, as bytes: the SQLite file (with its WAL), or every row of
+/// every mfad table as PostgreSQL renders it.
+async fn database_bytes(app: &TestApp) -> Vec<u8> {
+    if let Some(pg) = &app.pg {
+        use sqlx::{Connection, Row};
+        let mut conn = sqlx::PgConnection::connect(pg.url()).await.unwrap();
+        let mut out = Vec::new();
+        for table in ["tenants", "api_keys", "factors", "challenges"] {
+            let sql = format!("SELECT row_to_json(t)::text AS j FROM {table} t");
+            for row in sqlx::query(sqlx::AssertSqlSafe(sql))
+                .fetch_all(&mut conn)
+                .await
+                .unwrap()
+            {
+                out.extend(row.get::<String, _>("j").into_bytes());
+            }
+        }
+        return out;
+    }
+    // Close the pools so the WAL is checkpointed into the file we read.
+    app.app_state.service.store().close().await;
+    let mut bytes = std::fs::read(&app.db_path).unwrap();
+    for extra in ["-wal", "-shm"] {
+        if let Ok(more) = std::fs::read(format!("{}{extra}", app.db_path.display())) {
+            bytes.extend(more);
+        }
+    }
+    bytes
 }

@@ -93,6 +93,15 @@ pub struct TestApp {
     pub _dir: tempfile::TempDir,
     pub app_state: mfad_server::state::AppState,
     pub db_path: std::path::PathBuf,
+    /// The PostgreSQL database of this test, when the suite runs on PostgreSQL.
+    pub pg: Option<mfad_store::testing::TestDatabase>,
+}
+
+/// Which backend this run of the suite uses: SQLite, or PostgreSQL when
+/// `MFAD_API_TEST_BACKEND=postgres` (each test then gets a fresh database on the server of
+/// `MFAD_TEST_DATABASE_URL`, default the local one).
+pub fn on_postgres() -> bool {
+    std::env::var("MFAD_API_TEST_BACKEND").is_ok_and(|v| v == "postgres")
 }
 
 /// 2026-01-15T12:00:10Z: 10 s into a TOTP step, so ±1 step stays clear of edges.
@@ -108,13 +117,25 @@ pub async fn spawn_with(opts: Options) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
     let (twilio_url, inbox) = twilio_standin().await;
     let db_path = dir.path().join("mfad.db");
+    let pg = if on_postgres() {
+        let admin = mfad_store::testing::admin_url_from_env()
+            .unwrap_or_else(|| mfad_store::testing::CI_DEFAULT_URL.to_owned());
+        Some(
+            mfad_store::testing::TestDatabase::create(&admin)
+                .await
+                .unwrap(),
+        )
+    } else {
+        None
+    };
+    let database_url = match &pg {
+        Some(db) => db.url().to_owned(),
+        None => format!("sqlite://{}", db_path.display()),
+    };
     let vars: HashMap<&str, String> = HashMap::from([
         ("MFAD_LISTEN", "127.0.0.1:0".to_owned()),
         ("MFAD_DATA_DIR", dir.path().display().to_string()),
-        (
-            "MFAD_DATABASE_URL",
-            format!("sqlite://{}", db_path.display()),
-        ),
+        ("MFAD_DATABASE_URL", database_url),
         ("MFAD_SMS_PROVIDER", "twilio".into()),
         ("MFAD_TWILIO_BASE_URL", twilio_url),
         ("MFAD_TWILIO_ACCOUNT_SID", "ACtest".into()),
@@ -154,6 +175,7 @@ pub async fn spawn_with(opts: Options) -> TestApp {
         _dir: dir,
         app_state,
         db_path,
+        pg,
     }
 }
 
