@@ -2,7 +2,7 @@
 //! default) and PostgreSQL (many nodes on one database). [`Db`] is what the server holds;
 //! it dispatches to one backend.
 
-mod pg_pool;
+mod lean_pool;
 pub mod postgres;
 mod rows;
 mod sql_store;

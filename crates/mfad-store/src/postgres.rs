@@ -1,4 +1,4 @@
-//! The PostgreSQL backend: one pool (the lean `PgPool` of `pg_pool.rs`) shared by reads
+//! The PostgreSQL backend: one pool (the lean pool of `lean_pool.rs`) shared by reads
 //! and writes, for any number of mfad nodes on one database. Every guarantee is a conditional `UPDATE` (see `sql_store.rs`)
 //! whose row lock serialises concurrent callers on the server, so nothing here depends on
 //! which node a request reached.
@@ -13,7 +13,7 @@ use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
 use crate::StoreOptions;
-use crate::pg_pool::PgPool;
+use crate::lean_pool::PgPool;
 use crate::sql_store::impl_sql_store;
 
 /// Leeway added to the client-side deadline of one store operation beyond the connect and

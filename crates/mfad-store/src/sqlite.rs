@@ -5,13 +5,15 @@
 use std::str::FromStr;
 
 use mfad_core::error::StoreError;
-use sqlx::Pool;
+use std::sync::Arc;
+
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{
     Sqlite, SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
 };
 
 use crate::StoreOptions;
+use crate::lean_pool::LeanPool;
 use crate::sql_store::impl_sql_store;
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -19,8 +21,10 @@ static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
 /// A SQLite database file.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
-    read: Pool<Sqlite>,
-    write: Pool<Sqlite>,
+    read: LeanPool<Sqlite>,
+    write: LeanPool<Sqlite>,
+    /// For the migration connection (boxed: the options are large and `Db` moves by value).
+    options: Arc<SqliteConnectOptions>,
 }
 
 impl SqliteStore {
@@ -37,31 +41,39 @@ impl SqliteStore {
             })
             .busy_timeout(std::time::Duration::from_secs(5))
             .foreign_keys(true);
-        // No ping before each query: a SQLite connection is a file handle in this process,
-        // and the ping would double the round trips to the connection's worker thread.
-        let write = SqlitePoolOptions::new()
-            .max_connections(1)
-            .test_before_acquire(false)
-            .acquire_timeout(opts.acquire_timeout)
-            .connect_with(base.clone())
+        // The lean pool (see `lean_pool.rs`): sqlx's pool would ping the connection's
+        // worker thread before and after every statement, tripling the thread hand-offs.
+        let write = LeanPool::connect(base.clone(), 1, opts.acquire_timeout)
             .await
             .map_err(crate::map_err)?;
-        let read = SqlitePoolOptions::new()
-            .max_connections(opts.max_connections.max(1))
-            .test_before_acquire(false)
-            .acquire_timeout(opts.acquire_timeout)
-            .connect_with(base)
-            .await
-            .map_err(crate::map_err)?;
-        Ok(SqliteStore { read, write })
+        let read = LeanPool::connect(
+            base.clone(),
+            opts.max_connections.max(1),
+            opts.acquire_timeout,
+        )
+        .await
+        .map_err(crate::map_err)?;
+        Ok(SqliteStore {
+            read,
+            write,
+            options: Arc::new(base),
+        })
     }
 
     /// Applies the embedded SQLite migrations (idempotent).
     pub async fn migrate(&self) -> Result<(), StoreError> {
-        MIGRATOR
-            .run(&self.write)
+        // A pool of one connection of its own (sqlx's migrator takes a pool), closed after.
+        let conn = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(SqliteConnectOptions::clone(&self.options))
             .await
-            .map_err(|e| StoreError::Other(format!("migration failed: {e}")))
+            .map_err(crate::map_err)?;
+        let result = MIGRATOR
+            .run(&conn)
+            .await
+            .map_err(|e| StoreError::Other(format!("migration failed: {e}")));
+        conn.close().await;
+        result
     }
 
     /// Closes both pools.
@@ -70,11 +82,11 @@ impl SqliteStore {
         self.write.close().await;
     }
 
-    fn read(&self) -> &Pool<Sqlite> {
+    fn read(&self) -> &LeanPool<Sqlite> {
         &self.read
     }
 
-    fn write(&self) -> &Pool<Sqlite> {
+    fn write(&self) -> &LeanPool<Sqlite> {
         &self.write
     }
 }
