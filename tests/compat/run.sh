@@ -35,6 +35,10 @@ fi
 echo "compat: using $BIN"
 
 # ---------------------------------------------------------------- dependencies
+# Suites may start at once (cargo test runs the SQLite and PostgreSQL variants in
+# parallel): one installs, the others wait for it instead of sharing a half-made venv.
+exec 9>"$HERE/.install.lock"
+flock 9
 hash_of() { sha256sum "$@" | sha256sum | cut -c1-16; }
 
 NODE_HASH="$(hash_of "$HERE/package.json" "$HERE/package-lock.json")"
@@ -52,6 +56,8 @@ if [[ ! -x "$VENV/bin/python" || ! -f "$VENV/.compat-hash" || "$(cat "$VENV/.com
   "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r "$HERE/requirements.txt"
   echo "$PY_HASH" > "$VENV/.compat-hash"
 fi
+
+flock -u 9
 
 # ---------------------------------------------------------------- cleanup
 TMP="$(mktemp -d "${TMPDIR:-/tmp}/mfad-compat.XXXXXX")"
