@@ -17,47 +17,10 @@ set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$HERE/../.." && pwd)"
 
-# ---------------------------------------------------------------- binary
-if [[ $# -ge 1 && -n "$1" ]]; then
-  BIN="$1"
-  if [[ "$BIN" != /* ]]; then
-    if [[ -e "$PWD/$BIN" ]]; then BIN="$PWD/$BIN"; else BIN="$ROOT/$BIN"; fi
-  fi
-elif [[ -x "$ROOT/target/release/mfad" ]]; then
-  BIN="$ROOT/target/release/mfad"
-else
-  BIN="$ROOT/target/debug/mfad"
-fi
-if [[ ! -x "$BIN" ]]; then
-  echo "compat: mfad binary not found or not executable: $BIN (build it with cargo build -p mfad-server)" >&2
-  exit 2
-fi
-echo "compat: using $BIN"
-
-# ---------------------------------------------------------------- dependencies
-# Suites may start at once (cargo test runs the SQLite and PostgreSQL variants in
-# parallel): one installs, the others wait for it instead of sharing a half-made venv.
-exec 9>"$HERE/.install.lock"
-flock 9
-hash_of() { sha256sum "$@" | sha256sum | cut -c1-16; }
-
-NODE_HASH="$(hash_of "$HERE/package.json" "$HERE/package-lock.json")"
-if [[ ! -f "$HERE/node_modules/.compat-hash" || "$(cat "$HERE/node_modules/.compat-hash")" != "$NODE_HASH" ]]; then
-  echo "compat: npm ci"
-  (cd "$HERE" && npm ci --no-audit --no-fund --loglevel=error)
-  echo "$NODE_HASH" > "$HERE/node_modules/.compat-hash"
-fi
-
-VENV="$HERE/.venv"
-PY_HASH="$(hash_of "$HERE/requirements.txt")"
-if [[ ! -x "$VENV/bin/python" || ! -f "$VENV/.compat-hash" || "$(cat "$VENV/.compat-hash")" != "$PY_HASH" ]]; then
-  echo "compat: creating venv and installing requirements.txt"
-  [[ -x "$VENV/bin/python" ]] || python3 -m venv "$VENV"
-  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r "$HERE/requirements.txt"
-  echo "$PY_HASH" > "$VENV/.compat-hash"
-fi
-
-flock -u 9
+# shellcheck source=common.sh
+source "$HERE/common.sh"
+compat_binary compat "$ROOT" "${1:-}"
+compat_install compat "$HERE"
 
 # ---------------------------------------------------------------- cleanup
 TMP="$(mktemp -d "${TMPDIR:-/tmp}/mfad-compat.XXXXXX")"
