@@ -19,3 +19,53 @@ impl EmailSender for NoEmail {
         Err("no email provider is configured".into())
     }
 }
+
+/// Longest email address (RFC 5321 path limit).
+pub const MAX_EMAIL_LEN: usize = 254;
+
+/// Normalises an email address (trimmed, lower-cased) after a conservative syntax check
+/// that also keeps header-breaking characters out of the SMTP layer.
+pub fn normalize_email(input: &str) -> Option<String> {
+    let s = input.trim().to_ascii_lowercase();
+    let (local, domain) = s.rsplit_once('@')?;
+    let ok = s.len() <= MAX_EMAIL_LEN
+        && !local.is_empty()
+        && local.len() <= 64
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && s.chars().all(|c| {
+            c.is_ascii_graphic()
+                && !matches!(
+                    c,
+                    '<' | '>' | ',' | ';' | '"' | '(' | ')' | '[' | ']' | '\\'
+                )
+        })
+        && !domain.contains('@');
+    ok.then_some(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emails() {
+        assert_eq!(
+            normalize_email(" Richard@PiedPiper.com ").as_deref(),
+            Some("richard@piedpiper.com")
+        );
+        for bad in [
+            "",
+            "a",
+            "a@b",
+            "@b.com",
+            "a@.com",
+            "a b@c.com",
+            "a@b.com>",
+            "a@b.com\r\nBcc: x@y.z",
+        ] {
+            assert!(normalize_email(bad).is_none(), "{bad:?}");
+        }
+    }
+}

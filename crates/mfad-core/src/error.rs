@@ -18,25 +18,89 @@ pub enum Entity {
     Tenant,
 }
 
+/// The input a validation error is about, in the domain's words. Each API adapter maps it
+/// to its own wire name (`totp_issuer` on WorkOS, `mobilePhone` on FusionAuth, …).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Field {
+    /// A tenant's name (operator commands).
+    TenantName,
+    /// A TOTP factor's issuer.
+    TotpIssuer,
+    /// A TOTP factor's account name.
+    TotpUser,
+    /// An imported TOTP secret.
+    TotpSecret,
+    /// The text of an SMS carrying a code.
+    SmsTemplate,
+    /// A page size.
+    Limit,
+    /// A factor's label.
+    Name,
+    /// A one-time code, TOTP code or recovery code.
+    Code,
+    /// A phone number.
+    PhoneNumber,
+    /// An email address.
+    Email,
+    /// A factor's per-user method id.
+    MethodId,
+    /// A user's factors as a whole (none, or too many).
+    Methods,
+    /// A user named by one of their addresses or numbers.
+    LoginId,
+}
+
+/// Why a field is invalid, in the domain's words; adapters choose the wire code and text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reason {
+    /// Missing or blank.
+    Required,
+    /// Malformed.
+    Invalid,
+    /// Longer than `max` characters.
+    TooLong {
+        /// The longest accepted.
+        max: usize,
+    },
+    /// Outside `min..=max`.
+    OutOfRange {
+        /// Smallest accepted.
+        min: u32,
+        /// Largest accepted.
+        max: u32,
+    },
+    /// Already taken by another of the user's factors.
+    Duplicate,
+    /// More than `max` of them.
+    TooMany {
+        /// Most allowed.
+        max: usize,
+    },
+    /// Names nothing the user has.
+    NotFound,
+    /// Names something codes cannot be sent to (an authenticator, or nothing deliverable).
+    NotDeliverable,
+    /// Matches more than one user.
+    Ambiguous,
+    /// A message template without the code placeholder.
+    MissingPlaceholder,
+    /// A message template with a link in it.
+    ContainsUrl,
+}
+
 /// One invalid input field.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FieldError {
-    /// The field's wire name.
-    pub field: String,
-    /// A short, stable, machine-readable reason (`required`, `invalid`, …).
-    pub code: String,
-    /// A human-readable sentence.
-    pub message: String,
+    /// What is wrong.
+    pub field: Field,
+    /// Why.
+    pub reason: Reason,
 }
 
 impl FieldError {
     /// Builds a field error.
-    pub fn new(field: &str, code: &str, message: impl Into<String>) -> Self {
-        FieldError {
-            field: field.to_owned(),
-            code: code.to_owned(),
-            message: message.into(),
-        }
+    pub fn new(field: Field, reason: Reason) -> Self {
+        FieldError { field, reason }
     }
 }
 
@@ -94,6 +158,17 @@ pub enum CoreError {
     /// The caller did something too often (codes sent for one login); retry later.
     #[error("too many requests")]
     TooManyRequests,
+    /// The factor (or user) failed too many codes in a row: attempts are refused, unjudged,
+    /// until `retry_after` has passed (see [`crate::verify::ThrottlePolicy`]).
+    #[error("too many failed attempts; retry in {retry_after}")]
+    Throttled {
+        /// How long until an attempt is judged again.
+        retry_after: time::Duration,
+    },
+    /// The factor (or user) reached the failure cap: every code is refused until an
+    /// operator unlocks it (`mfad factor unlock`) or the factor is enrolled again.
+    #[error("locked after too many failed attempts")]
+    Locked,
     /// Missing, malformed, unknown or revoked credentials.
     #[error("unauthorized")]
     Unauthorized,
@@ -119,8 +194,8 @@ impl From<FieldError> for CoreError {
 
 impl CoreError {
     /// Shorthand for a single-field validation error.
-    pub fn invalid(field: &str, code: &str, message: impl Into<String>) -> Self {
-        CoreError::Validation(vec![FieldError::new(field, code, message)])
+    pub fn invalid(field: Field, reason: Reason) -> Self {
+        CoreError::Validation(vec![FieldError::new(field, reason)])
     }
 
     /// Shorthand for a not-found error.

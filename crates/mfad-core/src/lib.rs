@@ -10,14 +10,13 @@ pub mod enrollment;
 pub mod error;
 pub mod ids;
 pub mod key_cache;
-pub mod login;
 pub mod model;
 pub mod phone;
 pub mod recovery;
 pub mod service;
 pub mod sms;
 pub mod store;
-pub mod two_factor;
+pub mod verify;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{CoreError, StoreError};

@@ -117,8 +117,8 @@ pub struct Factor {
     pub user_id: Option<UserId>,
     /// Type-specific data.
     pub details: FactorDetails,
-    /// The FusionAuth method id, for factors filed under a user (assigned lazily to
-    /// factors enrolled through the WorkOS API).
+    /// The per-user method id (FusionAuth's), given to every factor filed under a user
+    /// when it is enrolled, through either API.
     pub method_id: Option<MethodId>,
     /// A label for humans (FusionAuth's method `name`).
     pub name: Option<String>,
@@ -126,6 +126,17 @@ pub struct Factor {
     pub created_at: OffsetDateTime,
     /// Last change to the public fields.
     pub updated_at: OffsetDateTime,
+    /// Consecutive wrong codes, across challenges, sends and both APIs (the throttle's input).
+    pub failures: FailureCount,
+}
+
+/// Consecutive wrong codes on one factor (or one user), as the throttle sees them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct FailureCount {
+    /// Wrong codes since the last right one (or the last operator unlock).
+    pub consecutive: u32,
+    /// When the last of them was judged; `None` when there is none.
+    pub last_at: Option<OffsetDateTime>,
 }
 
 /// A challenge: one attempt to prove possession of a factor.

@@ -6,7 +6,8 @@
 //! constant time) and the code sealed under the keyring, bound to its tenant, user and
 //! digest. The sealed copy exists only for FusionAuth's deprecated "retrieve recovery
 //! codes" (`GET /api/user/two-factor/recovery-code/{userId}`), which returns the remaining
-//! codes: a database leak alone reveals no code, exactly as for TOTP secrets.
+//! codes: a database leak alone reveals no code, exactly as for TOTP secrets. Codes are
+//! checked by [`crate::verify`]; the service operations are in [`crate::service::recovery`].
 
 use mfad_crypto::{Keyring, Zeroizing};
 use time::OffsetDateTime;
@@ -14,8 +15,6 @@ use time::OffsetDateTime;
 use crate::error::CoreError;
 use crate::ids::{TenantId, UserId};
 use crate::model::RecoveryCode;
-use crate::service::Service;
-use crate::store::Store;
 
 /// Codes in a set.
 pub const CODES_PER_SET: usize = 10;
@@ -31,7 +30,7 @@ pub(crate) struct NewSet {
     pub plain: Vec<Zeroizing<String>>,
 }
 
-fn digest_context(tenant: &TenantId, user: &UserId) -> Vec<u8> {
+pub(crate) fn digest_context(tenant: &TenantId, user: &UserId) -> Vec<u8> {
     let mut v = b"recovery\0".to_vec();
     v.extend_from_slice(tenant.as_str().as_bytes());
     v.push(0);
@@ -39,7 +38,7 @@ fn digest_context(tenant: &TenantId, user: &UserId) -> Vec<u8> {
     v
 }
 
-fn seal_context(tenant: &TenantId, user: &UserId, digest: &[u8]) -> Vec<u8> {
+pub(crate) fn seal_context(tenant: &TenantId, user: &UserId, digest: &[u8]) -> Vec<u8> {
     let mut v = digest_context(tenant, user);
     v.push(0);
     v.extend_from_slice(digest);
@@ -109,73 +108,6 @@ pub(crate) fn new_set(
         plain.push(display(&code));
     }
     Ok(NewSet { records, plain })
-}
-
-/// The stored digest of the user's recovery code `canonical`, if it is one. Every stored
-/// code is compared, in constant time, so digests made under an older master key match too.
-pub(crate) async fn find<S: Store>(
-    keyring: &Keyring,
-    store: &S,
-    tenant: &TenantId,
-    user: &UserId,
-    canonical: &str,
-) -> Result<Option<Vec<u8>>, CoreError> {
-    let context = digest_context(tenant, user);
-    let mut found = None;
-    for stored in store.recovery_codes(tenant, user).await? {
-        if keyring.code_matches(&stored.digest, &context, canonical.as_bytes()) && found.is_none() {
-            found = Some(stored.digest);
-        }
-    }
-    Ok(found)
-}
-
-impl<S: Store> Service<S> {
-    /// Replaces a user's recovery codes with ten new ones and returns them. The user must
-    /// have a method: codes exist to recover one.
-    pub async fn regenerate_recovery_codes(
-        &self,
-        tenant: &TenantId,
-        user: &UserId,
-    ) -> Result<Vec<Zeroizing<String>>, CoreError> {
-        self.require_user(tenant, user).await?;
-        if self.user_methods(tenant, user).await?.is_empty() {
-            return Err(CoreError::invalid(
-                "",
-                "TwoFactorNotEnabled",
-                "the user has no two-factor method, so no recovery codes",
-            ));
-        }
-        let now = self.clock.now();
-        let set = new_set(&self.keyring, tenant, user, now)?;
-        self.store
-            .replace_recovery_codes(tenant, user, &set.records, now)
-            .await?;
-        Ok(set.plain)
-    }
-
-    /// A user's remaining recovery codes (FusionAuth's deprecated retrieve), opened from
-    /// their sealed copies.
-    pub async fn remaining_recovery_codes(
-        &self,
-        tenant: &TenantId,
-        user: &UserId,
-    ) -> Result<Vec<Zeroizing<String>>, CoreError> {
-        self.require_user(tenant, user).await?;
-        let mut out = Vec::new();
-        for stored in self.store.recovery_codes(tenant, user).await? {
-            let code = self
-                .keyring
-                .open(&stored.sealed, &seal_context(tenant, user, &stored.digest))?;
-            let text = std::str::from_utf8(&code).map_err(|_| {
-                CoreError::Internal(format!("corrupt recovery code of user {}", user.as_str()))
-            })?;
-            out.push(display(text));
-        }
-        // Stored order is by digest, which says nothing; show them sorted, as a list.
-        out.sort_by(|a, b| a.as_str().cmp(b.as_str()));
-        Ok(out)
-    }
 }
 
 #[cfg(test)]

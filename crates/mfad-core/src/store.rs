@@ -8,7 +8,7 @@ use time::OffsetDateTime;
 use crate::error::StoreError;
 use crate::ids::{ApiKeyId, ChallengeId, FactorId, MethodId, TenantId, UserId};
 use crate::model::{
-    ApiKey, Challenge, Factor, LoginState, PendingCode, RecoveryCode, Tenant, Trust,
+    ApiKey, Challenge, Factor, FailureCount, LoginState, PendingCode, RecoveryCode, Tenant, Trust,
 };
 
 /// Result of counting a wrong code.
@@ -23,12 +23,22 @@ pub enum AttemptOutcome {
 /// Result of accepting a right code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SuccessOutcome {
-    /// The challenge is now verified (and the TOTP step recorded).
+    /// The challenge is now verified.
     Verified,
-    /// The TOTP step was already used (a replay, possibly a concurrent one): nothing changed.
-    StepAlreadyUsed,
     /// The challenge was no longer pending: nothing changed.
     NotPending,
+}
+
+/// What a judged code proved, as the factor's state records it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Judgement {
+    /// A wrong code: one more consecutive failure.
+    Wrong,
+    /// A right code: the failures are cleared; for TOTP, the step it was accepted at.
+    Right {
+        /// The TOTP step to record as used.
+        totp_step: Option<i64>,
+    },
 }
 
 /// A keyset query over one user's factors, ordered by id (= creation time).
@@ -126,28 +136,80 @@ pub trait Store: Send + Sync + 'static {
     ) -> impl Future<Output = Result<AttemptOutcome, StoreError>> + Send;
 
     /// Atomically marks the challenge verified, only while it is unverified, unexpired at
-    /// `now` and below `max_attempts`; for TOTP, in the same transaction, advances the
-    /// factor's last used step to `step`, only if `step` is greater than the stored one.
+    /// `now` and below `max_attempts`.
     fn record_success(
         &self,
         tenant: &TenantId,
         id: &ChallengeId,
         max_attempts: u32,
         now: OffsetDateTime,
-        totp_step: Option<(&FactorId, i64)>,
     ) -> impl Future<Output = Result<SuccessOutcome, StoreError>> + Send;
 
-    // ---- FusionAuth two-factor ------------------------------------------------------
-    // A "method" is a factor of type totp, sms or email filed under a user.
+    // ---- throttling (SQL in `throttle.rs`) -------------------------------------------
 
-    /// Gives a factor its method id, only if it has none yet; `Conflict` if the user
-    /// already has a method with that id. False if the factor is gone or already had one.
-    fn set_method_id(
+    /// Records a judged code on a factor in one atomic statement, and only while the
+    /// factor's failure count is still `seen` (compare-and-set; `None`: unconditionally).
+    /// `Wrong` adds one failure at `now`; `Right` clears the count and, with a TOTP step,
+    /// advances the factor's last used step to it, only forwards (the replay rule). False
+    /// if nothing changed: the count moved, the step was already used, or no such factor.
+    fn settle_factor_attempt(
         &self,
         tenant: &TenantId,
         factor: &FactorId,
-        method_id: &MethodId,
+        seen: Option<&FailureCount>,
+        judgement: Judgement,
+        now: OffsetDateTime,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// A user's consecutive failures on the FusionAuth routes (none for a user never
+    /// counted).
+    fn user_failures(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+    ) -> impl Future<Output = Result<FailureCount, StoreError>> + Send;
+
+    /// Records a judged code on a user's count, atomically and only while it is still
+    /// `seen` (compare-and-set): a wrong code adds one failure at `now`, a right one
+    /// clears the count. Records the user if new. False if the count moved.
+    fn settle_user_attempt(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+        seen: &FailureCount,
+        right: bool,
+        now: OffsetDateTime,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// A factor by id, in whichever tenant holds it (operator commands only).
+    fn find_factor(
+        &self,
+        id: &FactorId,
+    ) -> impl Future<Output = Result<Option<Factor>, StoreError>> + Send;
+
+    /// A tenant by id or name (operator commands only).
+    fn find_tenant(
+        &self,
+        id_or_name: &str,
+    ) -> impl Future<Output = Result<Option<Tenant>, StoreError>> + Send;
+
+    /// Clears a factor's failure count (operator unlock), in one statement so every node
+    /// sees it at once. False if there is no such factor.
+    fn unlock_factor(
+        &self,
+        id: &FactorId,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Clears the failure counts of a user and of all the user's factors, in one
+    /// transaction. Returns how many counts there were (user row and factors).
+    fn unlock_user(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+
+    // ---- FusionAuth two-factor ------------------------------------------------------
+    // A "method" is a factor of type totp, sms or email filed under a user.
 
     /// Renames one of a user's methods; false if there is no such method.
     fn rename_method(
@@ -197,35 +259,6 @@ pub trait Store: Send + Sync + 'static {
         only: Option<&FactorId>,
         now: OffsetDateTime,
     ) -> impl Future<Output = Result<u64, StoreError>> + Send;
-
-    /// Advances a TOTP factor's last used step to `step`, only forwards; false if the
-    /// step (or a later one) was already used: the code is a replay.
-    fn advance_totp_step(
-        &self,
-        tenant: &TenantId,
-        factor: &FactorId,
-        step: i64,
-        now: OffsetDateTime,
-    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
-
-    /// Reserves one code check for a user: counts it and answers true, unless `limit`
-    /// checks already failed in the current window (which then ends at `window_end`).
-    /// Atomic, so a burst of parallel guesses cannot exceed the limit.
-    fn reserve_user_attempt(
-        &self,
-        tenant: &TenantId,
-        user: &UserId,
-        limit: u32,
-        window_end: OffsetDateTime,
-        now: OffsetDateTime,
-    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
-
-    /// Clears a user's failure count after a right code.
-    fn reset_user_attempts(
-        &self,
-        tenant: &TenantId,
-        user: &UserId,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Replaces all of a user's recovery codes.
     fn replace_recovery_codes(

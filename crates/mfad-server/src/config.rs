@@ -168,6 +168,25 @@ pub struct Config {
     /// `MFAD_API_KEY_CACHE_SECS` (default 2, 0 disables): how long a validated API key is
     /// reused without rereading it, i.e. how long a revocation takes to reach other nodes.
     pub api_key_cache_ttl: Duration,
+    /// `MFAD_THROTTLE` and `MFAD_FAILURE_*`: brute-force throttling per factor and user.
+    pub throttle: ThrottleConfig,
+}
+
+/// Brute-force throttling (see `mfad_core::verify::ThrottlePolicy`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ThrottleConfig {
+    /// `MFAD_THROTTLE` = `on` (default) | `off`. Off is for load tests of the wrong-code
+    /// path only, never for production.
+    pub enabled: bool,
+    /// `MFAD_FAILURE_THRESHOLD` (default 5): consecutive failures before the first delay.
+    pub threshold: u32,
+    /// `MFAD_FAILURE_DELAY_SECS` (default 30): the first delay, doubling per failure.
+    pub delay: Duration,
+    /// `MFAD_FAILURE_DELAY_MAX_SECS` (default 3600): the longest delay.
+    pub max_delay: Duration,
+    /// `MFAD_FAILURE_CAP` (default and maximum 100): consecutive failures after which
+    /// every code is refused until `mfad factor unlock`.
+    pub cap: u32,
 }
 
 impl std::fmt::Debug for Config {
@@ -192,6 +211,7 @@ impl std::fmt::Debug for Config {
             .field("email", &self.email)
             .field("challenge_ttl", &self.challenge_ttl)
             .field("challenge_max_attempts", &self.challenge_max_attempts)
+            .field("throttle", &self.throttle)
             .field("jwt", &self.jwt)
             .finish_non_exhaustive()
     }
@@ -401,6 +421,7 @@ impl Config {
             }
         };
         let jwt = jwt_config(&var, &parse)?;
+        let throttle = throttle_config(&parse, bool_var("MFAD_THROTTLE", true)?)?;
         let key_cache = parse("MFAD_API_KEY_CACHE_SECS", 2)?;
         if key_cache > 300 {
             return Err(err("MFAD_API_KEY_CACHE_SECS", "must be at most 300"));
@@ -442,8 +463,50 @@ impl Config {
             two_factor_login_ttl: Duration::from_secs(login_ttl),
             two_factor_trust_ttl: Duration::from_secs(trust_ttl),
             api_key_cache_ttl: Duration::from_secs(key_cache),
+            throttle,
         })
     }
+}
+
+/// The `MFAD_FAILURE_*` settings.
+fn throttle_config(
+    parse: &impl Fn(&'static str, u64) -> Result<u64, ConfigError>,
+    enabled: bool,
+) -> Result<ThrottleConfig, ConfigError> {
+    let cap_max = u64::from(mfad_core::verify::MAX_FAILURE_CAP);
+    let threshold = parse("MFAD_FAILURE_THRESHOLD", 5)?;
+    if threshold == 0 || threshold > cap_max {
+        return Err(err(
+            "MFAD_FAILURE_THRESHOLD",
+            format!("must be between 1 and {cap_max}"),
+        ));
+    }
+    let delay = parse("MFAD_FAILURE_DELAY_SECS", 30)?;
+    let max_delay = parse("MFAD_FAILURE_DELAY_MAX_SECS", 3600)?;
+    if delay == 0 || delay > 86_400 {
+        return Err(err("MFAD_FAILURE_DELAY_SECS", "must be between 1 and 86400"));
+    }
+    if max_delay < delay || max_delay > 86_400 {
+        return Err(err(
+            "MFAD_FAILURE_DELAY_MAX_SECS",
+            "must be at least MFAD_FAILURE_DELAY_SECS and at most 86400",
+        ));
+    }
+    let cap = parse("MFAD_FAILURE_CAP", cap_max)?;
+    if cap == 0 || cap > cap_max {
+        // NIST SP 800-63B §5.2.2: at most 100 consecutive failed attempts.
+        return Err(err(
+            "MFAD_FAILURE_CAP",
+            format!("must be between 1 and {cap_max} (NIST SP 800-63B)"),
+        ));
+    }
+    Ok(ThrottleConfig {
+        enabled,
+        threshold: u32::try_from(threshold).unwrap_or(5),
+        delay: Duration::from_secs(delay),
+        max_delay: Duration::from_secs(max_delay),
+        cap: u32::try_from(cap).unwrap_or(100),
+    })
 }
 
 /// The `MFAD_JWT_*` settings.

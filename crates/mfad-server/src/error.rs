@@ -1,18 +1,196 @@
-//! Where domain errors become wire errors: one function per emulated API. Server-side
+//! Where domain errors become wire errors: one renderer per emulated API, and the one
+//! place the domain's [`Field`]s and [`Reason`]s get each API's names. Server-side
 //! failures are logged here with their cause and answered with an opaque body.
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use mfad_core::error::{CoreError, Entity, FieldError, StoreError};
+use mfad_core::error::{CoreError, Entity, Field, FieldError, Reason, StoreError};
 use serde_json::json;
 
-/// A [`CoreError`] rendered in the WorkOS error shape (`{code, message, …}`).
+/// An invalid request field in the caller's own vocabulary: what request extraction finds
+/// (a wrong JSON type, a missing field), and domain [`FieldError`]s once named for an API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WireFieldError {
+    /// The field's wire name; empty for an error about the request as a whole.
+    pub field: String,
+    /// A short machine-readable reason in the API's style (`required`, `blank`, …).
+    pub code: String,
+    /// A sentence for humans.
+    pub message: String,
+}
+
+impl WireFieldError {
+    /// Builds one.
+    pub fn new(field: &str, code: &str, message: impl Into<String>) -> Self {
+        WireFieldError {
+            field: field.to_owned(),
+            code: code.to_owned(),
+            message: message.into(),
+        }
+    }
+}
+
+/// The field errors of one request, found while reading it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldErrors(pub Vec<WireFieldError>);
+
+/// How long a client is told to wait on a locked factor: nothing but an operator lifts a
+/// lock, and an hour keeps well-behaved clients from hammering it.
+const LOCKED_RETRY_AFTER_SECS: i64 = 3600;
+
+/// A `Retry-After` value in whole seconds, at least 1.
+fn retry_after_secs(d: time::Duration) -> i64 {
+    let whole = d.whole_seconds();
+    let secs = if d > time::Duration::seconds(whole) {
+        whole + 1
+    } else {
+        whole
+    };
+    secs.max(1)
+}
+
+fn with_retry_after(mut resp: Response, secs: i64) -> Response {
+    if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+        resp.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    resp
+}
+
+/// The sentence for a field error on the wire field `f`.
+fn reason_message(f: &str, reason: Reason) -> String {
+    match reason {
+        Reason::Required => format!("{f} is required"),
+        Reason::Invalid => format!("{f} is invalid"),
+        Reason::TooLong { max } => format!("{f} must be at most {max} characters"),
+        Reason::OutOfRange { min, max } => format!("{f} must be between {min} and {max}"),
+        Reason::Duplicate => format!("the user already has a method with this {f}"),
+        Reason::TooMany { max } => format!("a user may have at most {max} two-factor methods"),
+        Reason::NotFound => format!("the user has no two-factor method with this {f}"),
+        Reason::NotDeliverable => {
+            format!("{f} must name an SMS or email method (codes cannot be sent elsewhere)")
+        }
+        Reason::Ambiguous => format!("{f} matches more than one user; send userId"),
+        Reason::MissingPlaceholder => format!("{f} must contain {{{{code}}}}"),
+        Reason::ContainsUrl => format!("{f} must not contain URLs"),
+    }
+}
+
+/// The WorkOS names of a domain field.
+fn workos_field(f: Field) -> &'static str {
+    match f {
+        Field::TenantName => "tenant",
+        Field::TotpIssuer => "totp_issuer",
+        Field::TotpUser => "totp_user",
+        Field::TotpSecret => "totp_secret",
+        Field::SmsTemplate => "sms_template",
+        Field::Limit => "limit",
+        Field::Name => "name",
+        Field::Code => "code",
+        Field::PhoneNumber => "phone_number",
+        Field::Email => "email",
+        Field::MethodId => "method_id",
+        Field::Methods => "factors",
+        Field::LoginId => "login_id",
+    }
+}
+
+fn workos_reason(r: Reason) -> &'static str {
+    match r {
+        Reason::Required => "required",
+        Reason::TooLong { .. } => "too_long",
+        Reason::Duplicate => "duplicate",
+        Reason::TooMany { .. } => "too_many",
+        _ => "invalid",
+    }
+}
+
+/// A domain field error named as the WorkOS API names it.
+pub fn workos_field_error(e: &FieldError) -> WireFieldError {
+    let field = workos_field(e.field);
+    let message = match (e.field, e.reason) {
+        (Field::TotpIssuer | Field::TotpUser, Reason::Required) => {
+            format!("{field} is required for TOTP factors")
+        }
+        (Field::TotpSecret, Reason::Invalid) => {
+            format!("{field} must be base32 of 10 to 128 bytes")
+        }
+        (_, reason) => reason_message(field, reason),
+    };
+    WireFieldError::new(field, workos_reason(e.reason), message)
+}
+
+/// The FusionAuth name of a domain field.
+fn fusionauth_field(f: Field) -> &'static str {
+    match f {
+        Field::TenantName => "tenantId",
+        Field::TotpIssuer => "issuer",
+        Field::TotpUser => "user",
+        Field::TotpSecret => "secret",
+        Field::SmsTemplate => "message",
+        Field::Limit => "limit",
+        Field::Name => "name",
+        Field::Code => "code",
+        Field::PhoneNumber => "mobilePhone",
+        Field::Email => "email",
+        Field::MethodId => "methodId",
+        Field::Methods => "method",
+        Field::LoginId => "loginId",
+    }
+}
+
+fn fusionauth_reason(r: Reason) -> &'static str {
+    match r {
+        Reason::Required => "blank",
+        Reason::TooLong { .. } => "tooLong",
+        Reason::Duplicate | Reason::Ambiguous => "duplicate",
+        Reason::TooMany { .. } => "tooMany",
+        _ => "invalid",
+    }
+}
+
+/// A domain field error named as the FusionAuth API names it. A user without methods is
+/// FusionAuth's general error `[TwoFactorNotEnabled]`.
+pub fn fusionauth_field_error(e: &FieldError) -> WireFieldError {
+    if (e.field, e.reason) == (Field::Methods, Reason::Required) {
+        return WireFieldError::new(
+            "",
+            "TwoFactorNotEnabled",
+            "two-factor authentication is not enabled for the user",
+        );
+    }
+    let field = fusionauth_field(e.field);
+    WireFieldError::new(
+        field,
+        fusionauth_reason(e.reason),
+        reason_message(field, e.reason),
+    )
+}
+
+/// A [`CoreError`] (or a request's field errors) rendered in the WorkOS error shape
+/// (`{code, message, …}`).
 #[derive(Debug)]
-pub struct WorkosError(pub CoreError);
+pub enum WorkosError {
+    /// A domain failure.
+    Core(CoreError),
+    /// Fields the request got wrong, already in WorkOS's names.
+    Fields(Vec<WireFieldError>),
+}
 
 impl<E: Into<CoreError>> From<E> for WorkosError {
     fn from(e: E) -> Self {
-        WorkosError(e.into())
+        WorkosError::Core(e.into())
+    }
+}
+
+impl From<FieldErrors> for WorkosError {
+    fn from(e: FieldErrors) -> Self {
+        WorkosError::Fields(e.0)
+    }
+}
+
+impl From<WireFieldError> for WorkosError {
+    fn from(e: WireFieldError) -> Self {
+        WorkosError::Fields(vec![e])
     }
 }
 
@@ -53,9 +231,28 @@ fn server_failure(e: &CoreError) -> (StatusCode, &'static str, &'static str) {
     }
 }
 
+fn workos_validation(fields: &[WireFieldError]) -> Response {
+    json_response(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        &json!({
+            "code": "invalid_request_parameters",
+            "message": "Validation failed",
+            // WorkOS's older item shape puts the sentence in `code` (Node shows it);
+            // `message` repeats it and `reason` keeps the machine-readable reason.
+            "errors": fields.iter().map(|f| json!({
+                "field": f.field, "code": f.message, "message": f.message, "reason": f.code,
+            })).collect::<Vec<_>>(),
+        }),
+    )
+}
+
 impl IntoResponse for WorkosError {
     fn into_response(self) -> Response {
-        let (status, body) = match &self.0 {
+        let core = match self {
+            WorkosError::Fields(fields) => return workos_validation(&fields),
+            WorkosError::Core(e) => e,
+        };
+        let (status, body) = match &core {
             CoreError::NotFound { entity, id } => (
                 StatusCode::NOT_FOUND,
                 json!({
@@ -64,18 +261,28 @@ impl IntoResponse for WorkosError {
                     "entity_id": id,
                 }),
             ),
-            CoreError::Validation(fields) => (
-                StatusCode::UNPROCESSABLE_ENTITY,
-                json!({
-                    "code": "invalid_request_parameters",
-                    "message": "Validation failed",
-                    // WorkOS's older item shape puts the sentence in `code` (Node shows it);
-                    // `message` repeats it and `reason` keeps the machine-readable reason.
-                    "errors": fields.iter().map(|f| json!({
-                        "field": f.field, "code": f.message, "message": f.message, "reason": f.code,
-                    })).collect::<Vec<_>>(),
-                }),
-            ),
+            CoreError::Validation(fields) => {
+                let wire: Vec<WireFieldError> = fields.iter().map(workos_field_error).collect();
+                return workos_validation(&wire);
+            }
+            CoreError::Throttled { retry_after } => {
+                let secs = retry_after_secs(*retry_after);
+                let body = json!({
+                    "code": "too_many_failed_attempts",
+                    "message": format!("Too many failed attempts on this authentication factor; retry in {secs} seconds."),
+                });
+                return with_retry_after(json_response(StatusCode::TOO_MANY_REQUESTS, &body), secs);
+            }
+            CoreError::Locked => {
+                let body = json!({
+                    "code": "authentication_factor_locked",
+                    "message": "This authentication factor is locked after too many failed attempts; an operator must unlock it.",
+                });
+                return with_retry_after(
+                    json_response(StatusCode::TOO_MANY_REQUESTS, &body),
+                    LOCKED_RETRY_AFTER_SECS,
+                );
+            }
             CoreError::InvalidPhoneNumber { input } => (
                 StatusCode::UNPROCESSABLE_ENTITY,
                 json!({"message": format!("Phone number is invalid: '{input}'"), "code": "invalid_phone_number"}),
@@ -136,13 +343,34 @@ pub fn json_response(status: StatusCode, body: &serde_json::Value) -> Response {
 /// and **empty** bodies for 401, 404 and 421 (a wrong code), which is what every
 /// FusionAuth client expects; the Python client even raises on a 400 that is not JSON.
 #[derive(Debug)]
-pub struct FusionAuthError(pub CoreError);
+pub enum FusionAuthError {
+    /// A domain failure.
+    Core(CoreError),
+    /// Fields the request got wrong, already in FusionAuth's names.
+    Fields(Vec<WireFieldError>),
+}
 
 impl<E: Into<CoreError>> From<E> for FusionAuthError {
     fn from(e: E) -> Self {
-        FusionAuthError(e.into())
+        FusionAuthError::Core(e.into())
     }
 }
+
+impl From<FieldErrors> for FusionAuthError {
+    fn from(e: FieldErrors) -> Self {
+        FusionAuthError::Fields(e.0)
+    }
+}
+
+impl From<WireFieldError> for FusionAuthError {
+    fn from(e: WireFieldError) -> Self {
+        FusionAuthError::Fields(vec![e])
+    }
+}
+
+/// FusionAuth's `409`: the user may not log in now (FusionAuth's answer for a user locked
+/// by too many failed attempts). mfad answers it when the throttle refuses a code.
+pub const LOCKED: StatusCode = StatusCode::CONFLICT;
 
 /// FusionAuth's `421`: the code is not valid.
 pub const INVALID_CODE: StatusCode = StatusCode::MISDIRECTED_REQUEST;
@@ -167,16 +395,23 @@ impl FusionAuthError {
     }
 
     /// A validation error with no field: a `generalErrors` entry with the code `[code]`.
-    fn general(code: &str, message: &str) -> Self {
-        FusionAuthError(CoreError::Validation(vec![FieldError::new(
-            "", code, message,
-        )]))
+    pub fn general(code: &str, message: &str) -> Self {
+        FusionAuthError::Fields(vec![WireFieldError::new("", code, message)])
+    }
+
+    /// A field error in FusionAuth's names.
+    pub fn field(field: &str, code: &str, message: &str) -> Self {
+        FusionAuthError::Fields(vec![WireFieldError::new(field, code, message)])
     }
 }
 
 impl IntoResponse for FusionAuthError {
     fn into_response(self) -> Response {
-        match &self.0 {
+        let core = match self {
+            FusionAuthError::Fields(fields) => return fusionauth_errors(&fields),
+            FusionAuthError::Core(e) => e,
+        };
+        match &core {
             CoreError::NotFound { .. } => StatusCode::NOT_FOUND.into_response(),
             CoreError::Unauthorized => StatusCode::UNAUTHORIZED.into_response(),
             CoreError::InvalidCode
@@ -184,23 +419,40 @@ impl IntoResponse for FusionAuthError {
             | CoreError::ChallengeExpired(_)
             | CoreError::TooManyAttempts(_) => INVALID_CODE.into_response(),
             CoreError::TooManyRequests => StatusCode::TOO_MANY_REQUESTS.into_response(),
-            CoreError::Validation(fields) => fusionauth_errors(fields),
-            CoreError::InvalidPhoneNumber { .. } => fusionauth_errors(&[FieldError::new(
+            CoreError::Throttled { retry_after } => {
+                let secs = retry_after_secs(*retry_after);
+                let message = format!("Too many failed two-factor codes; retry in {secs} seconds.");
+                with_retry_after(
+                    fusionauth_general(LOCKED, "TooManyFailedAttempts", &message),
+                    secs,
+                )
+            }
+            CoreError::Locked => with_retry_after(
+                fusionauth_general(
+                    LOCKED,
+                    "UserLocked",
+                    "Locked after too many failed two-factor codes; an administrator must unlock it.",
+                ),
+                LOCKED_RETRY_AFTER_SECS,
+            ),
+            CoreError::Validation(fields) => {
+                let wire: Vec<WireFieldError> =
+                    fields.iter().map(fusionauth_field_error).collect();
+                fusionauth_errors(&wire)
+            }
+            CoreError::InvalidPhoneNumber { .. } => fusionauth_errors(&[WireFieldError::new(
                 "mobilePhone",
                 "invalid",
                 "mobilePhone must be a valid phone number",
             )]),
-            CoreError::WrongFactorType(_) => fusionauth_errors(&[FieldError::new(
+            CoreError::WrongFactorType(_) => fusionauth_errors(&[WireFieldError::new(
                 "methodId",
                 "invalid",
                 "the method cannot be used for this operation",
             )]),
             other => {
                 let (status, code, message) = server_failure(other);
-                let mut resp = json_response(
-                    status,
-                    &json!({"generalErrors": [{"code": format!("[{code}]"), "message": message}]}),
-                );
+                let mut resp = fusionauth_general(status, code, message);
                 if status == StatusCode::SERVICE_UNAVAILABLE {
                     resp.headers_mut()
                         .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
@@ -211,9 +463,17 @@ impl IntoResponse for FusionAuthError {
     }
 }
 
+/// An Errors object with one general error `[code]`.
+fn fusionauth_general(status: StatusCode, code: &str, message: &str) -> Response {
+    json_response(
+        status,
+        &json!({"fieldErrors": {}, "generalErrors": [{"code": format!("[{code}]"), "message": message}]}),
+    )
+}
+
 /// FusionAuth's Errors object. A field error on `field` gets the code `[code]field`; one
 /// with an empty field is a general error with the code `[code]`.
-pub fn fusionauth_errors(fields: &[FieldError]) -> Response {
+pub fn fusionauth_errors(fields: &[WireFieldError]) -> Response {
     let mut field_errors = serde_json::Map::new();
     let mut general = Vec::new();
     for f in fields {

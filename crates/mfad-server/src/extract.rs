@@ -5,10 +5,10 @@ use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use mfad_core::TenantId;
-use mfad_core::error::{CoreError, FieldError};
+use mfad_core::error::CoreError;
 use serde_json::{Map, Value};
 
-use crate::error::WorkosError;
+use crate::error::{FieldErrors, WireFieldError, WorkosError};
 use crate::state::AppState;
 
 /// Longest request body accepted on JSON endpoints.
@@ -24,32 +24,33 @@ impl<S: Send + Sync> FromRequest<S> for JsonObject {
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         let bytes = Bytes::from_request(req, state).await.map_err(|_| {
-            CoreError::invalid(
-                "body",
+            body_error(
                 "too_large",
                 format!("request body must be at most {MAX_BODY_BYTES} bytes"),
             )
         })?;
-        JsonObject::parse(&bytes).map_err(WorkosError)
+        Ok(JsonObject::parse(&bytes)?)
     }
+}
+
+fn body_error(code: &str, message: String) -> FieldErrors {
+    FieldErrors(vec![WireFieldError::new("body", code, message)])
 }
 
 impl JsonObject {
     /// Parses a body.
-    pub fn parse(bytes: &[u8]) -> Result<Self, CoreError> {
+    pub fn parse(bytes: &[u8]) -> Result<Self, FieldErrors> {
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(JsonObject::default());
         }
         match serde_json::from_slice::<Value>(bytes) {
             Ok(Value::Object(m)) => Ok(JsonObject(m)),
             Ok(Value::Null) => Ok(JsonObject::default()),
-            Ok(_) => Err(CoreError::invalid(
-                "body",
+            Ok(_) => Err(body_error(
                 "invalid",
-                "request body must be a JSON object",
+                "request body must be a JSON object".into(),
             )),
-            Err(e) => Err(CoreError::invalid(
-                "body",
+            Err(e) => Err(body_error(
                 "malformed",
                 format!(
                     "request body is not valid JSON (line {}, column {})",
@@ -61,12 +62,12 @@ impl JsonObject {
     }
 
     /// An optional string field: absent, `null` and `""` are `None`; other types are an error.
-    pub fn opt_str(&self, field: &str) -> Result<Option<String>, FieldError> {
+    pub fn opt_str(&self, field: &str) -> Result<Option<String>, WireFieldError> {
         match self.0.get(field) {
             None | Some(Value::Null) => Ok(None),
             Some(Value::String(s)) if s.is_empty() => Ok(None),
             Some(Value::String(s)) => Ok(Some(s.clone())),
-            Some(_) => Err(FieldError::new(
+            Some(_) => Err(WireFieldError::new(
                 field,
                 "invalid_type",
                 format!("{field} must be a string"),
@@ -75,19 +76,19 @@ impl JsonObject {
     }
 
     /// A required string field.
-    pub fn req_str(&self, field: &str) -> Result<String, FieldError> {
+    pub fn req_str(&self, field: &str) -> Result<String, WireFieldError> {
         self.opt_str(field)?
-            .ok_or_else(|| FieldError::new(field, "required", format!("{field} is required")))
+            .ok_or_else(|| WireFieldError::new(field, "required", format!("{field} is required")))
     }
 }
 
 /// Collects field results, reporting every bad field at once.
 #[derive(Debug, Default)]
-pub struct Fields(Vec<FieldError>);
+pub struct Fields(Vec<WireFieldError>);
 
 impl Fields {
     /// Keeps the value or records the error.
-    pub fn take<T>(&mut self, r: Result<T, FieldError>) -> Option<T> {
+    pub fn take<T>(&mut self, r: Result<T, WireFieldError>) -> Option<T> {
         match r {
             Ok(v) => Some(v),
             Err(e) => {
@@ -98,16 +99,16 @@ impl Fields {
     }
 
     /// Records an error.
-    pub fn push(&mut self, e: FieldError) {
+    pub fn push(&mut self, e: WireFieldError) {
         self.0.push(e);
     }
 
     /// Fails with every recorded error, if any.
-    pub fn finish(self) -> Result<(), CoreError> {
+    pub fn finish(self) -> Result<(), FieldErrors> {
         if self.0.is_empty() {
             Ok(())
         } else {
-            Err(CoreError::Validation(self.0))
+            Err(FieldErrors(self.0))
         }
     }
 }
@@ -131,7 +132,7 @@ impl FromRequestParts<AppState> for BearerTenant {
                 let (scheme, rest) = v.trim().split_once(' ')?;
                 scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
             })
-            .ok_or(WorkosError(CoreError::Unauthorized))?;
+            .ok_or(WorkosError::Core(CoreError::Unauthorized))?;
         Ok(BearerTenant(state.service.authenticate(token).await?))
     }
 }

@@ -8,7 +8,8 @@ use mfad_core::{Clock, SystemClock};
 use mfad_server::config::Config;
 use mfad_server::startup::{self, Application};
 
-/// A self-hosted multi-factor authentication service speaking the WorkOS MFA API.
+/// A self-hosted multi-factor authentication service speaking the WorkOS MFA API and the
+/// FusionAuth Two Factor API.
 ///
 /// Configuration comes from MFAD_* environment variables (see the README).
 #[derive(Debug, Parser)]
@@ -27,6 +28,33 @@ enum Command {
     /// Manage API keys.
     #[command(subcommand, name = "api-key")]
     ApiKey(ApiKeyCommand),
+    /// Inspect and unlock factors throttled after wrong codes.
+    #[command(subcommand)]
+    Factor(FactorCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum FactorCommand {
+    /// Show a factor's tenant, user, type and throttle state (failures, delay, lock).
+    Show {
+        /// The factor id (`auth_factor_…`).
+        factor_id: String,
+    },
+    /// Clear a factor's failures: its next code is judged at once, on every node. With
+    /// `--user` and `--tenant` instead, clear a user's failures (FusionAuth's per-user
+    /// count) and those of all the user's factors.
+    #[command(arg_required_else_help = true)]
+    Unlock {
+        /// The factor id (`auth_factor_…`).
+        #[arg(required_unless_present = "user", conflicts_with = "user")]
+        factor_id: Option<String>,
+        /// The user id, as the application names it.
+        #[arg(long, requires = "tenant")]
+        user: Option<String>,
+        /// The user's tenant, by id (`tenant_…`) or name.
+        #[arg(long, requires = "user")]
+        tenant: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -102,7 +130,79 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             service.store().close().await;
             result
         }
+        Command::Factor(cmd) => {
+            let db = startup::open_database(&config).await?;
+            db.migrate().await.context("applying migrations")?;
+            let service = startup::build_service(&config, db, clock)?;
+            let result = factor(&service, cmd).await;
+            service.store().close().await;
+            result
+        }
     }
+}
+
+async fn factor(
+    service: &mfad_core::Service<mfad_store::Db>,
+    cmd: FactorCommand,
+) -> anyhow::Result<()> {
+    use mfad_core::verify::Gate;
+    match cmd {
+        FactorCommand::Show { factor_id } => {
+            let (f, gate) = service
+                .inspect_factor(&factor_id)
+                .await
+                .map_err(describe)?;
+            println!("factor: {}", f.id);
+            println!("tenant: {}", f.tenant_id);
+            println!(
+                "user: {}",
+                f.user_id.as_ref().map_or("-", mfad_core::UserId::as_str)
+            );
+            println!(
+                "type: {}",
+                mfad_server::routes::workos::wire::factor_type(f.details.factor_type())
+            );
+            println!("consecutive failures: {}", f.failures.consecutive);
+            let last = f
+                .failures
+                .last_at
+                .map_or_else(|| "-".to_owned(), mfad_server::routes::workos::wire::timestamp);
+            println!("last failure: {last}");
+            match gate {
+                Gate::Open => println!("state: open"),
+                Gate::Delayed(d) => println!(
+                    "state: delayed (next code judged in {} s)",
+                    d.whole_seconds().max(1)
+                ),
+                Gate::Locked => println!(
+                    "state: locked (refuses every code; `mfad factor unlock {}` lifts it)",
+                    f.id
+                ),
+            }
+        }
+        FactorCommand::Unlock {
+            factor_id: Some(id),
+            ..
+        } => {
+            service.unlock_factor(&id).await.map_err(describe)?;
+            println!("unlocked {id}");
+        }
+        FactorCommand::Unlock {
+            factor_id: None,
+            user: Some(user),
+            tenant: Some(tenant),
+        } => {
+            let cleared = service
+                .unlock_user(&tenant, &user)
+                .await
+                .map_err(describe)?;
+            println!("unlocked user {user} in {tenant} ({cleared} counts cleared)");
+        }
+        FactorCommand::Unlock { .. } => {
+            anyhow::bail!("give a factor id, or --user and --tenant")
+        }
+    }
+    Ok(())
 }
 
 async fn api_key(
@@ -139,12 +239,19 @@ async fn api_key(
 }
 
 fn describe(e: mfad_core::CoreError) -> anyhow::Error {
+    use mfad_core::error::Field;
     match e {
         mfad_core::CoreError::Validation(fields) => anyhow::anyhow!(
             "{}",
             fields
                 .iter()
-                .map(|f| f.message.as_str())
+                .map(|f| match f.field {
+                    Field::TenantName => {
+                        "tenant names are 1-64 characters of letters, digits, '-', '_' and '.'"
+                            .to_owned()
+                    }
+                    _ => mfad_server::error::workos_field_error(f).message,
+                })
                 .collect::<Vec<_>>()
                 .join("; ")
         ),

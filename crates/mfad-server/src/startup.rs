@@ -10,6 +10,7 @@ use anyhow::Context;
 use mfad_core::email::EmailSender;
 use mfad_core::sms::SmsSender;
 use mfad_core::store::Store;
+use mfad_core::verify::ThrottlePolicy;
 use mfad_core::{Clock, Policy, Service};
 use mfad_crypto::Keyring;
 use mfad_providers::email::SmtpOptions;
@@ -17,7 +18,7 @@ use mfad_providers::{ConsoleEmail, ConsoleSms, SmtpEmail, TwilioSms, WebhookSms}
 use mfad_store::{Db, StoreOptions};
 use tokio::net::TcpListener;
 
-use crate::config::{Config, EmailConfig, MasterKeySource, SmsConfig, redact_url};
+use crate::config::{Config, EmailConfig, MasterKeySource, SmsConfig, ThrottleConfig, redact_url};
 use crate::jwt::JwtKeys;
 use crate::state::AppState;
 
@@ -204,8 +205,21 @@ pub fn build_service(
             .unwrap_or(time::Duration::days(30)),
         api_key_cache_ttl: time::Duration::try_from(config.api_key_cache_ttl)
             .unwrap_or(time::Duration::ZERO),
+        throttle: throttle_policy(&config.throttle),
     };
     Ok(Service::new(db, keyring, clock, sms, policy).with_email(email_sender(config)?))
+}
+
+/// The throttle the configuration asks for.
+fn throttle_policy(t: &ThrottleConfig) -> ThrottlePolicy {
+    let secs = |d: Duration| time::Duration::try_from(d).unwrap_or(time::Duration::ZERO);
+    ThrottlePolicy {
+        enabled: t.enabled,
+        threshold: t.threshold,
+        delay: secs(t.delay),
+        max_delay: secs(t.max_delay),
+        cap: t.cap,
+    }
 }
 
 /// A bound, ready-to-run server.
@@ -218,6 +232,12 @@ pub struct Application {
 impl Application {
     /// Opens everything and binds the listener (port 0 picks a free port).
     pub async fn build(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Application> {
+        if !config.throttle.enabled {
+            tracing::warn!(
+                "MFAD_THROTTLE=off: WRONG CODES ARE NEVER THROTTLED OR CAPPED. This is for load \
+                 tests of the wrong-code path only; never run production like this."
+            );
+        }
         let db = open_database(config).await?;
         if config.auto_migrate {
             db.migrate().await.context("applying migrations")?;

@@ -9,6 +9,7 @@ mod sql_store;
 pub mod sqlite;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod throttle;
 mod two_factor;
 
 use std::time::Duration;
@@ -16,8 +17,8 @@ use std::time::Duration;
 use mfad_core::error::StoreError;
 use mfad_core::ids::{ApiKeyId, ChallengeId, FactorId, TenantId};
 use mfad_core::model::{ApiKey, Challenge, Factor, Tenant};
-use mfad_core::store::{AttemptOutcome, FactorScan, Store, SuccessOutcome};
-use mfad_core::{LoginState, MethodId, PendingCode, RecoveryCode, Trust, UserId};
+use mfad_core::store::{AttemptOutcome, FactorScan, Judgement, Store, SuccessOutcome};
+use mfad_core::{FailureCount, LoginState, MethodId, PendingCode, RecoveryCode, Trust, UserId};
 use time::OffsetDateTime;
 
 pub use postgres::PgStore;
@@ -180,21 +181,50 @@ impl Store for Db {
         id: &ChallengeId,
         max: u32,
         now: OffsetDateTime,
-        step: Option<(&FactorId, i64)>,
     ) -> Result<SuccessOutcome, StoreError> {
-        dispatch!(self, s => s.record_success(t, id, max, now, step).await)
+        dispatch!(self, s => s.record_success(t, id, max, now).await)
+    }
+
+    // ---- throttling (SQL in `throttle.rs`) ----------------------------------------
+
+    async fn settle_factor_attempt(
+        &self,
+        t: &TenantId,
+        f: &FactorId,
+        seen: Option<&FailureCount>,
+        j: Judgement,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        dispatch!(self, s => s.settle_factor_attempt(t, f, seen, j, now).await)
+    }
+    async fn user_failures(&self, t: &TenantId, u: &UserId) -> Result<FailureCount, StoreError> {
+        dispatch!(self, s => s.user_failures(t, u).await)
+    }
+    async fn settle_user_attempt(
+        &self,
+        t: &TenantId,
+        u: &UserId,
+        seen: &FailureCount,
+        right: bool,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        dispatch!(self, s => s.settle_user_attempt(t, u, seen, right, now).await)
+    }
+    async fn find_factor(&self, id: &FactorId) -> Result<Option<Factor>, StoreError> {
+        dispatch!(self, s => s.find_factor(id).await)
+    }
+    async fn find_tenant(&self, id_or_name: &str) -> Result<Option<Tenant>, StoreError> {
+        dispatch!(self, s => s.find_tenant(id_or_name).await)
+    }
+    async fn unlock_factor(&self, id: &FactorId) -> Result<bool, StoreError> {
+        dispatch!(self, s => s.unlock_factor(id).await)
+    }
+    async fn unlock_user(&self, t: &TenantId, u: &UserId) -> Result<u64, StoreError> {
+        dispatch!(self, s => s.unlock_user(t, u).await)
     }
 
     // ---- FusionAuth two-factor (SQL in `two_factor.rs`) ----------------------------
 
-    async fn set_method_id(
-        &self,
-        t: &TenantId,
-        f: &FactorId,
-        m: &MethodId,
-    ) -> Result<bool, StoreError> {
-        dispatch!(self, s => s.set_method_id(t, f, m).await)
-    }
     async fn rename_method(
         &self,
         t: &TenantId,
@@ -234,28 +264,6 @@ impl Store for Db {
         now: OffsetDateTime,
     ) -> Result<u64, StoreError> {
         dispatch!(self, s => s.delete_methods(t, u, only, now).await)
-    }
-    async fn advance_totp_step(
-        &self,
-        t: &TenantId,
-        f: &FactorId,
-        step: i64,
-        now: OffsetDateTime,
-    ) -> Result<bool, StoreError> {
-        dispatch!(self, s => s.advance_totp_step(t, f, step, now).await)
-    }
-    async fn reserve_user_attempt(
-        &self,
-        t: &TenantId,
-        u: &UserId,
-        limit: u32,
-        window_end: OffsetDateTime,
-        now: OffsetDateTime,
-    ) -> Result<bool, StoreError> {
-        dispatch!(self, s => s.reserve_user_attempt(t, u, limit, window_end, now).await)
-    }
-    async fn reset_user_attempts(&self, t: &TenantId, u: &UserId) -> Result<(), StoreError> {
-        dispatch!(self, s => s.reset_user_attempts(t, u).await)
     }
     async fn replace_recovery_codes(
         &self,

@@ -13,7 +13,8 @@ macro_rules! factor_columns {
     () => {
         "f.id, f.tenant_id, f.user_id, f.type, f.totp_issuer, f.totp_user, \
      f.totp_algorithm, f.totp_digits, f.totp_period, f.totp_secret, f.totp_last_step, \
-     f.phone_number, f.email, f.method_id, f.name, f.created_at, f.updated_at"
+     f.phone_number, f.email, f.method_id, f.name, f.created_at, f.updated_at, \
+     f.failures, f.last_failure_at"
     };
 }
 pub(crate) use factor_columns;
@@ -48,6 +49,8 @@ pub(crate) struct FactorRow {
     name: Option<String>,
     created_at: i64,
     updated_at: i64,
+    failures: i64,
+    last_failure_at: i64,
 }
 
 fn corrupt(what: &str, id: &str) -> StoreError {
@@ -99,6 +102,7 @@ impl TryFrom<FactorRow> for Factor {
             name: r.name,
             created_at: from_unix_ms(r.created_at),
             updated_at: from_unix_ms(r.updated_at),
+            failures: crate::throttle::failure_count(r.failures, r.last_failure_at),
         })
     }
 }

@@ -183,8 +183,8 @@ macro_rules! impl_sql_store {
                 id: &mfad_core::ids::FactorId,
             ) -> Result<bool, mfad_core::error::StoreError> {
                 let mut tx = self.write().begin().await.map_err($crate::map_err)?;
-                // The factor row first, then its challenges: the same lock order as
-                // `record_success`, so the two cannot deadlock on PostgreSQL. The foreign
+                // The factor row first, then its challenges: the lock order of a
+                // verification (factor, then challenge), so the two cannot deadlock. The foreign
                 // key cascades; the explicit DELETE keeps deletion whole even on a
                 // connection where SQLite's foreign keys are off.
                 let deleted = sqlx::query("DELETE FROM factors WHERE id = $1 AND tenant_id = $2")
@@ -292,56 +292,24 @@ macro_rules! impl_sql_store {
                 id: &mfad_core::ids::ChallengeId,
                 max_attempts: u32,
                 now: time::OffsetDateTime,
-                totp_step: Option<(&mfad_core::ids::FactorId, i64)>,
             ) -> Result<mfad_core::store::SuccessOutcome, mfad_core::error::StoreError> {
-                use mfad_core::store::SuccessOutcome;
-                let now_ms = mfad_core::clock::unix_ms(now);
-                let mark = sqlx::query($crate::sql_store::MARK_VERIFIED)
-                    .bind(now_ms)
+                let n = sqlx::query($crate::sql_store::MARK_VERIFIED)
+                    .bind(mfad_core::clock::unix_ms(now))
                     .bind(id.as_str())
                     .bind(tenant.as_str())
-                    .bind(i64::from(max_attempts));
-                let Some((factor_id, step)) = totp_step else {
-                    let n = mark
-                        .execute(self.write())
-                        .await
-                        .map_err($crate::map_err)?
-                        .rows_affected();
-                    return Ok(if n == 1 {
-                        SuccessOutcome::Verified
-                    } else {
-                        SuccessOutcome::NotPending
-                    });
-                };
-                // Both conditions or neither: the step is consumed only by a verification
-                // that also closes its challenge. The conditional UPDATEs serialise on the
-                // rows, so of two concurrent verifications with one code only one commits.
-                let mut tx = self.write().begin().await.map_err($crate::map_err)?;
-                let advanced = sqlx::query($crate::sql_store::ADVANCE_STEP)
-                    .bind(step)
-                    .bind(factor_id.as_str())
-                    .bind(tenant.as_str())
-                    .bind(now_ms)
-                    .execute(&mut *tx)
+                    .bind(i64::from(max_attempts))
+                    .execute(self.write())
                     .await
                     .map_err($crate::map_err)?
                     .rows_affected();
-                if advanced != 1 {
-                    tx.rollback().await.map_err($crate::map_err)?;
-                    return Ok(SuccessOutcome::StepAlreadyUsed);
-                }
-                let marked = mark
-                    .execute(&mut *tx)
-                    .await
-                    .map_err($crate::map_err)?
-                    .rows_affected();
-                if marked != 1 {
-                    tx.rollback().await.map_err($crate::map_err)?;
-                    return Ok(SuccessOutcome::NotPending);
-                }
-                tx.commit().await.map_err($crate::map_err)?;
-                Ok(SuccessOutcome::Verified)
+                Ok(if n == 1 {
+                    mfad_core::store::SuccessOutcome::Verified
+                } else {
+                    mfad_core::store::SuccessOutcome::NotPending
+                })
             }
+
+            $crate::throttle::throttle_methods!();
 
             $crate::two_factor::two_factor_methods!();
         }
@@ -397,10 +365,6 @@ pub(crate) const COUNT_FAILURE: &str = "UPDATE challenges SET attempts = attempt
 /// Closes an open challenge as verified.
 pub(crate) const MARK_VERIFIED: &str = "UPDATE challenges SET verified_at = $1 \
      WHERE id = $2 AND tenant_id = $3 AND verified_at IS NULL AND attempts < $4 AND expires_at > $1";
-
-/// Advances a TOTP factor's last used step, only forwards.
-pub(crate) const ADVANCE_STEP: &str = "UPDATE factors SET totp_last_step = $1, updated_at = $4 \
-     WHERE id = $2 AND tenant_id = $3 AND (totp_last_step IS NULL OR totp_last_step < $1)";
 
 pub(crate) fn insert_challenge_query<DB>(
     c: &mfad_core::model::Challenge,

@@ -42,13 +42,6 @@ pub(crate) const RENAME_METHOD: &str = concat!(
     method_types!()
 );
 
-/// Counts one code check, unless the window's failures are at the limit. A window that
-/// has ended starts afresh at this check.
-pub(crate) const RESERVE_ATTEMPT: &str = "UPDATE two_factor_users SET \
-     failures = CASE WHEN failures_reset_at <= $3 THEN 1 ELSE failures + 1 END, \
-     failures_reset_at = CASE WHEN failures_reset_at <= $3 THEN $4 ELSE failures_reset_at END \
-     WHERE tenant_id = $1 AND user_id = $2 AND (failures_reset_at <= $3 OR failures < $5)";
-
 pub(crate) const INSERT_USER_IF_NEW: &str = "INSERT INTO two_factor_users \
      (tenant_id, user_id, failures, failures_reset_at, created_at, updated_at) \
      VALUES ($1, $2, 0, 0, $3, $3) ON CONFLICT (tenant_id, user_id) DO NOTHING";
@@ -225,25 +218,6 @@ pub(crate) fn ms(t: time::OffsetDateTime) -> i64 {
 /// `impl Store for …` block (so `self.read()` and `self.write()` are the backend's pools).
 macro_rules! two_factor_methods {
     () => {
-        async fn set_method_id(
-            &self,
-            tenant: &mfad_core::ids::TenantId,
-            factor: &mfad_core::ids::FactorId,
-            method_id: &mfad_core::ids::MethodId,
-        ) -> Result<bool, mfad_core::error::StoreError> {
-            sqlx::query(
-                "UPDATE factors SET method_id = $1 \
-                 WHERE id = $2 AND tenant_id = $3 AND method_id IS NULL",
-            )
-            .bind(method_id.as_str())
-            .bind(factor.as_str())
-            .bind(tenant.as_str())
-            .execute(self.write())
-            .await
-            .map(|r| r.rows_affected() == 1)
-            .map_err($crate::map_err)
-        }
-
         async fn rename_method(
             &self,
             tenant: &mfad_core::ids::TenantId,
@@ -438,68 +412,6 @@ macro_rules! two_factor_methods {
             }
             tx.commit().await.map_err($crate::map_err)?;
             Ok(deleted)
-        }
-
-        async fn advance_totp_step(
-            &self,
-            tenant: &mfad_core::ids::TenantId,
-            factor: &mfad_core::ids::FactorId,
-            step: i64,
-            now: time::OffsetDateTime,
-        ) -> Result<bool, mfad_core::error::StoreError> {
-            sqlx::query($crate::sql_store::ADVANCE_STEP)
-                .bind(step)
-                .bind(factor.as_str())
-                .bind(tenant.as_str())
-                .bind($crate::two_factor::ms(now))
-                .execute(self.write())
-                .await
-                .map(|r| r.rows_affected() == 1)
-                .map_err($crate::map_err)
-        }
-
-        async fn reserve_user_attempt(
-            &self,
-            tenant: &mfad_core::ids::TenantId,
-            user: &mfad_core::ids::UserId,
-            limit: u32,
-            window_end: time::OffsetDateTime,
-            now: time::OffsetDateTime,
-        ) -> Result<bool, mfad_core::error::StoreError> {
-            use $crate::two_factor::ms;
-            sqlx::query($crate::two_factor::INSERT_USER_IF_NEW)
-                .bind(tenant.as_str())
-                .bind(user.as_str())
-                .bind(ms(now))
-                .execute(self.write())
-                .await
-                .map_err($crate::map_err)?;
-            sqlx::query($crate::two_factor::RESERVE_ATTEMPT)
-                .bind(tenant.as_str())
-                .bind(user.as_str())
-                .bind(ms(now))
-                .bind(ms(window_end))
-                .bind(i64::from(limit))
-                .execute(self.write())
-                .await
-                .map(|r| r.rows_affected() == 1)
-                .map_err($crate::map_err)
-        }
-
-        async fn reset_user_attempts(
-            &self,
-            tenant: &mfad_core::ids::TenantId,
-            user: &mfad_core::ids::UserId,
-        ) -> Result<(), mfad_core::error::StoreError> {
-            sqlx::query(
-                "UPDATE two_factor_users SET failures = 0 WHERE tenant_id = $1 AND user_id = $2",
-            )
-            .bind(tenant.as_str())
-            .bind(user.as_str())
-            .execute(self.write())
-            .await
-            .map(|_| ())
-            .map_err($crate::map_err)
         }
 
         async fn replace_recovery_codes(

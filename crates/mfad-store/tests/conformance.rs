@@ -19,9 +19,11 @@ use std::time::{Duration, Instant};
 
 use mfad_core::error::StoreError;
 use mfad_core::ids::{ApiKeyId, ChallengeId, FactorId, TenantId, UserId};
-use mfad_core::model::{ApiKey, Challenge, Factor, FactorDetails, Tenant, TotpFactor};
+use mfad_core::model::{
+    ApiKey, Challenge, Factor, FactorDetails, FailureCount, Tenant, TotpFactor,
+};
 use mfad_core::phone::PhoneNumber;
-use mfad_core::store::{AttemptOutcome, FactorScan, Store, SuccessOutcome};
+use mfad_core::store::{AttemptOutcome, FactorScan, Judgement, Store, SuccessOutcome};
 use mfad_store::testing::{TestDatabase, admin_url_from_env};
 use mfad_store::{Db, StoreOptions};
 use time::OffsetDateTime;
@@ -140,9 +142,9 @@ conformance!(
     keyset_pagination_in_both_directions,
     failures_count_only_while_pending,
     success_closes_a_challenge_once,
-    totp_step_only_advances_and_only_with_a_verification,
+    totp_step_only_advances,
     race_one_code_verifies_exactly_once,
-    race_one_totp_step_verifies_exactly_once,
+    race_one_totp_step_is_used_exactly_once,
     race_wrong_codes_count_at_most_max_attempts,
     race_right_and_wrong_codes_together,
     race_totp_step_never_moves_backwards,
@@ -178,6 +180,7 @@ fn factor(tenant: &Tenant, user: Option<&str>, details: FactorDetails, created_m
         name: None,
         created_at: at(created_ms),
         updated_at: at(created_ms),
+        failures: FailureCount::default(),
     }
 }
 
@@ -405,22 +408,30 @@ async fn other_tenants_see_nothing(h: &Harness) {
         AttemptOutcome::NotPending
     );
     assert_eq!(
-        h.db.record_success(&globex.id, &c.id, MAX_ATTEMPTS, later, None)
+        h.db.record_success(&globex.id, &c.id, MAX_ATTEMPTS, later)
             .await
             .unwrap(),
         SuccessOutcome::NotPending
     );
-    // Another tenant can neither consume a TOTP step nor close the challenge.
+    // Another tenant can neither consume a TOTP step, nor count a failure, nor close the
+    // challenge.
+    for judgement in [
+        Judgement::Right {
+            totp_step: Some(11),
+        },
+        Judgement::Wrong,
+    ] {
+        assert!(
+            !h.db
+                .settle_factor_attempt(&globex.id, &totp.id, None, judgement, later)
+                .await
+                .unwrap()
+        );
+    }
     let out =
-        h.db.record_success(
-            &globex.id,
-            &tc.id,
-            MAX_ATTEMPTS,
-            later,
-            Some((&totp.id, 11)),
-        )
-        .await
-        .unwrap();
+        h.db.record_success(&globex.id, &tc.id, MAX_ATTEMPTS, later)
+            .await
+            .unwrap();
     assert_ne!(out, SuccessOutcome::Verified);
     assert!(!h.db.delete_factor(&globex.id, &f.id).await.unwrap());
 
@@ -449,7 +460,7 @@ async fn delete_cascades_to_challenges(h: &Harness) {
     // Deleted challenges can no longer be verified or counted.
     let later = at(NOW + 1);
     assert_eq!(
-        h.db.record_success(&t.id, &c1.id, MAX_ATTEMPTS, later, None)
+        h.db.record_success(&t.id, &c1.id, MAX_ATTEMPTS, later)
             .await
             .unwrap(),
         SuccessOutcome::NotPending
@@ -609,7 +620,7 @@ async fn failures_count_only_while_pending(h: &Harness) {
 
     let (_, verified) = pending_challenge(&h.db, &t).await;
     assert_eq!(
-        h.db.record_success(&t.id, &verified.id, MAX_ATTEMPTS, now, None)
+        h.db.record_success(&t.id, &verified.id, MAX_ATTEMPTS, now)
             .await
             .unwrap(),
         SuccessOutcome::Verified
@@ -637,14 +648,14 @@ async fn success_closes_a_challenge_once(h: &Harness) {
 
     let (_, c) = pending_challenge(&h.db, &t).await;
     assert_eq!(
-        h.db.record_success(&t.id, &c.id, MAX_ATTEMPTS, now, None)
+        h.db.record_success(&t.id, &c.id, MAX_ATTEMPTS, now)
             .await
             .unwrap(),
         SuccessOutcome::Verified
     );
     assert_eq!(reload(&h.db, &t, &c).await.verified_at, Some(now));
     assert_eq!(
-        h.db.record_success(&t.id, &c.id, MAX_ATTEMPTS, at(NOW + 2_000), None)
+        h.db.record_success(&t.id, &c.id, MAX_ATTEMPTS, at(NOW + 2_000))
             .await
             .unwrap(),
         SuccessOutcome::NotPending
@@ -657,7 +668,7 @@ async fn success_closes_a_challenge_once(h: &Harness) {
 
     let (_, expired) = pending_challenge(&h.db, &t).await;
     assert_eq!(
-        h.db.record_success(&t.id, &expired.id, MAX_ATTEMPTS, expired.expires_at, None)
+        h.db.record_success(&t.id, &expired.id, MAX_ATTEMPTS, expired.expires_at)
             .await
             .unwrap(),
         SuccessOutcome::NotPending
@@ -671,7 +682,7 @@ async fn success_closes_a_challenge_once(h: &Harness) {
             .unwrap();
     }
     assert_eq!(
-        h.db.record_success(&t.id, &exhausted.id, MAX_ATTEMPTS, now, None)
+        h.db.record_success(&t.id, &exhausted.id, MAX_ATTEMPTS, now)
             .await
             .unwrap(),
         SuccessOutcome::NotPending
@@ -679,68 +690,33 @@ async fn success_closes_a_challenge_once(h: &Harness) {
     assert_eq!(reload(&h.db, &t, &exhausted).await.verified_at, None);
 }
 
-async fn totp_step_only_advances_and_only_with_a_verification(h: &Harness) {
+/// A right TOTP code through the throttle's settle: the step only moves forwards.
+async fn use_step(db: &Db, t: &Tenant, f: &FactorId, step: i64) -> bool {
+    db.settle_factor_attempt(
+        &t.id,
+        f,
+        None,
+        Judgement::Right {
+            totp_step: Some(step),
+        },
+        at(NOW + 1_000),
+    )
+    .await
+    .unwrap()
+}
+
+async fn totp_step_only_advances(h: &Harness) {
     let t = tenant(&h.db, "acme").await;
-    let now = at(NOW + 1_000);
     let f = factor(&t, Some("user_1"), totp_details(None), NOW);
     h.db.insert_factor(&f, None).await.unwrap();
-    let open = |db: &Db| {
-        let c = challenge(&f, None);
-        let db = db.clone();
-        async move {
-            db.insert_challenge(&c).await.unwrap();
-            c
-        }
-    };
-
-    let c1 = open(&h.db).await;
-    assert_eq!(
-        h.db.record_success(&t.id, &c1.id, MAX_ATTEMPTS, now, Some((&f.id, 100)))
-            .await
-            .unwrap(),
-        SuccessOutcome::Verified
-    );
+    assert!(use_step(&h.db, &t, &f.id, 100).await);
     assert_eq!(last_step(&h.db, &t, &f.id).await, Some(100));
-
-    // The same step and an earlier one are replays: nothing changes, the challenge stays open.
+    // The same step and an earlier one are replays: nothing changes.
     for step in [100, 99] {
-        let c = open(&h.db).await;
-        assert_eq!(
-            h.db.record_success(&t.id, &c.id, MAX_ATTEMPTS, now, Some((&f.id, step)))
-                .await
-                .unwrap(),
-            SuccessOutcome::StepAlreadyUsed
-        );
-        assert_eq!(reload(&h.db, &t, &c).await.verified_at, None);
+        assert!(!use_step(&h.db, &t, &f.id, step).await, "{step}");
         assert_eq!(last_step(&h.db, &t, &f.id).await, Some(100));
     }
-
-    // A later step passes, but only together with closing an open challenge: on a closed
-    // one the step is not consumed.
-    let closed = open(&h.db).await;
-    for _ in 0..MAX_ATTEMPTS {
-        h.db.record_failure(&t.id, &closed.id, MAX_ATTEMPTS, now)
-            .await
-            .unwrap();
-    }
-    assert_eq!(
-        h.db.record_success(&t.id, &closed.id, MAX_ATTEMPTS, now, Some((&f.id, 105)))
-            .await
-            .unwrap(),
-        SuccessOutcome::NotPending
-    );
-    assert_eq!(
-        last_step(&h.db, &t, &f.id).await,
-        Some(100),
-        "step not consumed"
-    );
-    let c2 = open(&h.db).await;
-    assert_eq!(
-        h.db.record_success(&t.id, &c2.id, MAX_ATTEMPTS, now, Some((&f.id, 105)))
-            .await
-            .unwrap(),
-        SuccessOutcome::Verified
-    );
+    assert!(use_step(&h.db, &t, &f.id, 105).await);
     assert_eq!(last_step(&h.db, &t, &f.id).await, Some(105));
 }
 
@@ -777,7 +753,7 @@ async fn race_one_code_verifies_exactly_once(h: &Harness) {
     let results = race(&nodes, RACERS, |db, _| {
         let (tid, cid) = (t.id.clone(), c.id.clone());
         async move {
-            db.record_success(&tid, &cid, MAX_ATTEMPTS, now, None)
+            db.record_success(&tid, &cid, MAX_ATTEMPTS, now)
                 .await
                 .unwrap()
         }
@@ -796,45 +772,17 @@ async fn race_one_code_verifies_exactly_once(h: &Harness) {
     assert_eq!(reload(&h.db, &t, &c).await.verified_at, Some(now));
 }
 
-async fn race_one_totp_step_verifies_exactly_once(h: &Harness) {
+async fn race_one_totp_step_is_used_exactly_once(h: &Harness) {
     let nodes = h.nodes().await;
     let t = tenant(&h.db, "acme").await;
     let f = factor(&t, Some("user_1"), totp_details(Some(41)), NOW);
     h.db.insert_factor(&f, None).await.unwrap();
-    // One challenge per racer: each would be closed by its own verification, so only the
-    // factor's step stands between a replayed code and a second success.
-    let mut challenges = Vec::new();
-    for _ in 0..RACERS {
-        let c = challenge(&f, None);
-        h.db.insert_challenge(&c).await.unwrap();
-        challenges.push(c);
-    }
-    let now = at(NOW + 1_000);
-    let results = race(&nodes, RACERS, |db, i| {
-        let (tid, fid, cid) = (t.id.clone(), f.id.clone(), challenges[i].id.clone());
-        async move {
-            db.record_success(&tid, &cid, MAX_ATTEMPTS, now, Some((&fid, 42)))
-                .await
-                .unwrap()
-        }
+    let results = race(&nodes, RACERS, |db, _| {
+        let (t, fid) = (t.clone(), f.id.clone());
+        async move { use_step(&db, &t, &fid, 42).await }
     })
     .await;
-    let wins = results
-        .iter()
-        .filter(|r| **r == SuccessOutcome::Verified)
-        .count();
-    assert_eq!(wins, 1, "{results:?}");
-    assert!(results.iter().all(|r| matches!(
-        r,
-        SuccessOutcome::Verified | SuccessOutcome::StepAlreadyUsed
-    )));
-    let mut verified = 0;
-    for c in &challenges {
-        if reload(&h.db, &t, c).await.verified_at.is_some() {
-            verified += 1;
-        }
-    }
-    assert_eq!(verified, 1, "exactly one challenge closed");
+    assert_eq!(results.iter().filter(|w| **w).count(), 1, "{results:?}");
     assert_eq!(last_step(&h.db, &t, &f.id).await, Some(42));
 }
 
@@ -877,7 +825,7 @@ async fn race_right_and_wrong_codes_together(h: &Harness) {
             async move {
                 if i % 6 == 0 {
                     R::S(
-                        db.record_success(&tid, &cid, MAX_ATTEMPTS, now, None)
+                        db.record_success(&tid, &cid, MAX_ATTEMPTS, now)
                             .await
                             .unwrap(),
                     )
@@ -917,12 +865,6 @@ async fn race_totp_step_never_moves_backwards(h: &Harness) {
     let t = tenant(&h.db, "acme").await;
     let f = factor(&t, Some("user_1"), totp_details(None), NOW);
     h.db.insert_factor(&f, None).await.unwrap();
-    let mut challenges = Vec::new();
-    for _ in 0..RACERS {
-        let c = challenge(&f, None);
-        h.db.insert_challenge(&c).await.unwrap();
-        challenges.push(c);
-    }
     // A watcher reads the step throughout the race: what it sees must never decrease.
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let watcher = {
@@ -935,19 +877,11 @@ async fn race_totp_step_never_moves_backwards(h: &Harness) {
             seen
         })
     };
-    let now = at(NOW + 1_000);
     // Steps arrive in a scrambled order: 1..=RACERS, permuted.
     let results = race(&nodes, RACERS, |db, i| {
         let step = ((i * 7) % RACERS + 1) as i64;
-        let (tid, fid, cid) = (t.id.clone(), f.id.clone(), challenges[i].id.clone());
-        async move {
-            (
-                step,
-                db.record_success(&tid, &cid, MAX_ATTEMPTS, now, Some((&fid, step)))
-                    .await
-                    .unwrap(),
-            )
-        }
+        let (t, fid) = (t.clone(), f.id.clone());
+        async move { (step, use_step(&db, &t, &fid, step).await) }
     })
     .await;
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
@@ -960,31 +894,17 @@ async fn race_totp_step_never_moves_backwards(h: &Harness) {
     let max = RACERS as i64;
     assert_eq!(last_step(&h.db, &t, &f.id).await, Some(max));
     assert!(
-        results.contains(&(max, SuccessOutcome::Verified)),
+        results.contains(&(max, true)),
         "the highest step always passes"
     );
-    let accepted: BTreeSet<i64> = results
-        .iter()
-        .filter(|(_, r)| *r == SuccessOutcome::Verified)
-        .map(|(s, _)| *s)
-        .collect();
+    let accepted: BTreeSet<i64> = results.iter().filter(|(_, r)| *r).map(|(s, _)| *s).collect();
     assert_eq!(
         accepted.len(),
-        results
-            .iter()
-            .filter(|(_, r)| *r == SuccessOutcome::Verified)
-            .count(),
+        results.iter().filter(|(_, r)| *r).count(),
         "no step accepted twice"
     );
     // Afterwards every step at or below the stored one is a replay.
-    let late = challenge(&f, None);
-    h.db.insert_challenge(&late).await.unwrap();
-    assert_eq!(
-        h.db.record_success(&t.id, &late.id, MAX_ATTEMPTS, now, Some((&f.id, max)))
-            .await
-            .unwrap(),
-        SuccessOutcome::StepAlreadyUsed
-    );
+    assert!(!use_step(&h.db, &t, &f.id, max).await);
 }
 
 async fn race_delete_against_verification(h: &Harness) {
@@ -1007,11 +927,18 @@ async fn race_delete_against_verification(h: &Harness) {
             let (tid, fid) = (t.id.clone(), f.id.clone());
             let cid = challenges.get(i).map(|c| c.id.clone());
             async move {
+                let used = Judgement::Right {
+                    totp_step: Some(50 + i as i64),
+                };
                 match cid {
-                    Some(cid) => db
-                        .record_success(&tid, &cid, MAX_ATTEMPTS, now, Some((&fid, 50 + i as i64)))
-                        .await
-                        .map(|_| ()),
+                    Some(cid) => {
+                        db.settle_factor_attempt(&tid, &fid, None, used, now)
+                            .await
+                            .unwrap();
+                        db.record_success(&tid, &cid, MAX_ATTEMPTS, now)
+                            .await
+                            .map(|_| ())
+                    }
                     None => db
                         .delete_factor(&tid, &fid)
                         .await

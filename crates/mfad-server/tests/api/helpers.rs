@@ -186,6 +186,8 @@ pub struct Resp {
     pub content_type: Option<String>,
     pub body: Value,
     pub text: String,
+    /// The `Retry-After` header.
+    pub retry_after: Option<String>,
 }
 
 impl TestApp {
@@ -273,6 +275,10 @@ pub async fn read(resp: reqwest::Response) -> Resp {
         .headers()
         .get("content-type")
         .map(|v| v.to_str().unwrap().to_owned());
+    let retry_after = resp
+        .headers()
+        .get("retry-after")
+        .map(|v| v.to_str().unwrap().to_owned());
     let text = resp.text().await.unwrap();
     let body = if text.is_empty() {
         Value::Null
@@ -284,6 +290,7 @@ pub async fn read(resp: reqwest::Response) -> Resp {
         content_type,
         body,
         text,
+        retry_after,
     }
 }
 

@@ -74,7 +74,12 @@ async fn wrong_codes_are_421_with_an_empty_body_and_change_nothing() {
 
 #[tokio::test]
 async fn sent_codes_expire_and_are_attempt_limited() {
-    let app = spawn_app().await;
+    // The code's own limits, with the user's throttle (see `throttle.rs`) out of the way.
+    let app = spawn_with(Options {
+        vars: vec![("MFAD_FAILURE_THRESHOLD", "20".into())],
+        ..Options::default()
+    })
+    .await;
     let user = uuid();
     let send = || {
         app.key_call(
@@ -224,11 +229,14 @@ async fn brute_force_ends_the_login() {
     // The login is gone: even the right codes find nothing.
     app.login(tfid, right).await.assert_empty(404);
     app.login(tfid, &app.totp(&secret)).await.assert_empty(404);
-    // A new login works.
+    // A new login works once the user's throttle delay (5 failures: 30 s) has passed.
     let started = app.start(&user).await;
-    app.login(started["twoFactorId"].as_str().unwrap(), &app.totp(&secret))
+    let tfid = started["twoFactorId"].as_str().unwrap();
+    app.login(tfid, &app.totp(&secret))
         .await
-        .assert_json(200);
+        .assert_throttled("[TooManyFailedAttempts]", "30");
+    app.advance(30);
+    app.login(tfid, &app.totp(&secret)).await.assert_json(200);
 }
 
 #[tokio::test]
@@ -236,26 +244,39 @@ async fn guessing_across_logins_is_bounded_per_user() {
     let app = spawn_app().await;
     let user = uuid();
     let (secret, _) = app.enable_authenticator(&user).await;
-    let mut wrong_tries = 0;
-    for _ in 0..2 {
-        let started = app.start(&user).await;
-        let tfid = started["twoFactorId"].as_str().unwrap();
-        for _ in 0..5 {
-            let code = if app.totp(&secret) == "000000" {
-                "000001"
-            } else {
-                "000000"
-            };
-            app.login(tfid, code).await.assert_empty(421);
-            wrong_tries += 1;
+    let wrong = |app: &TestApp| {
+        if app.totp(&secret) == "000000" {
+            "000001"
+        } else {
+            "000000"
         }
-    }
-    assert_eq!(wrong_tries, 10);
-    // Ten wrong codes in the window: even the right one is refused until it ends.
+    };
     let started = app.start(&user).await;
     let tfid = started["twoFactorId"].as_str().unwrap();
-    app.login(tfid, &app.totp(&secret)).await.assert_empty(421);
-    app.advance(601);
+    for _ in 0..4 {
+        app.login(tfid, wrong(&app)).await.assert_empty(421);
+    }
+    // A new login does not reset the user's count: the fifth wrong code starts the delay.
+    let started = app.start(&user).await;
+    let tfid = started["twoFactorId"].as_str().unwrap();
+    app.login(tfid, wrong(&app)).await.assert_empty(421);
+    // Now every code is refused unjudged (the right one too), without extending the delay.
+    for code in [wrong(&app), app.totp(&secret).as_str()] {
+        app.login(tfid, code)
+            .await
+            .assert_throttled("[TooManyFailedAttempts]", "30");
+    }
+    app.advance(20);
+    app.login(tfid, wrong(&app))
+        .await
+        .assert_throttled("[TooManyFailedAttempts]", "10");
+    app.advance(10);
+    // One more judged failure doubles the delay.
+    app.login(tfid, wrong(&app)).await.assert_empty(421);
+    app.login(tfid, &app.totp(&secret))
+        .await
+        .assert_throttled("[TooManyFailedAttempts]", "60");
+    app.advance(60);
     let started = app.start(&user).await;
     app.login(started["twoFactorId"].as_str().unwrap(), &app.totp(&secret))
         .await

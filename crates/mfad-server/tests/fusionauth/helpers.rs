@@ -277,6 +277,8 @@ pub struct Resp {
     pub text: String,
     /// The body as JSON, or `Null` when empty or not JSON.
     pub body: Value,
+    /// The `Retry-After` header.
+    pub retry_after: Option<String>,
 }
 
 impl Resp {
@@ -351,6 +353,15 @@ impl Resp {
         );
     }
 
+    /// Asserts the throttle's refusal: 409 (FusionAuth's "login prevented"), `Retry-After`
+    /// `retry_after` seconds, and an Errors object with the general error `code`.
+    #[track_caller]
+    pub fn assert_throttled(&self, code: &str, retry_after: &str) {
+        assert_eq!(self.status, 409, "{}", self.text);
+        assert_eq!(self.retry_after.as_deref(), Some(retry_after), "{}", self.text);
+        assert_eq!(self.body["generalErrors"][0]["code"], code, "{}", self.text);
+    }
+
     /// Asserts a JSON body with `status`.
     #[track_caller]
     pub fn assert_json(&self, status: u16) -> &Value {
@@ -373,6 +384,10 @@ pub async fn read(r: reqwest::Response) -> Resp {
         .headers()
         .get("content-type")
         .map(|v| v.to_str().unwrap().to_owned());
+    let retry_after = r
+        .headers()
+        .get("retry-after")
+        .map(|v| v.to_str().unwrap().to_owned());
     let text = r.text().await.unwrap();
     let body = serde_json::from_str(&text).unwrap_or(Value::Null);
     Resp {
@@ -380,6 +395,7 @@ pub async fn read(r: reqwest::Response) -> Resp {
         content_type,
         text,
         body,
+        retry_after,
     }
 }
 

@@ -15,7 +15,9 @@ async fn pg_app() -> Option<TestApp> {
     Some(
         spawn_with(Options {
             postgres: true,
-            ..Options::default()
+            // This flow makes more wrong guesses than the throttle's threshold; the
+            // throttle on PostgreSQL has its own tests (`throttle.rs`, `multinode.rs`).
+            vars: vec![("MFAD_FAILURE_THRESHOLD", "20".into())],
         })
         .await,
     )

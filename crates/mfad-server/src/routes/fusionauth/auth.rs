@@ -175,9 +175,9 @@ impl Caller {
         }
         match user_id {
             Some(raw) => UserId::parse(raw).ok_or_else(|| {
-                CoreError::invalid("userId", "invalid", "userId is not a valid user id").into()
+                FusionAuthError::field("userId", "invalid", "userId is not a valid user id")
             }),
-            None => Err(CoreError::invalid("userId", "blank", "userId is required").into()),
+            None => Err(FusionAuthError::field("userId", "blank", "userId is required")),
         }
     }
 }

@@ -14,17 +14,12 @@ use std::collections::HashMap;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Query, Request};
 use axum::http::request::Parts;
-use mfad_core::error::{CoreError, FieldError};
 use serde_json::{Map, Value};
 
-use crate::error::FusionAuthError;
+use crate::error::{FusionAuthError, WireFieldError};
 
 fn invalid_json() -> FusionAuthError {
-    FusionAuthError(CoreError::Validation(vec![FieldError::new(
-        "",
-        "invalid",
-        "Your JSON was invalid",
-    )]))
+    FusionAuthError::general("invalid", "Your JSON was invalid")
 }
 
 /// A JSON object body.
@@ -36,11 +31,7 @@ impl<S: Send + Sync> FromRequest<S> for FaBody {
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         let bytes = Bytes::from_request(req, state).await.map_err(|_| {
-            FusionAuthError(CoreError::Validation(vec![FieldError::new(
-                "",
-                "TooLarge",
-                "The request body is too large",
-            )]))
+            FusionAuthError::general("TooLarge", "The request body is too large")
         })?;
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(FaBody::default());
@@ -56,19 +47,19 @@ impl<S: Send + Sync> FromRequest<S> for FaBody {
 impl FaBody {
     /// A string field; numbers and booleans are read as their text; `null` and `""` are
     /// absent; objects and arrays are an error.
-    pub fn str(&self, field: &str) -> Result<Option<String>, FieldError> {
+    pub fn str(&self, field: &str) -> Result<Option<String>, WireFieldError> {
         scalar(self.0.get(field), field)
     }
 
     /// A boolean field; `"true"`/`"false"` strings count.
-    pub fn bool(&self, field: &str) -> Result<Option<bool>, FieldError> {
+    pub fn bool(&self, field: &str) -> Result<Option<bool>, WireFieldError> {
         match self.0.get(field) {
             None | Some(Value::Null) => Ok(None),
             Some(Value::Bool(b)) => Ok(Some(*b)),
             Some(Value::String(s)) if s.is_empty() => Ok(None),
             Some(Value::String(s)) if s.eq_ignore_ascii_case("true") => Ok(Some(true)),
             Some(Value::String(s)) if s.eq_ignore_ascii_case("false") => Ok(Some(false)),
-            Some(_) => Err(FieldError::new(
+            Some(_) => Err(WireFieldError::new(
                 field,
                 "invalid",
                 format!("{field} must be true or false"),
@@ -77,11 +68,11 @@ impl FaBody {
     }
 
     /// An object field, as JSON text.
-    pub fn object(&self, field: &str) -> Result<Option<String>, FieldError> {
+    pub fn object(&self, field: &str) -> Result<Option<String>, WireFieldError> {
         match self.0.get(field) {
             None | Some(Value::Null) => Ok(None),
             Some(v @ Value::Object(_)) => Ok(Some(v.to_string())),
-            Some(_) => Err(FieldError::new(
+            Some(_) => Err(WireFieldError::new(
                 field,
                 "invalid",
                 format!("{field} must be an object"),
@@ -90,14 +81,14 @@ impl FaBody {
     }
 }
 
-fn scalar(v: Option<&Value>, field: &str) -> Result<Option<String>, FieldError> {
+fn scalar(v: Option<&Value>, field: &str) -> Result<Option<String>, WireFieldError> {
     match v {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) if s.is_empty() => Ok(None),
         Some(Value::String(s)) => Ok(Some(s.clone())),
         Some(Value::Number(n)) => Ok(Some(n.to_string())),
         Some(Value::Bool(b)) => Ok(Some(b.to_string())),
-        Some(_) => Err(FieldError::new(
+        Some(_) => Err(WireFieldError::new(
             field,
             "invalid",
             format!("{field} must be a string"),
@@ -115,11 +106,7 @@ impl<S: Send + Sync> FromRequestParts<S> for FaQuery {
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         let Query(pairs) =
             Query::<Vec<(String, String)>>::try_from_uri(&parts.uri).map_err(|_| {
-                FusionAuthError(CoreError::Validation(vec![FieldError::new(
-                    "",
-                    "invalid",
-                    "The query string is invalid",
-                )]))
+                FusionAuthError::general("invalid", "The query string is invalid")
             })?;
         Ok(FaQuery(
             pairs
@@ -138,6 +125,6 @@ impl FaQuery {
 }
 
 /// A parameter that may come in the body or in the query string (the body wins).
-pub fn param(body: &FaBody, query: &FaQuery, k: &str) -> Result<Option<String>, FieldError> {
+pub fn param(body: &FaBody, query: &FaQuery, k: &str) -> Result<Option<String>, WireFieldError> {
     Ok(body.str(k)?.or_else(|| query.get(k)))
 }

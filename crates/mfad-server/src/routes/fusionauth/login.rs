@@ -4,15 +4,14 @@ use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::Response;
 use mfad_core::UserId;
-use mfad_core::error::{CoreError, FieldError};
-use mfad_core::login::{LoginRequest, StartRequest, UsedCode, UserRef};
-use mfad_core::two_factor::MethodKind;
+use mfad_core::error::CoreError;
+use mfad_core::service::{LoginRequest, StartRequest, UsedCode, UserRef};
 use serde_json::{Map, Value, json};
 
 use super::auth::{ApiKeyTenant, TenantHint};
 use super::body::FaBody;
-use super::wire::{instant, json_ok, methods};
-use crate::error::FusionAuthError;
+use super::wire::{instant, json_ok, method_name, methods};
+use crate::error::{FusionAuthError, WireFieldError};
 use crate::extract::Fields;
 use crate::state::AppState;
 
@@ -44,7 +43,7 @@ pub async fn start(
         (Some(u), _) => match UserId::parse(&u) {
             Some(u) => Some(UserRef::Id(u)),
             None => {
-                fields.push(FieldError::new(
+                fields.push(WireFieldError::new(
                     "userId",
                     "invalid",
                     "userId is not a valid user id",
@@ -54,7 +53,7 @@ pub async fn start(
         },
         (None, Some(l)) => Some(UserRef::LoginId(l)),
         (None, None) => {
-            fields.push(FieldError::new(
+            fields.push(WireFieldError::new(
                 "loginId",
                 "blank",
                 "loginId or userId is required",
@@ -116,14 +115,14 @@ pub async fn login(
     let no_jwt = fields.take(body.bool("noJWT")).flatten().unwrap_or(false);
     let application_id = fields.take(body.str("applicationId")).flatten();
     if two_factor_id.is_none() {
-        fields.push(FieldError::new(
+        fields.push(WireFieldError::new(
             "twoFactorId",
             "blank",
             "twoFactorId is required",
         ));
     }
     if code.is_none() {
-        fields.push(FieldError::new("code", "blank", "code is required"));
+        fields.push(WireFieldError::new("code", "blank", "code is required"));
     }
     fields.finish()?;
     let done = state
@@ -151,7 +150,7 @@ pub async fn login(
     );
     let (method, method_id) = match &done.used {
         UsedCode::Method(f) => (
-            MethodKind::of(f).map_or("code", MethodKind::as_str),
+            method_name(f.details.factor_type()).unwrap_or("code"),
             f.method_id.as_ref().map(|m| m.as_str().to_owned()),
         ),
         UsedCode::RecoveryCode => ("recoveryCode", None),

@@ -3,14 +3,15 @@
 use axum::extract::{Path, State};
 use axum::response::Response;
 use mfad_core::MethodId;
-use mfad_core::error::FieldError;
-use mfad_core::two_factor::{EnableDestination, MethodKind, decode_secret};
+use mfad_core::model::FactorType;
+use mfad_core::service::EnableDestination;
 use mfad_crypto::Zeroizing;
 
 use super::auth::{Caller, TenantHint};
 use super::body::FaBody;
-use super::wire::empty_ok;
-use crate::error::FusionAuthError;
+use super::secret::decode_secret;
+use super::wire::{empty_ok, parse_method};
+use crate::error::{FusionAuthError, WireFieldError};
 use crate::extract::Fields;
 use crate::state::AppState;
 
@@ -18,7 +19,7 @@ fn method_id(fields: &mut Fields, raw: Option<String>) -> Option<MethodId> {
     let raw = raw?;
     let parsed = MethodId::parse(&raw);
     if parsed.is_none() {
-        fields.push(FieldError::new(
+        fields.push(WireFieldError::new(
             "methodId",
             "invalid",
             "methodId is not a method id",
@@ -64,32 +65,24 @@ pub async fn send(
         let key = decode_secret(Some(secret), None)?;
         state
             .service
-            .legacy_send_to_phone(&tenant, phone, &key)
+            .send_totp_to_phone(&tenant, phone, &key)
             .await?;
         return Ok(empty_ok());
     }
     let user = caller.user(user_id.as_deref())?;
-    match method.as_deref().map(|m| (m, MethodKind::parse(m))) {
-        Some((_, Some(MethodKind::Sms))) => {
+    match method.as_deref().map(parse_method) {
+        Some(Some(FactorType::Sms)) => {
             let phone = phone.ok_or_else(|| {
-                FusionAuthError(mfad_core::CoreError::invalid(
-                    "mobilePhone",
-                    "blank",
-                    "mobilePhone is required",
-                ))
+                FusionAuthError::field("mobilePhone", "blank", "mobilePhone is required")
             })?;
             state
                 .service
                 .send_enable_code(&tenant, &user, EnableDestination::Sms(phone))
                 .await?;
         }
-        Some((_, Some(MethodKind::Email))) => {
+        Some(Some(FactorType::Email)) => {
             let email = email.ok_or_else(|| {
-                FusionAuthError(mfad_core::CoreError::invalid(
-                    "email",
-                    "blank",
-                    "email is required",
-                ))
+                FusionAuthError::field("email", "blank", "email is required")
             })?;
             state
                 .service
@@ -97,12 +90,11 @@ pub async fn send(
                 .await?;
         }
         Some(_) => {
-            return Err(mfad_core::CoreError::invalid(
+            return Err(FusionAuthError::field(
                 "method",
                 "invalid",
                 "codes are sent for the sms and email methods only",
-            )
-            .into());
+            ));
         }
         None => {
             state

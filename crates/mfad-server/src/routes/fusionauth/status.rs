@@ -3,14 +3,14 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use mfad_core::error::{CoreError, FieldError};
+use mfad_core::error::CoreError;
 use mfad_core::{TenantId, UserId};
 use serde_json::{Map, Value, json};
 
 use super::auth::ApiKeyTenant;
 use super::body::{FaBody, FaQuery};
 use super::wire::instant;
-use crate::error::{FusionAuthError, json_response};
+use crate::error::{FusionAuthError, WireFieldError, json_response};
 use crate::extract::Fields;
 use crate::state::AppState;
 
@@ -25,7 +25,7 @@ async fn status(
     trust_id: Option<String>,
 ) -> Result<Response, FusionAuthError> {
     let Some(user) = user else {
-        return Err(CoreError::invalid("userId", "blank", "userId is required").into());
+        return Err(FusionAuthError::field("userId", "blank", "userId is required"));
     };
     let s = state
         .service
@@ -67,7 +67,7 @@ fn user_param(fields: &mut Fields, raw: Option<String>) -> Option<UserId> {
     let raw = raw?;
     let user = UserId::parse(&raw);
     if user.is_none() {
-        fields.push(FieldError::new(
+        fields.push(WireFieldError::new(
             "userId",
             "invalid",
             "userId is not a valid user id",

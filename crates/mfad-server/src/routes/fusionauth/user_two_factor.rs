@@ -2,16 +2,18 @@
 
 use axum::extract::{Path, State};
 use axum::response::Response;
-use mfad_core::error::{CoreError, Entity, FieldError};
-use mfad_core::two_factor::{EnableRequest, MethodKind, NewMethod, decode_secret};
+use mfad_core::error::{CoreError, Entity};
+use mfad_core::model::FactorType;
+use mfad_core::service::{EnableRequest, NewMethod};
 use mfad_core::{MethodId, TenantId, UserId};
 use mfad_crypto::Zeroizing;
 use serde_json::{Map, Value};
 
 use super::auth::{ApiKeyTenant, Caller};
 use super::body::{FaBody, FaQuery, param};
-use super::wire::{codes, empty_ok, json_ok};
-use crate::error::FusionAuthError;
+use super::secret::decode_secret;
+use super::wire::{codes, empty_ok, json_ok, parse_method};
+use crate::error::{FusionAuthError, WireFieldError};
 use crate::extract::Fields;
 use crate::state::AppState;
 
@@ -39,14 +41,13 @@ fn new_method(body: &FaBody, fields: &mut Fields) -> Option<NewMethod> {
                 secret.as_deref().map(String::as_str),
                 secret32.as_deref().map(String::as_str),
             )
-            .map_err(first_field),
         )
     };
     let kind = match (method.as_deref(), delivery.as_deref()) {
-        (Some(m), _) => match MethodKind::parse(m) {
+        (Some(m), _) => match parse_method(m) {
             Some(k) => k,
             None => {
-                fields.push(FieldError::new(
+                fields.push(WireFieldError::new(
                     "method",
                     "invalid",
                     "method must be one of: authenticator, email, sms",
@@ -57,32 +58,32 @@ fn new_method(body: &FaBody, fields: &mut Fields) -> Option<NewMethod> {
         // FusionAuth ≤ 1.25: `delivery` "None" is an authenticator app, "TextMessage" an
         // SMS whose code is the TOTP of `secret`.
         (None, Some("TextMessage")) => {
-            return key(fields).map(|secret| NewMethod::LegacyTextMessage {
+            return key(fields).map(|secret| NewMethod::SmsTextedTotp {
                 secret,
                 mobile_phone: phone,
             });
         }
-        (None, Some("None")) => MethodKind::Authenticator,
+        (None, Some("None")) => FactorType::Totp,
         (None, Some(_)) => {
-            fields.push(FieldError::new(
+            fields.push(WireFieldError::new(
                 "delivery",
                 "invalid",
                 "delivery must be None or TextMessage",
             ));
             return None;
         }
-        (None, None) if secret.is_some() || secret32.is_some() => MethodKind::Authenticator,
+        (None, None) if secret.is_some() || secret32.is_some() => FactorType::Totp,
         (None, None) => {
-            fields.push(FieldError::new("method", "blank", "method is required"));
+            fields.push(WireFieldError::new("method", "blank", "method is required"));
             return None;
         }
     };
     match kind {
-        MethodKind::Authenticator => key(fields).map(|secret| NewMethod::Authenticator { secret }),
-        MethodKind::Sms => match phone {
+        FactorType::Totp => key(fields).map(|secret| NewMethod::Totp { secret }),
+        FactorType::Sms => match phone {
             Some(mobile_phone) => Some(NewMethod::Sms { mobile_phone }),
             None => {
-                fields.push(FieldError::new(
+                fields.push(WireFieldError::new(
                     "mobilePhone",
                     "blank",
                     "mobilePhone is required for the sms method",
@@ -90,10 +91,11 @@ fn new_method(body: &FaBody, fields: &mut Fields) -> Option<NewMethod> {
                 None
             }
         },
-        MethodKind::Email => match email {
+        FactorType::GenericOtp => None,
+        FactorType::Email => match email {
             Some(email) => Some(NewMethod::Email { email }),
             None => {
-                fields.push(FieldError::new(
+                fields.push(WireFieldError::new(
                     "email",
                     "blank",
                     "email is required for the email method",
@@ -101,13 +103,6 @@ fn new_method(body: &FaBody, fields: &mut Fields) -> Option<NewMethod> {
                 None
             }
         },
-    }
-}
-
-fn first_field(e: CoreError) -> FieldError {
-    match e {
-        CoreError::Validation(mut v) if !v.is_empty() => v.swap_remove(0),
-        _ => FieldError::new("secret", "invalid", "secret is invalid"),
     }
 }
 
@@ -121,7 +116,7 @@ async fn enable(
     let method = new_method(body, &mut fields);
     let code = fields.take(body.str("code")).flatten();
     if code.is_none() {
-        fields.push(FieldError::new("code", "blank", "code is required"));
+        fields.push(WireFieldError::new("code", "blank", "code is required"));
     }
     let name = fields.take(body.str("name")).flatten();
     let two_factor_id = fields.take(body.str("twoFactorId")).flatten();
@@ -198,14 +193,14 @@ async fn disable(
     let code = fields.take(param(body, query, "code")).flatten();
     let method_id = fields.take(param(body, query, "methodId")).flatten();
     if code.is_none() {
-        fields.push(FieldError::new("code", "blank", "code is required"));
+        fields.push(WireFieldError::new("code", "blank", "code is required"));
     }
     let method_id = match method_id {
         None => None,
         Some(raw) => match MethodId::parse(&raw) {
             Some(m) => Some(m),
             None => {
-                fields.push(FieldError::new(
+                fields.push(WireFieldError::new(
                     "methodId",
                     "invalid",
                     "methodId is not a method id",
@@ -265,7 +260,7 @@ async fn update(
     let method_id = match method_id.as_deref().map(MethodId::parse) {
         Some(Some(m)) => Some(m),
         Some(None) => {
-            fields.push(FieldError::new(
+            fields.push(WireFieldError::new(
                 "methodId",
                 "invalid",
                 "methodId is not a method id",
@@ -273,7 +268,7 @@ async fn update(
             None
         }
         None => {
-            fields.push(FieldError::new("methodId", "blank", "methodId is required"));
+            fields.push(WireFieldError::new("methodId", "blank", "methodId is required"));
             None
         }
     };

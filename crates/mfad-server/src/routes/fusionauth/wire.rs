@@ -4,8 +4,7 @@
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use mfad_core::model::{Factor, FactorDetails};
-use mfad_core::two_factor::MethodKind;
+use mfad_core::model::{Factor, FactorDetails, FactorType};
 use mfad_crypto::Zeroizing;
 use mfad_otp::Algorithm;
 use serde_json::{Map, Value, json};
@@ -36,14 +35,34 @@ fn algorithm_name(a: Algorithm) -> &'static str {
     }
 }
 
+/// FusionAuth's name of a method's type (generic OTP factors are not methods).
+pub fn method_name(t: FactorType) -> Option<&'static str> {
+    match t {
+        FactorType::Totp => Some("authenticator"),
+        FactorType::Sms => Some("sms"),
+        FactorType::Email => Some("email"),
+        FactorType::GenericOtp => None,
+    }
+}
+
+/// The method type FusionAuth names `name`.
+pub fn parse_method(name: &str) -> Option<FactorType> {
+    match name {
+        "authenticator" => Some(FactorType::Totp),
+        "sms" => Some(FactorType::Sms),
+        "email" => Some(FactorType::Email),
+        _ => None,
+    }
+}
+
 /// A `TwoFactorMethod`. The secret is never shown again after enabling.
 pub fn method(f: &Factor, last_used: bool) -> Value {
     let mut m = Map::new();
     if let Some(id) = &f.method_id {
         m.insert("id".into(), id.as_str().into());
     }
-    if let Some(kind) = MethodKind::of(f) {
-        m.insert("method".into(), kind.as_str().into());
+    if let Some(kind) = method_name(f.details.factor_type()) {
+        m.insert("method".into(), kind.into());
     }
     if let Some(name) = &f.name {
         m.insert("name".into(), name.as_str().into());
@@ -85,4 +104,18 @@ pub fn codes(list: &[Zeroizing<String>]) -> Value {
             .map(|c| Value::String(c.as_str().to_owned()))
             .collect(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn method_names_round_trip() {
+        for t in [FactorType::Totp, FactorType::Sms, FactorType::Email] {
+            assert_eq!(method_name(t).and_then(parse_method), Some(t));
+        }
+        assert_eq!(method_name(FactorType::GenericOtp), None);
+        assert_eq!(parse_method("totp"), None);
+    }
 }

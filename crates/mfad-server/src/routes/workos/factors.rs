@@ -4,13 +4,13 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use mfad_core::UserId;
-use mfad_core::error::{CoreError, FieldError};
+use mfad_core::error::CoreError;
 use mfad_core::model::FactorType;
 use mfad_core::service::NewFactor;
 use mfad_crypto::Zeroizing;
 
 use super::wire;
-use crate::error::{WorkosError, json_response};
+use crate::error::{WireFieldError, WorkosError, json_response};
 use crate::extract::{BearerTenant, Fields, JsonObject};
 use crate::state::AppState;
 
@@ -47,12 +47,12 @@ pub(super) fn factor_type(
     fields: &mut Fields,
     allowed: &[FactorType],
 ) -> Option<FactorType> {
-    let names: Vec<&str> = allowed.iter().map(|t| t.as_str()).collect();
+    let names: Vec<&str> = allowed.iter().map(|t| wire::factor_type(*t)).collect();
     let raw = fields.take(body.req_str("type"))?;
-    match FactorType::parse(&raw).filter(|t| allowed.contains(t)) {
+    match wire::parse_factor_type(&raw).filter(|t| allowed.contains(t)) {
         Some(t) => Some(t),
         None => {
-            fields.push(FieldError::new(
+            fields.push(WireFieldError::new(
                 "type",
                 "invalid",
                 format!("type must be one of: {}", names.join(", ")),
@@ -79,7 +79,7 @@ pub async fn enroll(
         Some(u) => match UserId::parse(&u) {
             Some(id) => Some(id),
             None => {
-                fields.push(FieldError::new(
+                fields.push(WireFieldError::new(
                     "user_id",
                     "invalid",
                     "user_id is not a valid identifier",

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use mfad_core::error::{CoreError, Entity, FieldError};
+use mfad_core::error::{CoreError, Entity};
 use mfad_core::model::{FactorType, Order};
 use mfad_core::service::{ListRequest, NewFactor};
 use mfad_core::{FactorId, UserId};
@@ -13,7 +13,7 @@ use serde_json::json;
 
 use super::factors::{factor_type, new_factor};
 use super::wire;
-use crate::error::{WorkosError, json_response};
+use crate::error::{WireFieldError, WorkosError, json_response};
 use crate::extract::{BearerTenant, Fields, JsonObject};
 use crate::state::AppState;
 
@@ -88,7 +88,7 @@ pub async fn list(
     };
     for k in params.keys() {
         if !matches!(k.as_str(), "limit" | "before" | "after" | "order") {
-            fields.push(FieldError::new(
+            fields.push(WireFieldError::new(
                 k,
                 "unknown",
                 format!("property {k} should not exist"),
@@ -100,7 +100,7 @@ pub async fn list(
         Some(v) => match v.parse::<u32>() {
             Ok(n) if (1..=100).contains(&n) => n,
             _ => {
-                fields.push(FieldError::new(
+                fields.push(WireFieldError::new(
                     "limit",
                     "invalid",
                     "limit must be an integer between 1 and 100",
@@ -113,7 +113,7 @@ pub async fn list(
         None | Some("desc") => Order::Desc,
         Some("asc" | "normal") => Order::Asc,
         Some(_) => {
-            fields.push(FieldError::new(
+            fields.push(WireFieldError::new(
                 "order",
                 "invalid",
                 "order must be one of: asc, desc, normal",
@@ -126,7 +126,7 @@ pub async fn list(
         Some(v) => {
             let id = FactorId::parse(v);
             if id.is_none() {
-                fields.push(FieldError::new(
+                fields.push(WireFieldError::new(
                     k,
                     "invalid",
                     format!("{k} must be an authentication factor id"),

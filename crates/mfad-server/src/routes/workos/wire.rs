@@ -17,6 +17,27 @@ pub fn timestamp(t: OffsetDateTime) -> String {
         .unwrap_or_default()
 }
 
+/// WorkOS's name of a factor type. Email factors (enabled through the FusionAuth API) are
+/// not a WorkOS type; they behave as generic OTP on this API (a challenge returns the
+/// code), so they show as one.
+pub fn factor_type(t: FactorType) -> &'static str {
+    match t {
+        FactorType::Totp => "totp",
+        FactorType::Sms => "sms",
+        FactorType::GenericOtp | FactorType::Email => "generic_otp",
+    }
+}
+
+/// The factor type WorkOS names `name`.
+pub fn parse_factor_type(name: &str) -> Option<FactorType> {
+    match name {
+        "totp" => Some(FactorType::Totp),
+        "sms" => Some(FactorType::Sms),
+        "generic_otp" => Some(FactorType::GenericOtp),
+        _ => None,
+    }
+}
+
 /// An `authentication_factor`; with `secrets`, the enrollment form.
 pub fn factor(f: &Factor, secrets: Option<&TotpSecrets>) -> Value {
     let mut m = Map::new();
@@ -24,13 +45,7 @@ pub fn factor(f: &Factor, secrets: Option<&TotpSecrets>) -> Value {
     m.insert("id".into(), f.id.as_str().into());
     m.insert("created_at".into(), timestamp(f.created_at).into());
     m.insert("updated_at".into(), timestamp(f.updated_at).into());
-    // Email factors (enabled through the FusionAuth API) are not a WorkOS type; they
-    // behave as generic OTP on this API (a challenge returns the code), so they show as one.
-    let kind = match f.details.factor_type() {
-        FactorType::Email => FactorType::GenericOtp,
-        other => other,
-    };
-    m.insert("type".into(), kind.as_str().into());
+    m.insert("type".into(), factor_type(f.details.factor_type()).into());
     match &f.details {
         FactorDetails::Totp(t) => {
             let mut totp = json!({"issuer": t.issuer, "user": t.user});

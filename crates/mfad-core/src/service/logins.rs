@@ -16,15 +16,15 @@ use data_encoding::{BASE64URL_NOPAD, HEXLOWER};
 use mfad_crypto::Zeroizing;
 use time::OffsetDateTime;
 
-use crate::error::{CoreError, Entity};
+use crate::email::normalize_email;
+use crate::error::{CoreError, Entity, Field, Reason};
 use crate::ids::{MethodId, TenantId, UserId};
-use crate::model::{Factor, FactorDetails, LoginState, Trust};
+use crate::model::{Factor, LoginState, Trust};
 use crate::phone::PhoneNumber;
 use crate::service::Service;
+use crate::service::methods::deliverable;
 use crate::store::Store;
-use crate::two_factor::{
-    Candidate, Judged, MAX_CODE_LEN, first_deliverable, login_scope, normalize_email,
-};
+use crate::verify::{Judged, MAX_CODE_LEN};
 
 /// Longest accepted `twoFactorId` or `twoFactorTrustId` (they are 43 characters).
 const MAX_TOKEN_LEN: usize = 128;
@@ -150,11 +150,7 @@ impl<S: Store> Service<S> {
             let ok =
                 !c.is_empty() && c.len() <= MAX_CODE_LEN && c.bytes().all(|b| b.is_ascii_graphic());
             if !ok {
-                return Err(CoreError::invalid(
-                    "code",
-                    "invalid",
-                    format!("code must be 1 to {MAX_CODE_LEN} printable characters without spaces"),
-                ));
+                return Err(CoreError::invalid(Field::Code, Reason::Invalid));
             }
         }
         let methods = self.user_methods(tenant, &user).await?;
@@ -174,7 +170,7 @@ impl<S: Store> Service<S> {
             created_at: now,
         };
         self.store.insert_login(&login).await?;
-        let scope = login_scope(&login.id_digest);
+        let scope = LoginState::code_scope(&login.id_digest);
         let code = match req.code {
             Some(c) => {
                 let c = Zeroizing::new(c);
@@ -218,11 +214,7 @@ impl<S: Store> Service<S> {
                 match found.as_slice() {
                     [one] => Ok(one.clone()),
                     [] => Err(CoreError::not_found(Entity::User, "loginId")),
-                    _ => Err(CoreError::invalid(
-                        "loginId",
-                        "duplicate",
-                        "loginId matches more than one user; send userId",
-                    )),
+                    _ => Err(CoreError::invalid(Field::LoginId, Reason::Ambiguous)),
                 }
             }
         }
@@ -278,7 +270,7 @@ impl<S: Store> Service<S> {
     ) -> Result<Zeroizing<String>, CoreError> {
         self.put_new_code(
             &login.tenant_id,
-            &login_scope(&login.id_digest),
+            &LoginState::code_scope(&login.id_digest),
             Some(&login.user_id),
             None,
             login.expires_at,
@@ -301,28 +293,7 @@ impl<S: Store> Service<S> {
         let now = self.clock.now();
         let login = self.open_login(two_factor_id, tenant, now).await?;
         let methods = self.user_methods(&login.tenant_id, &login.user_id).await?;
-        let method = match method_id {
-            Some(mid) => methods
-                .iter()
-                .find(|m| m.method_id.as_ref() == Some(mid))
-                .ok_or_else(|| {
-                    CoreError::invalid(
-                        "methodId",
-                        "invalid",
-                        "the user has no two-factor method with this id",
-                    )
-                })?,
-            None => first_deliverable(&methods).ok_or_else(|| {
-                CoreError::invalid("methodId", "invalid", "the user has no SMS or email method")
-            })?,
-        };
-        if matches!(method.details, FactorDetails::Totp(_)) {
-            return Err(CoreError::invalid(
-                "methodId",
-                "invalid",
-                "codes cannot be sent to an authenticator method",
-            ));
-        }
+        let (method, to) = deliverable(&methods, method_id)?;
         if !self
             .store
             .count_login_send(&login.id_digest, self.policy.max_attempts, now)
@@ -333,14 +304,14 @@ impl<S: Store> Service<S> {
         let code = self
             .put_new_code(
                 &login.tenant_id,
-                &login_scope(&login.id_digest),
+                &LoginState::code_scope(&login.id_digest),
                 Some(&login.user_id),
                 method.method_id.as_ref().map(|m| m.as_str().to_owned()),
                 login.expires_at,
                 now,
             )
             .await?;
-        self.deliver_to(method, &code).await
+        self.deliver(to, &code, None).await
     }
 
     /// Completes a login (FusionAuth's `/api/two-factor/login`). A wrong code is
@@ -351,30 +322,17 @@ impl<S: Store> Service<S> {
             .open_login(&req.two_factor_id, req.tenant.as_ref(), now)
             .await?;
         if req.code.is_empty() {
-            return Err(CoreError::invalid("code", "blank", "code is required"));
+            return Err(CoreError::invalid(Field::Code, Reason::Required));
         }
         let tenant = login.tenant_id.clone();
         let user = login.user_id.clone();
         let methods = self.user_methods(&tenant, &user).await?;
-        let mut candidates = vec![Candidate::Sent(login_scope(&login.id_digest))];
-        for m in &methods {
-            if matches!(m.details, FactorDetails::Totp(_)) {
-                candidates.push(Candidate::Totp(Box::new(m.clone())));
-            }
-        }
-        candidates.push(Candidate::Recovery);
-        let used = match self
-            .judge(&tenant, Some(&user), candidates, &req.code, now)
-            .await?
-        {
-            Judged::Wrong => {
-                self.store
-                    .fail_login(&tenant, &login.id_digest, self.policy.max_attempts, now)
-                    .await?;
-                return Err(CoreError::InvalidCode);
-            }
+        let used = match self.judge_login(&login, &methods, &req.code, now).await? {
             Judged::Totp(f) => UsedCode::Method(f),
             Judged::Recovery => UsedCode::RecoveryCode,
+            Judged::NewSecret(_) => {
+                return Err(CoreError::Internal("a login has no new secret".into()));
+            }
             Judged::Sent(sent) => {
                 let by = sent.payload.as_deref().and_then(MethodId::parse);
                 match by.and_then(|mid| methods.iter().find(|m| m.method_id.as_ref() == Some(&mid)))
@@ -384,14 +342,6 @@ impl<S: Store> Service<S> {
                 }
             }
         };
-        // Single use: of two requests with right codes, only one ends the login.
-        if !self
-            .store
-            .consume_login(&tenant, &login.id_digest, self.policy.max_attempts, now)
-            .await?
-        {
-            return Err(login_not_found());
-        }
         let application_id = req.application_id.or(login.application_id);
         let (trust_id, trust_expires_at) = if req.trust_computer {
             let id = new_token()?;
