@@ -7,7 +7,7 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 use tokio::task::JoinSet;
 
-use crate::helpers::*;
+use crate::support::*;
 
 const USER: &str = "user_01HPAGINATION0000000000000";
 const FACTORS: usize = 25;
