@@ -11,6 +11,7 @@ pub mod error;
 pub mod ids;
 pub mod key_cache;
 pub mod model;
+pub mod pagination;
 pub mod phone;
 pub mod recovery;
 pub mod service;

@@ -195,10 +195,8 @@ pub trait Store: Send + Sync + 'static {
 
     /// Clears a factor's failure count (operator unlock), in one statement so every node
     /// sees it at once. False if there is no such factor.
-    fn unlock_factor(
-        &self,
-        id: &FactorId,
-    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    fn unlock_factor(&self, id: &FactorId)
+    -> impl Future<Output = Result<bool, StoreError>> + Send;
 
     /// Clears the failure counts of a user and of all the user's factors, in one
     /// transaction. Returns how many counts there were (user row and factors).

@@ -27,10 +27,11 @@ use time::{Duration, OffsetDateTime};
 
 use crate::error::CoreError;
 use crate::ids::{ChallengeId, TenantId, UserId};
-use crate::model::{
-    Challenge, FactorDetails, FailureCount, LoginState, PendingCode, RecoveryCode, TotpFactor,
-};
 use crate::model::Factor;
+use crate::model::{
+    Challenge, FactorDetails, FactorType, FailureCount, LoginState, PendingCode, RecoveryCode,
+    TotpFactor,
+};
 use crate::recovery;
 use crate::service::Service;
 use crate::store::{AttemptOutcome, Judgement, Store, SuccessOutcome};
@@ -270,8 +271,12 @@ impl<S: Store> Service<S> {
                 .ok_or_else(|| {
                     CoreError::not_found(crate::error::Entity::Factor, factor.id.as_str())
                 })?;
-            if let (Judgement::Right { totp_step: Some(step) }, FactorDetails::Totp(t)) =
-                (judgement, &fresh.details)
+            if let (
+                Judgement::Right {
+                    totp_step: Some(step),
+                },
+                FactorDetails::Totp(t),
+            ) = (judgement, &fresh.details)
                 && t.last_used_step.is_some_and(|last| last >= step)
             {
                 judgement = Judgement::Wrong;
@@ -321,12 +326,11 @@ impl<S: Store> Service<S> {
         tenant: &TenantId,
         id: &ChallengeId,
         code: &str,
-    ) -> Result<(Challenge, bool), CoreError> {
-        let (challenge, factor) = self
-            .store
-            .get_challenge(tenant, id)
-            .await?
-            .ok_or_else(|| CoreError::not_found(crate::error::Entity::Challenge, id.as_str()))?;
+    ) -> Result<(Challenge, FactorType, bool), CoreError> {
+        let (challenge, factor) =
+            self.store.get_challenge(tenant, id).await?.ok_or_else(|| {
+                CoreError::not_found(crate::error::Entity::Challenge, id.as_str())
+            })?;
         let now = self.clock.now();
         self.ensure_pending(&challenge, now)?;
         self.admit(&factor.failures, now)?;
@@ -351,22 +355,27 @@ impl<S: Store> Service<S> {
             (_, None) => return Err(CoreError::Internal(format!("challenge {id} has no code"))),
         };
         let max = self.policy.max_attempts;
+        let kind = factor.details.factor_type();
         match self.settle_factor(&factor, judgement, now).await? {
             Judgement::Right { .. } => {
                 match self.store.record_success(tenant, id, max, now).await? {
-                    SuccessOutcome::Verified => Ok((challenge, true)),
+                    SuccessOutcome::Verified => Ok((challenge, kind, true)),
                     SuccessOutcome::NotPending => Err(self.why_not_pending(tenant, id, now).await),
                 }
             }
             Judgement::Wrong => match self.store.record_failure(tenant, id, max, now).await? {
-                AttemptOutcome::Counted => Ok((challenge, false)),
+                AttemptOutcome::Counted => Ok((challenge, kind, false)),
                 AttemptOutcome::NotPending => Err(self.why_not_pending(tenant, id, now).await),
             },
         }
     }
 
     /// Why a challenge accepts no code.
-    pub(crate) fn ensure_pending(&self, c: &Challenge, now: OffsetDateTime) -> Result<(), CoreError> {
+    pub(crate) fn ensure_pending(
+        &self,
+        c: &Challenge,
+        now: OffsetDateTime,
+    ) -> Result<(), CoreError> {
         if c.verified_at.is_some() {
             Err(CoreError::ChallengePreviouslyVerified(c.id.clone()))
         } else if c.attempts >= self.policy.max_attempts {
@@ -489,8 +498,15 @@ impl<S: Store> Service<S> {
         }
         let Some(found) = matched else {
             if compared {
-                self.count_wrong(tenant, user, user_count.as_ref(), &judged_factors, open_codes, now)
-                    .await?;
+                self.count_wrong(
+                    tenant,
+                    user,
+                    user_count.as_ref(),
+                    &judged_factors,
+                    open_codes,
+                    now,
+                )
+                .await?;
             }
             return Ok(None);
         };
@@ -640,7 +656,8 @@ mod tests {
     use super::*;
 
     fn at(secs: i64) -> OffsetDateTime {
-        OffsetDateTime::from_unix_timestamp(1_700_000_000 + secs).unwrap_or(OffsetDateTime::UNIX_EPOCH)
+        OffsetDateTime::from_unix_timestamp(1_700_000_000 + secs)
+            .unwrap_or(OffsetDateTime::UNIX_EPOCH)
     }
 
     fn count(n: u32, last: i64) -> FailureCount {
@@ -667,9 +684,15 @@ mod tests {
         let p = ThrottlePolicy::default();
         assert_eq!(p.gate(&FailureCount::default(), at(0)), Gate::Open);
         assert_eq!(p.gate(&count(4, 0), at(0)), Gate::Open);
-        assert_eq!(p.gate(&count(5, 0), at(10)), Gate::Delayed(Duration::seconds(20)));
+        assert_eq!(
+            p.gate(&count(5, 0), at(10)),
+            Gate::Delayed(Duration::seconds(20))
+        );
         assert_eq!(p.gate(&count(5, 0), at(30)), Gate::Open);
-        assert_eq!(p.gate(&count(6, 0), at(30)), Gate::Delayed(Duration::seconds(30)));
+        assert_eq!(
+            p.gate(&count(6, 0), at(30)),
+            Gate::Delayed(Duration::seconds(30))
+        );
         assert_eq!(p.gate(&count(100, 0), at(1_000_000)), Gate::Locked);
         let off = ThrottlePolicy {
             enabled: false,

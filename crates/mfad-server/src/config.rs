@@ -484,7 +484,10 @@ fn throttle_config(
     let delay = parse("MFAD_FAILURE_DELAY_SECS", 30)?;
     let max_delay = parse("MFAD_FAILURE_DELAY_MAX_SECS", 3600)?;
     if delay == 0 || delay > 86_400 {
-        return Err(err("MFAD_FAILURE_DELAY_SECS", "must be between 1 and 86400"));
+        return Err(err(
+            "MFAD_FAILURE_DELAY_SECS",
+            "must be between 1 and 86400",
+        ));
     }
     if max_delay < delay || max_delay > 86_400 {
         return Err(err(

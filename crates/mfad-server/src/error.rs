@@ -436,8 +436,7 @@ impl IntoResponse for FusionAuthError {
                 LOCKED_RETRY_AFTER_SECS,
             ),
             CoreError::Validation(fields) => {
-                let wire: Vec<WireFieldError> =
-                    fields.iter().map(fusionauth_field_error).collect();
+                let wire: Vec<WireFieldError> = fields.iter().map(fusionauth_field_error).collect();
                 fusionauth_errors(&wire)
             }
             CoreError::InvalidPhoneNumber { .. } => fusionauth_errors(&[WireFieldError::new(

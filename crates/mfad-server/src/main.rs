@@ -148,10 +148,7 @@ async fn factor(
     use mfad_core::verify::Gate;
     match cmd {
         FactorCommand::Show { factor_id } => {
-            let (f, gate) = service
-                .inspect_factor(&factor_id)
-                .await
-                .map_err(describe)?;
+            let (f, gate) = service.inspect_factor(&factor_id).await.map_err(describe)?;
             println!("factor: {}", f.id);
             println!("tenant: {}", f.tenant_id);
             println!(
@@ -163,10 +160,10 @@ async fn factor(
                 mfad_server::routes::workos::wire::factor_type(f.details.factor_type())
             );
             println!("consecutive failures: {}", f.failures.consecutive);
-            let last = f
-                .failures
-                .last_at
-                .map_or_else(|| "-".to_owned(), mfad_server::routes::workos::wire::timestamp);
+            let last = f.failures.last_at.map_or_else(
+                || "-".to_owned(),
+                mfad_server::routes::workos::wire::timestamp,
+            );
             println!("last failure: {last}");
             match gate {
                 Gate::Open => println!("state: open"),

@@ -234,7 +234,10 @@ where
     /// Rolls back; the connection goes back to the pool.
     #[cfg_attr(
         not(test),
-        expect(dead_code, reason = "the store's statements commit or fail; tests roll back")
+        expect(
+            dead_code,
+            reason = "the store's statements commit or fail; tests roll back"
+        )
     )]
     pub(crate) async fn rollback(mut self) -> Result<(), Error> {
         let result = self.lent.conn.execute("ROLLBACK").await.map(|_| ());

@@ -73,15 +73,19 @@ macro_rules! throttle_methods {
             judgement: mfad_core::store::Judgement,
             now: time::OffsetDateTime,
         ) -> Result<bool, mfad_core::error::StoreError> {
-            use $crate::throttle as t;
             use mfad_core::store::Judgement;
+            use $crate::throttle as t;
             let now_ms = mfad_core::clock::unix_ms(now);
             let cas = seen.is_some();
             let query = match judgement {
-                Judgement::Wrong => sqlx::query(if cas { t::COUNT_FAILURE_CAS } else { t::COUNT_FAILURE })
-                    .bind(factor.as_str())
-                    .bind(tenant.as_str())
-                    .bind(now_ms),
+                Judgement::Wrong => sqlx::query(if cas {
+                    t::COUNT_FAILURE_CAS
+                } else {
+                    t::COUNT_FAILURE
+                })
+                .bind(factor.as_str())
+                .bind(tenant.as_str())
+                .bind(now_ms),
                 Judgement::Right { totp_step: None } => {
                     sqlx::query(if cas { t::CLEAR_CAS } else { t::CLEAR })
                         .bind(factor.as_str())
@@ -96,9 +100,7 @@ macro_rules! throttle_methods {
                     .bind(now_ms),
             };
             let query = match seen {
-                Some(c) => query
-                    .bind(i64::from(c.consecutive))
-                    .bind(t::last_ms(c)),
+                Some(c) => query.bind(i64::from(c.consecutive)).bind(t::last_ms(c)),
                 None => query,
             };
             query

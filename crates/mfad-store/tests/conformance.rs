@@ -897,7 +897,11 @@ async fn race_totp_step_never_moves_backwards(h: &Harness) {
         results.contains(&(max, true)),
         "the highest step always passes"
     );
-    let accepted: BTreeSet<i64> = results.iter().filter(|(_, r)| *r).map(|(s, _)| *s).collect();
+    let accepted: BTreeSet<i64> = results
+        .iter()
+        .filter(|(_, r)| *r)
+        .map(|(s, _)| *s)
+        .collect();
     assert_eq!(
         accepted.len(),
         results.iter().filter(|(_, r)| *r).count(),

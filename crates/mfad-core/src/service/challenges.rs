@@ -32,6 +32,8 @@ pub struct Verification {
     pub challenge: Challenge,
     /// Whether the code was right and accepted.
     pub valid: bool,
+    /// The challenged factor's type (WorkOS echoes a generic OTP's code).
+    pub factor_type: crate::model::FactorType,
 }
 
 impl<S: Store> Service<S> {
@@ -104,8 +106,12 @@ impl<S: Store> Service<S> {
     ) -> Result<Verification, CoreError> {
         let cid = ChallengeId::parse(challenge_id)
             .ok_or_else(|| CoreError::not_found(Entity::Challenge, challenge_id))?;
-        let (challenge, valid) = self.verify_challenge(tenant, &cid, code).await?;
-        Ok(Verification { challenge, valid })
+        let (challenge, factor_type, valid) = self.verify_challenge(tenant, &cid, code).await?;
+        Ok(Verification {
+            challenge,
+            valid,
+            factor_type,
+        })
     }
 }
 

@@ -64,10 +64,10 @@ mod tests {
 
     #[test]
     fn messages_carry_the_code_once() {
-        assert_eq!(*message("123456", None), "Your verification code is 123456.");
         assert_eq!(
-            *message("123456", Some("Acme: {{code}}")),
-            "Acme: 123456"
+            *message("123456", None),
+            "Your verification code is 123456."
         );
+        assert_eq!(*message("123456", Some("Acme: {{code}}")), "Acme: 123456");
     }
 }

@@ -7,12 +7,10 @@ use mfad_otp::Algorithm;
 use crate::enrollment;
 use crate::error::{CoreError, Entity, Field, FieldError, Reason, StoreError};
 use crate::ids::{FactorId, MethodId, TenantId, UserId};
-use crate::model::{
-    Challenge, Factor, FactorDetails, FailureCount, Order, Page, TotpFactor,
-};
+use crate::model::{Challenge, Factor, FactorDetails, FailureCount, Order, Page, TotpFactor};
 use crate::phone::PhoneNumber;
 use crate::service::{MAX_LABEL_LEN, Service};
-use crate::store::{FactorScan, Store};
+use crate::store::Store;
 use crate::verify::Gate;
 
 /// What to enroll.
@@ -242,42 +240,17 @@ impl<S: Store> Service<S> {
                 Reason::OutOfRange { min: 1, max: 100 },
             ));
         }
-        let asc = req.order == Order::Asc;
-        // `before` pages walk backwards from the cursor, then flip into the requested order.
-        let (ascending, start_after, backwards) = match (&req.before, &req.after) {
-            (Some(before), _) => (!asc, Some(before), true),
-            (None, after) => (asc, after.as_ref(), false),
-        };
-        let mut rows = self
+        let plan = crate::pagination::plan(
+            req.order,
+            req.before.as_ref(),
+            req.after.as_ref(),
+            req.limit,
+        );
+        let rows = self
             .store
-            .scan_user_factors(FactorScan {
-                tenant_id: tenant,
-                user_id,
-                ascending,
-                start_after,
-                limit: req.limit + 1,
-            })
+            .scan_user_factors(plan.scan(tenant, user_id))
             .await?;
-        let more = rows.len() > req.limit as usize;
-        rows.truncate(req.limit as usize);
-        if backwards {
-            rows.reverse();
-        }
-        let first = rows.first().map(|f| f.id.to_string());
-        let last = rows.last().map(|f| f.id.to_string());
-        let (before, after) = if backwards {
-            (if more { first } else { None }, last)
-        } else {
-            (
-                if start_after.is_some() { first } else { None },
-                if more { last } else { None },
-            )
-        };
-        Ok(Page {
-            data: rows,
-            before,
-            after,
-        })
+        Ok(plan.page(rows, |f| &f.id))
     }
 
     // ---- operator commands (`mfad factor …`) -----------------------------------------
@@ -290,7 +263,10 @@ impl<S: Store> Service<S> {
             .find_factor(&fid)
             .await?
             .ok_or_else(|| CoreError::not_found(Entity::Factor, id))?;
-        let gate = self.policy.throttle.gate(&factor.failures, self.clock.now());
+        let gate = self
+            .policy
+            .throttle
+            .gate(&factor.failures, self.clock.now());
         Ok((factor, gate))
     }
 

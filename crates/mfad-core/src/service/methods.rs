@@ -11,7 +11,7 @@ use time::OffsetDateTime;
 use crate::email::normalize_email;
 use crate::error::{CoreError, Entity, Field, Reason, StoreError};
 use crate::ids::{FactorId, MethodId, TenantId, UserId};
-use crate::model::{Factor, FactorDetails, FailureCount, FactorType, PendingCode, TotpFactor};
+use crate::model::{Factor, FactorDetails, FactorType, FailureCount, PendingCode, TotpFactor};
 use crate::phone::PhoneNumber;
 use crate::recovery;
 use crate::service::delivery::Destination;

@@ -40,9 +40,10 @@ impl<S: Store> Service<S> {
         self.require_user(tenant, user).await?;
         let mut out = Vec::new();
         for stored in self.store.recovery_codes(tenant, user).await? {
-            let code = self
-                .keyring
-                .open(&stored.sealed, &recovery::seal_context(tenant, user, &stored.digest))?;
+            let code = self.keyring.open(
+                &stored.sealed,
+                &recovery::seal_context(tenant, user, &stored.digest),
+            )?;
             let text = std::str::from_utf8(&code).map_err(|_| {
                 CoreError::Internal(format!("corrupt recovery code of user {}", user.as_str()))
             })?;
@@ -53,4 +54,3 @@ impl<S: Store> Service<S> {
         Ok(out)
     }
 }
-

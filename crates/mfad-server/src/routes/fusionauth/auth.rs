@@ -177,7 +177,11 @@ impl Caller {
             Some(raw) => UserId::parse(raw).ok_or_else(|| {
                 FusionAuthError::field("userId", "invalid", "userId is not a valid user id")
             }),
-            None => Err(FusionAuthError::field("userId", "blank", "userId is required")),
+            None => Err(FusionAuthError::field(
+                "userId",
+                "blank",
+                "userId is required",
+            )),
         }
     }
 }

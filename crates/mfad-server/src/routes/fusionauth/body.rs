@@ -30,9 +30,9 @@ impl<S: Send + Sync> FromRequest<S> for FaBody {
     type Rejection = FusionAuthError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let bytes = Bytes::from_request(req, state).await.map_err(|_| {
-            FusionAuthError::general("TooLarge", "The request body is too large")
-        })?;
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(|_| FusionAuthError::general("TooLarge", "The request body is too large"))?;
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(FaBody::default());
         }
@@ -104,10 +104,8 @@ impl<S: Send + Sync> FromRequestParts<S> for FaQuery {
     type Rejection = FusionAuthError;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        let Query(pairs) =
-            Query::<Vec<(String, String)>>::try_from_uri(&parts.uri).map_err(|_| {
-                FusionAuthError::general("invalid", "The query string is invalid")
-            })?;
+        let Query(pairs) = Query::<Vec<(String, String)>>::try_from_uri(&parts.uri)
+            .map_err(|_| FusionAuthError::general("invalid", "The query string is invalid"))?;
         Ok(FaQuery(
             pairs
                 .into_iter()

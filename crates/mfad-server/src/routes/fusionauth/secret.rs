@@ -136,5 +136,4 @@ mod tests {
         assert_eq!(t.code_at(&key, 1_700_000_030), "428153");
         assert_eq!(t.code_at(&key, 1_700_000_060), "604508");
     }
-
 }

@@ -81,9 +81,8 @@ pub async fn send(
                 .await?;
         }
         Some(Some(FactorType::Email)) => {
-            let email = email.ok_or_else(|| {
-                FusionAuthError::field("email", "blank", "email is required")
-            })?;
+            let email = email
+                .ok_or_else(|| FusionAuthError::field("email", "blank", "email is required"))?;
             state
                 .service
                 .send_enable_code(&tenant, &user, EnableDestination::Email(email))

@@ -25,7 +25,11 @@ async fn status(
     trust_id: Option<String>,
 ) -> Result<Response, FusionAuthError> {
     let Some(user) = user else {
-        return Err(FusionAuthError::field("userId", "blank", "userId is required"));
+        return Err(FusionAuthError::field(
+            "userId",
+            "blank",
+            "userId is required",
+        ));
     };
     let s = state
         .service

@@ -36,12 +36,10 @@ fn new_method(body: &FaBody, fields: &mut Fields) -> Option<NewMethod> {
     let phone = fields.take(body.str("mobilePhone")).flatten();
     let email = fields.take(body.str("email")).flatten();
     let key = |fields: &mut Fields| {
-        fields.take(
-            decode_secret(
-                secret.as_deref().map(String::as_str),
-                secret32.as_deref().map(String::as_str),
-            )
-        )
+        fields.take(decode_secret(
+            secret.as_deref().map(String::as_str),
+            secret32.as_deref().map(String::as_str),
+        ))
     };
     let kind = match (method.as_deref(), delivery.as_deref()) {
         (Some(m), _) => match parse_method(m) {
@@ -268,7 +266,11 @@ async fn update(
             None
         }
         None => {
-            fields.push(WireFieldError::new("methodId", "blank", "methodId is required"));
+            fields.push(WireFieldError::new(
+                "methodId",
+                "blank",
+                "methodId is required",
+            ));
             None
         }
     };
