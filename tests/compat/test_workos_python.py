@@ -39,6 +39,7 @@ from workos import (
     UnprocessableEntityError,
     WorkOSClient,
 )
+from workos._errors import RateLimitExceededError
 from workos.common.models import (
     AuthenticationChallenge,
     AuthenticationFactor,
@@ -425,6 +426,24 @@ def test_too_many_attempts(client: WorkOSClient) -> None:
         mfa.verify_challenge(ch.id, code=ch.code)
     assert ei.value.status_code == 400
     assert ei.value.code == "one_time_code_too_many_attempts"
+
+
+def test_throttled_factor_is_a_typed_rate_limit_error() -> None:
+    # No retries: the SDK would otherwise honour Retry-After (30 s) before raising.
+    mfa = WorkOSClient(api_key=API_KEY, base_url=MFAD_URL, max_retries=0).multi_factor_auth
+    f = mfa.enroll_factor(type="generic_otp")
+    ch = mfa.challenge_factor(f.id)
+    assert ch.code is not None
+    for i in range(1, 6):
+        assert mfa.verify_challenge(ch.id, code=other_code(ch.code, i)).valid is False
+    # Five consecutive wrong codes on the factor: a new challenge is still issued, but its
+    # code (even the right one) is refused unjudged until the delay has passed.
+    ch = mfa.challenge_factor(f.id)
+    with pytest.raises(RateLimitExceededError) as ei:
+        mfa.verify_challenge(ch.id, code=ch.code)
+    assert ei.value.status_code == 429
+    assert ei.value.code == "too_many_failed_attempts"
+    assert ei.value.retry_after is not None and 0 < ei.value.retry_after <= 30
 
 
 # ---------------------------------------------------------------- get / delete

@@ -21,6 +21,7 @@ import {
   UnprocessableEntityException,
   GenericServerException,
   BadRequestException,
+  RateLimitExceededException,
 } from '@workos-inc/node';
 import jsQRModule from 'jsqr';
 import pngjs from 'pngjs';
@@ -383,6 +384,38 @@ describe('generic_otp factor', () => {
       [GenericServerException, BadRequestException],
       { status: 400, code: 'one_time_code_too_many_attempts' },
     );
+  });
+});
+
+// ---------------------------------------------------------------- throttling
+
+describe('throttling (five consecutive wrong codes on a factor)', () => {
+  it('a throttled factor is a RateLimitExceededException (429) with retryAfter, not a crash', async () => {
+    // No retries: the SDK would otherwise wait out Retry-After (30 s) before throwing.
+    const u = new URL(MFAD_URL);
+    const noRetry = new WorkOS(API_KEY, {
+      apiHostname: u.hostname,
+      port: u.port ? Number(u.port) : 80,
+      https: u.protocol === 'https:',
+      maxRetries: 0,
+    }).multiFactorAuth;
+    const factor = await noRetry.enrollFactor({ type: 'generic_otp' });
+    let ch = await noRetry.challengeFactor({ authenticationFactorId: factor.id });
+    for (let i = 1; i <= 5; i++) {
+      const res = await noRetry.verifyChallenge({ authenticationChallengeId: ch.id, code: otherCode(ch.code, i) });
+      assert.equal(res.valid, false);
+    }
+    // A new challenge is still issued; its right code is refused unjudged for now.
+    ch = await noRetry.challengeFactor({ authenticationFactorId: factor.id });
+    let err;
+    try {
+      await noRetry.verifyChallenge({ authenticationChallengeId: ch.id, code: ch.code });
+    } catch (e) {
+      err = e;
+    }
+    assert.ok(err instanceof RateLimitExceededException, `got ${err && err.name}: ${err && err.message}`);
+    assert.equal(err.status, 429);
+    assert.ok(Number(err.retryAfter) > 0 && Number(err.retryAfter) <= 30, `retryAfter ${err.retryAfter}`);
   });
 });
 

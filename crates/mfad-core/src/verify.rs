@@ -131,8 +131,6 @@ pub(crate) enum Candidate<'a> {
         scope: String,
         factor: Option<&'a Factor>,
     },
-    /// The TOTP of a secret the caller is enrolling (the code proves the app has it).
-    NewSecret(&'a [u8]),
     /// One of the user's recovery codes.
     Recovery,
 }
@@ -144,8 +142,6 @@ pub(crate) enum Judged {
     Totp(Box<Factor>),
     /// The code sent for this scope, with its payload.
     Sent(PendingCode),
-    /// The TOTP of the new secret, at this step.
-    NewSecret(i64),
     /// A recovery code (now used up).
     Recovery,
 }
@@ -154,7 +150,6 @@ pub(crate) enum Judged {
 enum Match<'a> {
     Totp(&'a Factor, i64),
     Sent(PendingCode, Option<&'a Factor>),
-    NewSecret(i64),
     Recovery(Vec<u8>),
 }
 
@@ -220,15 +215,22 @@ impl<S: Store> Service<S> {
             .map(step_i64))
     }
 
-    /// The step at which `code` is the TOTP of a secret being enrolled (the fixed
-    /// parameters of FusionAuth's authenticators: SHA-1, 6 digits, 30 s).
-    fn new_secret_step(&self, secret: &[u8], code: &str, now: OffsetDateTime) -> Option<i64> {
+    /// Checks that `code` is the TOTP of a secret being enrolled (the fixed parameters of
+    /// FusionAuth's authenticators: SHA-1, 6 digits, 30 s) and returns its step. Not
+    /// throttled: the caller chose the secret, so there is nothing to guess.
+    pub(crate) fn prove_new_secret(
+        &self,
+        secret: &[u8],
+        code: &str,
+        now: OffsetDateTime,
+    ) -> Result<i64, CoreError> {
         mfad_otp::Totp {
             skew: self.policy.totp_skew,
             ..mfad_otp::Totp::default()
         }
         .verify(secret, code, unix_secs(now), None)
         .map(step_i64)
+        .ok_or(CoreError::InvalidCode)
     }
 
     /// Settles a judged code on a factor under the failure count it was admitted with.
@@ -478,13 +480,6 @@ impl<S: Store> Service<S> {
                         open_codes.push(sent);
                     }
                 }
-                Candidate::NewSecret(secret) => {
-                    compared = true;
-                    if let (Some(step), None) = (self.new_secret_step(secret, code, now), &matched)
-                    {
-                        matched = Some(Match::NewSecret(step));
-                    }
-                }
                 Candidate::Recovery => {
                     if let (Some(rc), None) = (recovery_code.as_deref(), &matched) {
                         compared = true;
@@ -532,7 +527,6 @@ impl<S: Store> Service<S> {
                     .await?
                     .then_some(Judged::Sent(sent))
             }
-            Match::NewSecret(step) => Some(Judged::NewSecret(step)),
             Match::Recovery(digest) => self
                 .store
                 .consume_recovery_code(tenant, user, &digest)

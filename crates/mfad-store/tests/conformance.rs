@@ -18,9 +18,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mfad_core::error::StoreError;
+use mfad_core::ids::MethodId;
 use mfad_core::ids::{ApiKeyId, ChallengeId, FactorId, TenantId, UserId};
 use mfad_core::model::{
-    ApiKey, Challenge, Factor, FactorDetails, FailureCount, Tenant, TotpFactor,
+    ApiKey, Challenge, Factor, FactorDetails, FailureCount, LoginState, PendingCode, RecoveryCode,
+    Tenant, TotpFactor, Trust,
 };
 use mfad_core::phone::PhoneNumber;
 use mfad_core::store::{AttemptOutcome, FactorScan, Judgement, Store, SuccessOutcome};
@@ -149,6 +151,18 @@ conformance!(
     race_right_and_wrong_codes_together,
     race_totp_step_never_moves_backwards,
     race_delete_against_verification,
+    factor_failures_count_and_clear_only_from_the_state_seen,
+    user_failures_count_and_clear_only_from_the_state_seen,
+    operators_find_and_unlock_factors_and_users,
+    race_failures_from_one_state_count_once,
+    race_user_failures_from_one_state_count_once,
+    sent_codes_replace_consume_and_fail,
+    logins_count_sends_fail_and_end_once,
+    methods_recovery_codes_and_users,
+    trusts_and_purge,
+    race_one_sent_code_is_used_once,
+    race_one_login_ends_once,
+    race_one_recovery_code_is_used_once,
 );
 
 // ---- fixtures ---------------------------------------------------------------------------
@@ -959,6 +973,619 @@ async fn race_delete_against_verification(h: &Harness) {
             assert_eq!(h.db.get_challenge(&t.id, &c.id).await.unwrap(), None);
         }
     }
+}
+
+// ---- throttle ---------------------------------------------------------------------------
+
+async fn failures(db: &Db, t: &Tenant, f: &FactorId) -> FailureCount {
+    db.get_factor(&t.id, f).await.unwrap().unwrap().failures
+}
+
+async fn factor_failures_count_and_clear_only_from_the_state_seen(h: &Harness) {
+    let t = tenant(&h.db, "acme").await;
+    let f = factor(&t, Some("user_1"), totp_details(None), NOW);
+    h.db.insert_factor(&f, None).await.unwrap();
+    assert_eq!(failures(&h.db, &t, &f.id).await, FailureCount::default());
+    let mut seen = FailureCount::default();
+    for n in 1..=3u32 {
+        let now = at(NOW + i64::from(n) * 1_000);
+        assert!(
+            h.db.settle_factor_attempt(&t.id, &f.id, Some(&seen), Judgement::Wrong, now)
+                .await
+                .unwrap()
+        );
+        seen = failures(&h.db, &t, &f.id).await;
+        assert_eq!(
+            seen,
+            FailureCount {
+                consecutive: n,
+                last_at: Some(now)
+            }
+        );
+    }
+    // A stale state changes nothing: neither a failure nor a success, nor the step.
+    let stale = FailureCount {
+        consecutive: 1,
+        last_at: Some(at(NOW + 1_000)),
+    };
+    let right = Judgement::Right { totp_step: Some(7) };
+    for j in [Judgement::Wrong, right] {
+        assert!(
+            !h.db
+                .settle_factor_attempt(&t.id, &f.id, Some(&stale), j, at(NOW + 9_000))
+                .await
+                .unwrap()
+        );
+    }
+    assert_eq!(failures(&h.db, &t, &f.id).await, seen);
+    assert_eq!(last_step(&h.db, &t, &f.id).await, None);
+    // From the state seen, a right code clears the count and uses the step, once.
+    assert!(
+        h.db.settle_factor_attempt(&t.id, &f.id, Some(&seen), right, at(NOW + 9_000))
+            .await
+            .unwrap()
+    );
+    assert_eq!(failures(&h.db, &t, &f.id).await, FailureCount::default());
+    assert_eq!(last_step(&h.db, &t, &f.id).await, Some(7));
+    let cleared = FailureCount::default();
+    assert!(
+        !h.db
+            .settle_factor_attempt(&t.id, &f.id, Some(&cleared), right, at(NOW + 9_000))
+            .await
+            .unwrap(),
+        "a used step is a replay"
+    );
+    // A right code without a step (SMS, generic OTP) only clears.
+    h.db.settle_factor_attempt(&t.id, &f.id, None, Judgement::Wrong, at(NOW))
+        .await
+        .unwrap();
+    let seen = failures(&h.db, &t, &f.id).await;
+    assert_eq!(seen.consecutive, 1);
+    let plain = Judgement::Right { totp_step: None };
+    assert!(
+        h.db.settle_factor_attempt(&t.id, &f.id, Some(&seen), plain, at(NOW))
+            .await
+            .unwrap()
+    );
+    assert_eq!(failures(&h.db, &t, &f.id).await, FailureCount::default());
+}
+
+async fn user_failures_count_and_clear_only_from_the_state_seen(h: &Harness) {
+    let t = tenant(&h.db, "acme").await;
+    let u = UserId::parse("user_1").unwrap();
+    assert_eq!(
+        h.db.user_failures(&t.id, &u).await.unwrap(),
+        FailureCount::default()
+    );
+    assert!(!h.db.user_known(&t.id, &u).await.unwrap());
+    let zero = FailureCount::default();
+    assert!(
+        h.db.settle_user_attempt(&t.id, &u, &zero, false, at(NOW))
+            .await
+            .unwrap()
+    );
+    assert!(
+        h.db.user_known(&t.id, &u).await.unwrap(),
+        "a counted user is known"
+    );
+    let one = h.db.user_failures(&t.id, &u).await.unwrap();
+    assert_eq!(
+        one,
+        FailureCount {
+            consecutive: 1,
+            last_at: Some(at(NOW))
+        }
+    );
+    assert!(
+        !h.db
+            .settle_user_attempt(&t.id, &u, &zero, true, at(NOW))
+            .await
+            .unwrap(),
+        "stale"
+    );
+    assert!(
+        h.db.settle_user_attempt(&t.id, &u, &one, true, at(NOW))
+            .await
+            .unwrap()
+    );
+    assert_eq!(h.db.user_failures(&t.id, &u).await.unwrap(), zero);
+    // Another tenant's user of the same id is another count.
+    let globex = tenant(&h.db, "globex").await;
+    assert_eq!(h.db.user_failures(&globex.id, &u).await.unwrap(), zero);
+}
+
+async fn operators_find_and_unlock_factors_and_users(h: &Harness) {
+    let t = tenant(&h.db, "acme").await;
+    let f = factor(&t, Some("user_1"), totp_details(None), NOW);
+    let g = factor(&t, Some("user_1"), FactorDetails::GenericOtp, NOW + 1);
+    let other = factor(&t, Some("user_2"), FactorDetails::GenericOtp, NOW + 2);
+    for x in [&f, &g, &other] {
+        h.db.insert_factor(x, None).await.unwrap();
+        h.db.settle_factor_attempt(&t.id, &x.id, None, Judgement::Wrong, at(NOW))
+            .await
+            .unwrap();
+    }
+    let u = UserId::parse("user_1").unwrap();
+    h.db.settle_user_attempt(&t.id, &u, &FailureCount::default(), false, at(NOW))
+        .await
+        .unwrap();
+
+    assert_eq!(h.db.find_factor(&f.id).await.unwrap().unwrap().id, f.id);
+    assert_eq!(
+        h.db.find_factor(&FactorId::generate(at(NOW)).unwrap())
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(h.db.find_tenant("acme").await.unwrap().unwrap().id, t.id);
+    assert_eq!(
+        h.db.find_tenant(t.id.as_str()).await.unwrap().unwrap().name,
+        "acme"
+    );
+    assert_eq!(h.db.find_tenant("nobody").await.unwrap(), None);
+
+    assert!(h.db.unlock_factor(&f.id).await.unwrap());
+    assert_eq!(failures(&h.db, &t, &f.id).await, FailureCount::default());
+    assert_eq!(failures(&h.db, &t, &g.id).await.consecutive, 1);
+    assert!(
+        !h.db
+            .unlock_factor(&FactorId::generate(at(NOW)).unwrap())
+            .await
+            .unwrap()
+    );
+
+    // The user and both their factors (one already clear), not the other user's.
+    assert_eq!(h.db.unlock_user(&t.id, &u).await.unwrap(), 3);
+    assert_eq!(failures(&h.db, &t, &g.id).await, FailureCount::default());
+    assert_eq!(
+        h.db.user_failures(&t.id, &u).await.unwrap(),
+        FailureCount::default()
+    );
+    assert_eq!(failures(&h.db, &t, &other.id).await.consecutive, 1);
+}
+
+async fn race_failures_from_one_state_count_once(h: &Harness) {
+    let nodes = h.nodes().await;
+    let t = tenant(&h.db, "acme").await;
+    let f = factor(&t, Some("user_1"), totp_details(None), NOW);
+    h.db.insert_factor(&f, None).await.unwrap();
+    let seen = FailureCount::default();
+    let results = race(&nodes, RACERS, |db, _| {
+        let (tid, fid) = (t.id.clone(), f.id.clone());
+        async move {
+            db.settle_factor_attempt(&tid, &fid, Some(&seen), Judgement::Wrong, at(NOW))
+                .await
+                .unwrap()
+        }
+    })
+    .await;
+    assert_eq!(results.iter().filter(|w| **w).count(), 1, "{results:?}");
+    assert_eq!(failures(&h.db, &t, &f.id).await.consecutive, 1);
+}
+
+async fn race_user_failures_from_one_state_count_once(h: &Harness) {
+    let nodes = h.nodes().await;
+    let t = tenant(&h.db, "acme").await;
+    let u = UserId::parse("user_1").unwrap();
+    let seen = FailureCount::default();
+    let results = race(&nodes, RACERS, |db, _| {
+        let (tid, u) = (t.id.clone(), u.clone());
+        async move {
+            db.settle_user_attempt(&tid, &u, &seen, false, at(NOW))
+                .await
+                .unwrap()
+        }
+    })
+    .await;
+    assert_eq!(results.iter().filter(|w| **w).count(), 1, "{results:?}");
+    assert_eq!(h.db.user_failures(&t.id, &u).await.unwrap().consecutive, 1);
+}
+
+// ---- FusionAuth two-factor state -------------------------------------------------------
+
+fn code(t: &Tenant, scope: &str, digest: u8, expires_ms: i64) -> PendingCode {
+    PendingCode {
+        tenant_id: t.id.clone(),
+        scope: scope.into(),
+        user_id: Some(UserId::parse("user_1").unwrap()),
+        digest: vec![digest; 32],
+        payload: Some("KLRT".into()),
+        expires_at: at(expires_ms),
+        attempts: 0,
+        created_at: at(NOW),
+    }
+}
+
+fn login(t: &Tenant, id: &str) -> LoginState {
+    LoginState {
+        id_digest: id.into(),
+        tenant_id: t.id.clone(),
+        user_id: UserId::parse("user_1").unwrap(),
+        application_id: Some("app".into()),
+        state: Some("{}".into()),
+        expires_at: at(NOW + 300_000),
+        attempts: 0,
+        sends: 0,
+        created_at: at(NOW),
+    }
+}
+
+fn recovery_set(n: u8) -> Vec<RecoveryCode> {
+    (0..n)
+        .map(|i| RecoveryCode {
+            digest: vec![i; 32],
+            sealed: vec![i, 1, 2],
+            created_at: at(NOW),
+        })
+        .collect()
+}
+
+async fn sent_codes_replace_consume_and_fail(h: &Harness) {
+    let t = tenant(&h.db, "acme").await;
+    let now = at(NOW + 1_000);
+    let late = NOW + 600_000;
+    h.db.put_code(&code(&t, "enable:a", 1, late)).await.unwrap();
+    let got = h.db.get_code(&t.id, "enable:a").await.unwrap().unwrap();
+    assert_eq!(got, code(&t, "enable:a", 1, late));
+    // Another tenant sees nothing; a new put replaces the code (and its attempts).
+    let globex = tenant(&h.db, "globex").await;
+    assert_eq!(h.db.get_code(&globex.id, "enable:a").await.unwrap(), None);
+    assert!(
+        h.db.fail_code(&t.id, "enable:a", &[1; 32], MAX_ATTEMPTS, now)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        h.db.get_code(&t.id, "enable:a")
+            .await
+            .unwrap()
+            .unwrap()
+            .attempts,
+        1
+    );
+    h.db.put_code(&code(&t, "enable:a", 2, late)).await.unwrap();
+    let got = h.db.get_code(&t.id, "enable:a").await.unwrap().unwrap();
+    assert_eq!((got.digest, got.attempts), (vec![2; 32], 0));
+    // The replaced digest is neither consumed nor failed.
+    assert!(
+        !h.db
+            .consume_code(&t.id, "enable:a", &[1; 32], MAX_ATTEMPTS, now)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !h.db
+            .fail_code(&t.id, "enable:a", &[1; 32], MAX_ATTEMPTS, now)
+            .await
+            .unwrap()
+    );
+    // At the attempt limit the code is neither failed nor consumed any more.
+    for _ in 0..MAX_ATTEMPTS {
+        assert!(
+            h.db.fail_code(&t.id, "enable:a", &[2; 32], MAX_ATTEMPTS, now)
+                .await
+                .unwrap()
+        );
+    }
+    assert!(
+        !h.db
+            .fail_code(&t.id, "enable:a", &[2; 32], MAX_ATTEMPTS, now)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !h.db
+            .consume_code(&t.id, "enable:a", &[2; 32], MAX_ATTEMPTS, now)
+            .await
+            .unwrap()
+    );
+    // Expired: refused; open: consumed once, then gone.
+    h.db.put_code(&code(&t, "enable:b", 3, NOW)).await.unwrap();
+    assert!(
+        !h.db
+            .consume_code(&t.id, "enable:b", &[3; 32], MAX_ATTEMPTS, now)
+            .await
+            .unwrap()
+    );
+    h.db.put_code(&code(&t, "enable:c", 4, late)).await.unwrap();
+    assert!(
+        h.db.consume_code(&t.id, "enable:c", &[4; 32], MAX_ATTEMPTS, now)
+            .await
+            .unwrap()
+    );
+    assert_eq!(h.db.get_code(&t.id, "enable:c").await.unwrap(), None);
+    assert!(
+        !h.db
+            .consume_code(&t.id, "enable:c", &[4; 32], MAX_ATTEMPTS, now)
+            .await
+            .unwrap()
+    );
+}
+
+async fn logins_count_sends_fail_and_end_once(h: &Harness) {
+    let t = tenant(&h.db, "acme").await;
+    let now = at(NOW + 1_000);
+    let l = login(&t, "login-a");
+    h.db.insert_login(&l).await.unwrap();
+    assert_eq!(h.db.get_login("login-a").await.unwrap(), Some(l.clone()));
+    assert_eq!(h.db.get_login("nobody").await.unwrap(), None);
+    for _ in 0..3 {
+        assert!(h.db.count_login_send("login-a", 3, now).await.unwrap());
+    }
+    assert!(!h.db.count_login_send("login-a", 3, now).await.unwrap());
+    assert_eq!(h.db.get_login("login-a").await.unwrap().unwrap().sends, 3);
+    // Wrong codes: the login stays open until the limit, then it and its code are gone.
+    let scope = LoginState::code_scope("login-a");
+    h.db.put_code(&code(&t, &scope, 9, NOW + 300_000))
+        .await
+        .unwrap();
+    for _ in 0..MAX_ATTEMPTS - 1 {
+        assert!(
+            h.db.fail_login(&t.id, "login-a", MAX_ATTEMPTS, now)
+                .await
+                .unwrap()
+        );
+    }
+    assert!(
+        !h.db
+            .fail_login(&t.id, "login-a", MAX_ATTEMPTS, now)
+            .await
+            .unwrap()
+    );
+    assert_eq!(h.db.get_login("login-a").await.unwrap(), None);
+    assert_eq!(h.db.get_code(&t.id, &scope).await.unwrap(), None);
+    // Another login ends once, with its code; not from another tenant, not when expired.
+    h.db.insert_login(&login(&t, "login-b")).await.unwrap();
+    let globex = tenant(&h.db, "globex").await;
+    assert!(
+        !h.db
+            .consume_login(&globex.id, "login-b", MAX_ATTEMPTS, now)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !h.db
+            .consume_login(&t.id, "login-b", MAX_ATTEMPTS, at(NOW + 300_000))
+            .await
+            .unwrap()
+    );
+    let scope = LoginState::code_scope("login-b");
+    h.db.put_code(&code(&t, &scope, 9, NOW + 300_000))
+        .await
+        .unwrap();
+    assert!(
+        h.db.consume_login(&t.id, "login-b", MAX_ATTEMPTS, now)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !h.db
+            .consume_login(&t.id, "login-b", MAX_ATTEMPTS, now)
+            .await
+            .unwrap()
+    );
+    assert_eq!(h.db.get_code(&t.id, &scope).await.unwrap(), None);
+}
+
+async fn methods_recovery_codes_and_users(h: &Harness) {
+    let t = tenant(&h.db, "acme").await;
+    let now = at(NOW + 1_000);
+    let user = UserId::parse("user_1").unwrap();
+    assert!(!h.db.user_known(&t.id, &user).await.unwrap());
+    let method = |details, ms, id: &str| Factor {
+        method_id: Some(MethodId::parse(id).unwrap()),
+        ..factor(&t, Some("user_1"), details, ms)
+    };
+    let sms = method(
+        FactorDetails::Sms {
+            phone: PhoneNumber::parse("+14155552671").unwrap(),
+        },
+        NOW,
+        "AAAA",
+    );
+    // The first method brings the recovery codes; a second does not replace them.
+    assert!(
+        h.db.insert_method(&sms, &recovery_set(10), now)
+            .await
+            .unwrap()
+    );
+    assert!(h.db.user_known(&t.id, &user).await.unwrap());
+    assert_eq!(h.db.recovery_codes(&t.id, &user).await.unwrap().len(), 10);
+    let email = method(
+        FactorDetails::Email {
+            address: "ada@example.com".into(),
+        },
+        NOW + 1,
+        "BBBB",
+    );
+    assert!(
+        !h.db
+            .insert_method(&email, &recovery_set(3), now)
+            .await
+            .unwrap()
+    );
+    assert_eq!(h.db.recovery_codes(&t.id, &user).await.unwrap().len(), 10);
+    // A taken method id is a conflict.
+    let dup = method(FactorDetails::GenericOtp, NOW + 2, "AAAA");
+    assert!(matches!(
+        h.db.insert_method(&dup, &[], now).await,
+        Err(StoreError::Conflict(_))
+    ));
+    // Finding users by address, number or id; renaming.
+    for (e, p, u) in [
+        (Some("ada@example.com"), None, None),
+        (None, Some("+14155552671"), None),
+        (None, None, Some(&user)),
+    ] {
+        assert_eq!(
+            h.db.find_users(&t.id, e, p, u, 2).await.unwrap(),
+            std::slice::from_ref(&user)
+        );
+    }
+    assert!(
+        h.db.find_users(&t.id, Some("x@example.com"), None, None, 2)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let bbbb = MethodId::parse("BBBB").unwrap();
+    assert!(
+        h.db.rename_method(&t.id, &user, &bbbb, Some("Work"), now)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        h.db.get_factor(&t.id, &email.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .name
+            .as_deref(),
+        Some("Work")
+    );
+    let nope = MethodId::parse("ZZZZ").unwrap();
+    assert!(
+        !h.db
+            .rename_method(&t.id, &user, &nope, None, now)
+            .await
+            .unwrap()
+    );
+    // Recovery codes: used once; replaced as a set.
+    assert!(
+        h.db.consume_recovery_code(&t.id, &user, &[0; 32])
+            .await
+            .unwrap()
+    );
+    assert!(
+        !h.db
+            .consume_recovery_code(&t.id, &user, &[0; 32])
+            .await
+            .unwrap()
+    );
+    assert_eq!(h.db.recovery_codes(&t.id, &user).await.unwrap().len(), 9);
+    h.db.replace_recovery_codes(&t.id, &user, &recovery_set(4), now)
+        .await
+        .unwrap();
+    assert_eq!(
+        h.db.recovery_codes(&t.id, &user).await.unwrap(),
+        recovery_set(4)
+    );
+    // Deleting one method keeps the codes; deleting the last takes them too.
+    assert_eq!(
+        h.db.delete_methods(&t.id, &user, Some(&sms.id), now)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(h.db.recovery_codes(&t.id, &user).await.unwrap().len(), 4);
+    assert_eq!(
+        h.db.delete_methods(&t.id, &user, None, now).await.unwrap(),
+        1
+    );
+    assert!(h.db.recovery_codes(&t.id, &user).await.unwrap().is_empty());
+    assert_eq!(h.db.get_factor(&t.id, &email.id).await.unwrap(), None);
+}
+
+async fn trusts_and_purge(h: &Harness) {
+    let t = tenant(&h.db, "acme").await;
+    let trust = Trust {
+        id_digest: "trust-a".into(),
+        tenant_id: t.id.clone(),
+        user_id: UserId::parse("user_1").unwrap(),
+        application_id: None,
+        created_at: at(NOW),
+        expires_at: at(NOW + 10_000),
+    };
+    h.db.insert_trust(&trust).await.unwrap();
+    assert_eq!(h.db.get_trust("trust-a").await.unwrap(), Some(trust));
+    h.db.insert_login(&login(&t, "login-a")).await.unwrap();
+    h.db.put_code(&code(&t, "enable:a", 1, NOW + 5_000))
+        .await
+        .unwrap();
+    // Nothing has expired yet.
+    h.db.purge_expired(at(NOW + 1_000), 10).await.unwrap();
+    assert!(h.db.get_trust("trust-a").await.unwrap().is_some());
+    assert!(h.db.get_login("login-a").await.unwrap().is_some());
+    assert!(h.db.get_code(&t.id, "enable:a").await.unwrap().is_some());
+    h.db.purge_expired(at(NOW + 400_000), 10).await.unwrap();
+    assert_eq!(h.db.get_trust("trust-a").await.unwrap(), None);
+    assert_eq!(h.db.get_login("login-a").await.unwrap(), None);
+    assert_eq!(h.db.get_code(&t.id, "enable:a").await.unwrap(), None);
+}
+
+async fn race_one_sent_code_is_used_once(h: &Harness) {
+    let nodes = h.nodes().await;
+    let t = tenant(&h.db, "acme").await;
+    h.db.put_code(&code(&t, "enable:a", 1, NOW + 600_000))
+        .await
+        .unwrap();
+    let results = race(&nodes, RACERS, |db, _| {
+        let tid = t.id.clone();
+        async move {
+            db.consume_code(&tid, "enable:a", &[1; 32], MAX_ATTEMPTS, at(NOW + 1_000))
+                .await
+                .unwrap()
+        }
+    })
+    .await;
+    assert_eq!(results.iter().filter(|w| **w).count(), 1, "{results:?}");
+}
+
+async fn race_one_login_ends_once(h: &Harness) {
+    let nodes = h.nodes().await;
+    let t = tenant(&h.db, "acme").await;
+    h.db.insert_login(&login(&t, "login-a")).await.unwrap();
+    let results = race(&nodes, RACERS, |db, i| {
+        let tid = t.id.clone();
+        async move {
+            let now = at(NOW + 1_000);
+            if i % 2 == 0 {
+                (
+                    "end",
+                    db.consume_login(&tid, "login-a", MAX_ATTEMPTS, now)
+                        .await
+                        .unwrap(),
+                )
+            } else {
+                (
+                    "fail",
+                    db.fail_login(&tid, "login-a", MAX_ATTEMPTS, now)
+                        .await
+                        .unwrap(),
+                )
+            }
+        }
+    })
+    .await;
+    let ended = results.iter().filter(|r| **r == ("end", true)).count();
+    assert!(ended <= 1, "{results:?}");
+    let failed_open = results.iter().filter(|r| **r == ("fail", true)).count();
+    assert!(failed_open < MAX_ATTEMPTS as usize, "{results:?}");
+    assert_eq!(
+        h.db.get_login("login-a").await.unwrap(),
+        None,
+        "ended or spent"
+    );
+}
+
+async fn race_one_recovery_code_is_used_once(h: &Harness) {
+    let nodes = h.nodes().await;
+    let t = tenant(&h.db, "acme").await;
+    let user = UserId::parse("user_1").unwrap();
+    h.db.replace_recovery_codes(&t.id, &user, &recovery_set(2), at(NOW))
+        .await
+        .unwrap();
+    let results = race(&nodes, RACERS, |db, _| {
+        let (tid, user) = (t.id.clone(), user.clone());
+        async move {
+            db.consume_recovery_code(&tid, &user, &[1; 32])
+                .await
+                .unwrap()
+        }
+    })
+    .await;
+    assert_eq!(results.iter().filter(|w| **w).count(), 1, "{results:?}");
+    assert_eq!(h.db.recovery_codes(&t.id, &user).await.unwrap().len(), 1);
 }
 
 // ---- PostgreSQL only --------------------------------------------------------------------

@@ -531,3 +531,16 @@ test('X-FusionAuth-TenantId that does not match the key is refused', async () =>
   assert.equal(await statusCode(userId), 242);
   assert.equal(ok(await call(fa.retrieveTwoFactorRecoveryCodes(userId))).recoveryCodes.length, 10);
 });
+
+test('a throttled user: 409 with an Errors object and Retry-After, rejected as a ClientResponse', async () => {
+  const { userId, auth } = await enrollAuthenticator();
+  const first = await start(userId);
+  for (let i = 0; i < 5; i++) {
+    fails(await call(fa.twoFactorLogin({ twoFactorId: first.twoFactorId, code: otherCode(first.code) })), 421);
+  }
+  const again = await start(userId);
+  const r = await call(fa.twoFactorLogin({ twoFactorId: again.twoFactorId, code: await auth.code() }));
+  assert.equal(r.status, 409, show(r));
+  assert.equal(r.rejected, true, show(r));
+  assert.equal(r.body.generalErrors[0].code, '[TooManyFailedAttempts]', show(r));
+});

@@ -330,9 +330,6 @@ impl<S: Store> Service<S> {
         let used = match self.judge_login(&login, &methods, &req.code, now).await? {
             Judged::Totp(f) => UsedCode::Method(f),
             Judged::Recovery => UsedCode::RecoveryCode,
-            Judged::NewSecret(_) => {
-                return Err(CoreError::Internal("a login has no new secret".into()));
-            }
             Judged::Sent(sent) => {
                 let by = sent.payload.as_deref().and_then(MethodId::parse);
                 match by.and_then(|mid| methods.iter().find(|m| m.method_id.as_ref() == Some(&mid)))

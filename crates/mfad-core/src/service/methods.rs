@@ -242,9 +242,7 @@ impl<S: Store> Service<S> {
         let id = FactorId::generate(now)?;
         let details = match req.method {
             NewMethod::Totp { secret } => {
-                let step = self
-                    .prove_new_secret(tenant, user, &secret, &req.code, now)
-                    .await?;
+                let step = self.prove_new_secret(&secret, &req.code, now)?;
                 self.authenticator(&id, user, &secret, step)?
             }
             NewMethod::Sms { mobile_phone } => {
@@ -285,8 +283,7 @@ impl<S: Store> Service<S> {
                         return Err(CoreError::invalid(Field::PhoneNumber, Reason::Required));
                     }
                 };
-                self.prove_new_secret(tenant, user, &secret, &req.code, now)
-                    .await?;
+                self.prove_new_secret(&secret, &req.code, now)?;
                 let details = FactorDetails::Sms { phone };
                 reject_duplicate(&existing, &details)?;
                 if let Some(c) = sent {
@@ -352,22 +349,6 @@ impl<S: Store> Service<S> {
             // The code that proved the secret is used: it must not also log in.
             last_used_step: Some(accepted_step),
         }))
-    }
-
-    /// Checks that `code` is the TOTP of a secret being enrolled; returns its step.
-    async fn prove_new_secret(
-        &self,
-        tenant: &TenantId,
-        user: &UserId,
-        secret: &[u8],
-        code: &str,
-        now: OffsetDateTime,
-    ) -> Result<i64, CoreError> {
-        let candidates = vec![Candidate::NewSecret(secret)];
-        match self.judge(tenant, user, candidates, &[], code, now).await? {
-            Some(Judged::NewSecret(step)) => Ok(step),
-            _ => Err(CoreError::InvalidCode),
-        }
     }
 
     /// Checks `code` against the code sent for `scope` and uses it up.

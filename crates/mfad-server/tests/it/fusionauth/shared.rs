@@ -214,7 +214,8 @@ async fn concurrent_logins_with_one_totp_code_succeed_once() {
         "{statuses:?}"
     );
 
-    // One recovery code, many logins at once: one wins.
+    // One recovery code, many logins at once: one wins (once the replays' delay is over).
+    app.advance(30);
     let recovery = body["recoveryCodes"][0].as_str().unwrap();
     let mut ids = Vec::new();
     for _ in 0..8 {
@@ -258,4 +259,115 @@ async fn concurrent_logins(app: &TestApp, ids: &[String], code: &str) -> Vec<u16
         out.push(h.await.unwrap());
     }
     out
+}
+
+/// One factor, one failure count: wrong codes through either API add up, the throttle
+/// refuses both APIs in their own shapes, and a success through one clears it for both.
+#[tokio::test]
+async fn both_apis_share_one_failure_count_per_factor() {
+    let app = spawn_app().await;
+    let user = uuid();
+    let (secret, _) = app.enable_authenticator(&user).await;
+    let list = workos(
+        &app,
+        "GET",
+        &format!("/user_management/users/{user}/auth_factors"),
+        None,
+    )
+    .await;
+    let factor = list.body["data"][0]["id"].as_str().unwrap().to_owned();
+    let wrong = |app: &TestApp| {
+        let near: Vec<String> = [-30, 0, 30]
+            .iter()
+            .map(|d| {
+                let key = b64(&secret);
+                mfad_otp::Totp::default().code_at(&key, (app.now_unix() as i64 + d) as u64)
+            })
+            .collect();
+        (0..)
+            .map(|n| format!("{n:06}"))
+            .find(|c| !near.contains(c))
+            .unwrap()
+    };
+    let verify = |code: String| {
+        let factor = factor.clone();
+        let app = &app;
+        async move {
+            let ch = workos(
+                app,
+                "POST",
+                &format!("/auth/factors/{factor}/challenge"),
+                None,
+            )
+            .await;
+            let cid = ch.body["id"].as_str().unwrap().to_owned();
+            workos(
+                app,
+                "POST",
+                &format!("/auth/challenges/{cid}/verify"),
+                Some(json!({"code": code})),
+            )
+            .await
+        }
+    };
+    // Three wrong codes on WorkOS, two on FusionAuth logins: five on the one factor.
+    for _ in 0..3 {
+        let r = verify(wrong(&app)).await;
+        assert_eq!((r.status, &r.body["valid"]), (201, &json!(false)), "{r:?}");
+    }
+    for _ in 0..2 {
+        let started = app.start(&user).await;
+        app.login(started["twoFactorId"].as_str().unwrap(), &wrong(&app))
+            .await
+            .assert_empty(421);
+    }
+    // Both APIs now refuse, unjudged, even the right code.
+    let r = verify(app.totp(&secret)).await;
+    assert_eq!(
+        (r.status, &r.body["code"]),
+        (429, &json!("too_many_failed_attempts")),
+        "{r:?}"
+    );
+    assert_eq!(r.retry_after.as_deref(), Some("30"));
+    let started = app.start(&user).await;
+    let tfid = started["twoFactorId"].as_str().unwrap();
+    app.login(tfid, &app.totp(&secret))
+        .await
+        .assert_throttled("[TooManyFailedAttempts]", "30");
+    // After the delay, a right code on FusionAuth clears the count WorkOS sees.
+    app.advance(30);
+    app.login(tfid, &app.totp(&secret)).await.assert_json(200);
+    for _ in 0..4 {
+        let r = verify(wrong(&app)).await;
+        assert_eq!((r.status, &r.body["valid"]), (201, &json!(false)), "{r:?}");
+    }
+}
+
+/// Method ids are given at enrollment, through either API, so reading never writes.
+#[tokio::test]
+async fn workos_enrollment_gives_the_method_id_at_once() {
+    let app = spawn_app().await;
+    let user = uuid();
+    let r = workos(
+        &app,
+        "POST",
+        "/auth/factors/enroll",
+        Some(json!({"type": "sms", "phone_number": PHONE, "user_id": user})),
+    )
+    .await;
+    let fid = mfad_core::FactorId::parse(r.body["id"].as_str().unwrap()).unwrap();
+    use mfad_core::store::Store;
+    let stored = app
+        .app_state
+        .service
+        .store()
+        .get_factor(&app.tenant, &fid)
+        .await
+        .unwrap()
+        .unwrap();
+    let method_id = stored.method_id.expect("assigned at enrollment");
+    // FusionAuth names it by that id; the status read changes nothing.
+    assert_eq!(app.status(&user).await, 242);
+    let started = app.start(&user).await;
+    assert_eq!(started["methods"][0]["id"], method_id.as_str());
 }

@@ -463,6 +463,81 @@ async fn wrong_guesses_across_nodes_are_judged_at_most_max_attempts_times() {
     }
 }
 
+/// Wrong codes on one TOTP factor, at once, split across both nodes and several challenges:
+/// the throttle's threshold (5) bounds what is judged, the right code is refused on both
+/// nodes, and `mfad factor unlock` (the CLI, on the same database) lifts it everywhere.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn throttle_bounds_bursts_across_nodes_and_unlock_reaches_every_node() {
+    let Some(c) = Cluster::start(2).await else {
+        return;
+    };
+    let factor = c
+        .enroll(
+            c.node(0),
+            json!({"type": "totp", "totp_issuer": "A", "totp_user": "u"}),
+        )
+        .await;
+    let fid = str_of(&factor, "id").to_owned();
+    let secret = factor["totp"]["secret"].as_str().unwrap().to_owned();
+    let mut paths = Vec::new();
+    for i in 0..8 {
+        let ch = c.challenge(c.node(i), &fid).await;
+        paths.push(format!("/auth/challenges/{}/verify", str_of(&ch, "id")));
+    }
+    let bad = wrong(&totp_now(&secret));
+    let barrier = Arc::new(tokio::sync::Barrier::new(BURST));
+    let mut tasks = Vec::new();
+    for i in 0..BURST {
+        let (http, key, url) = (c.http.clone(), c.key.clone(), c.node(i).url.clone());
+        let (path, barrier, bad) = (paths[i % paths.len()].clone(), barrier.clone(), bad.clone());
+        tasks.push(tokio::spawn(async move {
+            barrier.wait().await;
+            call(&http, &key, &url, "POST", &path, Some(json!({"code": bad}))).await
+        }));
+    }
+    let mut results = Vec::new();
+    for t in tasks {
+        results.push(t.await.unwrap());
+    }
+    let judged = results.iter().filter(|r| r.status == 201).count();
+    assert_eq!(judged, 5, "{results:#?}");
+    for r in results.iter().filter(|r| r.status != 201) {
+        assert_eq!(
+            (r.status, r.body["code"].as_str()),
+            (429, Some("too_many_failed_attempts")),
+            "{r:?}"
+        );
+        assert!(r.retry_after.is_some(), "{r:?}");
+    }
+    // Both nodes refuse the right code now.
+    for node in 0..2 {
+        let ch = c.challenge(c.node(node), &fid).await;
+        let path = format!("/auth/challenges/{}/verify", str_of(&ch, "id"));
+        let r = c
+            .call(
+                c.node(node),
+                "POST",
+                &path,
+                Some(json!({"code": totp_now(&secret)})),
+            )
+            .await;
+        assert_eq!(r.status, 429, "{r:?}");
+    }
+    // The operator's unlock, from the CLI, reaches both nodes at once.
+    c.cli(&["factor", "unlock", &fid]);
+    let ch = c.challenge(c.node(1), &fid).await;
+    let path = format!("/auth/challenges/{}/verify", str_of(&ch, "id"));
+    let r = c
+        .call(
+            c.node(1),
+            "POST",
+            &path,
+            Some(json!({"code": totp_now(&secret)})),
+        )
+        .await;
+    assert_eq!((r.status, &r.body["valid"]), (201, &json!(true)), "{r:?}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn what_one_node_writes_the_other_sees_at_once() {
     let Some(c) = Cluster::start(2).await else {

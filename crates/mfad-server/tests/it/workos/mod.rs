@@ -8,4 +8,5 @@ mod concurrency;
 mod factors;
 mod input;
 mod pagination;
+mod throttle;
 mod users;
