@@ -867,5 +867,5 @@ def test_throttled_user_is_409_with_retry_after_and_an_errors_object(fa: FusionA
     r = fa.two_factor_login({"twoFactorId": again["twoFactorId"], "code": auth.code()})
     assert r.status == 409, describe(r)
     assert not r.was_successful()
-    assert r.error_response["generalErrors"][0]["code"] == "[TooManyFailedAttempts]", describe(r)
+    assert r.error_response.json()["generalErrors"][0]["code"] == "[TooManyFailedAttempts]", describe(r)
     assert 0 < int(r.response.headers["Retry-After"]) <= 30, describe(r)
