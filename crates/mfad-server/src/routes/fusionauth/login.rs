@@ -93,7 +93,7 @@ pub async fn start(
 /// authenticator, or a recovery code), optional `trustComputer`, `applicationId`,
 /// `noJWT`; `ipAddress`, `metaData`, `userId` and the rest are ignored.
 ///
-/// 200 with a LoginResponse: `user` (`id`, `tenantId`, `twoFactor.methods` with
+/// 200 with a LoginResponse: `user` (`id`, `tenantId` as a UUID, `twoFactor.methods` with
 /// `lastUsed` on the method used), `state` from `start`, `twoFactorTrustId` (and the
 /// `fusionauth.trust` cookie) when trusting the computer, `token` and
 /// `tokenExpirationInstant` when an HS256 signing secret is configured and `noJWT` is not
@@ -145,7 +145,7 @@ pub async fn login(
         "user".into(),
         json!({
             "id": done.user_id.as_str(),
-            "tenantId": done.tenant_id.as_str(),
+            "tenantId": done.tenant_id.as_uuid(),
             "twoFactor": {"methods": methods(&done.methods, used_method)},
         }),
     );

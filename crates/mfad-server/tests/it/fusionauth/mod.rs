@@ -5,6 +5,7 @@
 mod auth;
 mod current;
 mod errors;
+mod fidelity;
 mod legacy;
 mod postgres;
 mod shared;
