@@ -95,6 +95,14 @@ pub(crate) struct LeanPool<DB: Database> {
     inner: Arc<Inner<DB>>,
 }
 
+impl<DB: Database> Clone for LeanPool<DB> {
+    fn clone(&self) -> Self {
+        LeanPool {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
 type Options<DB> = <<DB as Database>::Connection as Connection>::Options;
 
 struct Inner<DB: Database> {
@@ -508,3 +516,6 @@ impl<DB: SqlDb> Drop for LeanTransaction<DB> {
         });
     }
 }
+
+#[cfg(test)]
+mod tests;
