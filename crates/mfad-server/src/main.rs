@@ -106,7 +106,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
 }
 
 async fn api_key(
-    service: &mfad_core::Service<mfad_store::Db>,
+    service: &mfad_core::Service<Arc<dyn mfad_store::Database>>,
     cmd: ApiKeyCommand,
 ) -> anyhow::Result<()> {
     match cmd {
