@@ -142,7 +142,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
 }
 
 async fn factor(
-    service: &mfad_core::Service<mfad_store::Db>,
+    service: &mfad_core::Service<Arc<dyn mfad_store::Database>>,
     cmd: FactorCommand,
 ) -> anyhow::Result<()> {
     use mfad_core::verify::Gate;
@@ -203,7 +203,7 @@ async fn factor(
 }
 
 async fn api_key(
-    service: &mfad_core::Service<mfad_store::Db>,
+    service: &mfad_core::Service<Arc<dyn mfad_store::Database>>,
     cmd: ApiKeyCommand,
 ) -> anyhow::Result<()> {
     match cmd {

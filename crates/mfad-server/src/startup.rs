@@ -15,7 +15,7 @@ use mfad_core::{Clock, Policy, Service};
 use mfad_crypto::Keyring;
 use mfad_providers::email::SmtpOptions;
 use mfad_providers::{ConsoleEmail, ConsoleSms, SmtpEmail, TwilioSms, WebhookSms};
-use mfad_store::{Db, StoreOptions};
+use mfad_store::{Database, Db, StoreOptions};
 use tokio::net::TcpListener;
 
 use crate::config::{Config, EmailConfig, MasterKeySource, SmsConfig, ThrottleConfig, redact_url};
@@ -191,7 +191,7 @@ pub fn build_service(
     config: &Config,
     db: Db,
     clock: Arc<dyn Clock>,
-) -> anyhow::Result<Service<Db>> {
+) -> anyhow::Result<Service<Arc<dyn Database>>> {
     let keyring = Arc::new(load_keyring(config)?);
     let sms = sms_sender(config, clock.clone())?;
     let policy = Policy {
@@ -207,7 +207,7 @@ pub fn build_service(
             .unwrap_or(time::Duration::ZERO),
         throttle: throttle_policy(&config.throttle),
     };
-    Ok(Service::new(db, keyring, clock, sms, policy).with_email(email_sender(config)?))
+    Ok(Service::new(db.shared(), keyring, clock, sms, policy).with_email(email_sender(config)?))
 }
 
 /// The throttle the configuration asks for.

@@ -2,11 +2,18 @@
 //! failures sit on its row, read with the challenge that joins it and settled by one
 //! conditional `UPDATE` (compare-and-set on the count the attempt was admitted under),
 //! which also uses a TOTP step on success. The per-user count of FusionAuth's code checks
-//! sits on `two_factor_users`. [`throttle_methods!`] expands inside `impl_sql_store!`,
-//! so both backends share the SQL, like `two_factor.rs`.
+//! sits on `two_factor_users`. Also the operator's look-ups and unlocks.
 
-use mfad_core::clock::from_unix_ms;
-use mfad_core::model::FailureCount;
+use mfad_core::clock::{from_unix_ms, unix_ms};
+use mfad_core::error::StoreError;
+use mfad_core::ids::{FactorId, TenantId, UserId};
+use mfad_core::model::{Factor, FailureCount, Tenant};
+use mfad_core::store::Judgement;
+use time::OffsetDateTime;
+
+use crate::rows::{FactorRow, TenantRow};
+use crate::sql::{Sql, sql};
+use crate::store::{Backend, SqlStore};
 
 /// Reads a stored count (`last_failure_at` 0 = none).
 pub(crate) fn failure_count(failures: i64, last_failure_at: i64) -> FailureCount {
@@ -16,211 +23,177 @@ pub(crate) fn failure_count(failures: i64, last_failure_at: i64) -> FailureCount
     }
 }
 
-/// The stored form of a count's last failure.
-pub(crate) fn last_ms(c: &FailureCount) -> i64 {
-    c.last_at.map_or(0, mfad_core::clock::unix_ms)
+/// Binds the count an attempt was admitted under to the next two placeholders.
+fn bind_seen<'a>(q: Sql<'a>, seen: &FailureCount) -> Sql<'a> {
+    q.bind(i64::from(seen.consecutive))
+        .bind(seen.last_at.map_or(0, unix_ms))
 }
 
-// Binds: $1 factor id, $2 tenant, then each statement's own, then (`_CAS`) the count seen.
-pub(crate) const COUNT_FAILURE: &str = "UPDATE factors SET failures = failures + 1, \
-     last_failure_at = $3 WHERE id = $1 AND tenant_id = $2";
-pub(crate) const COUNT_FAILURE_CAS: &str = "UPDATE factors SET failures = failures + 1, \
-     last_failure_at = $3 WHERE id = $1 AND tenant_id = $2 AND failures = $4 AND last_failure_at = $5";
-pub(crate) const CLEAR: &str =
-    "UPDATE factors SET failures = 0, last_failure_at = 0 WHERE id = $1 AND tenant_id = $2";
-pub(crate) const CLEAR_CAS: &str = "UPDATE factors SET failures = 0, last_failure_at = 0 \
-     WHERE id = $1 AND tenant_id = $2 AND failures = $3 AND last_failure_at = $4";
-/// A right TOTP code: clears the count and uses the step, only forwards (replay rule).
-pub(crate) const USE_STEP: &str = "UPDATE factors SET failures = 0, last_failure_at = 0, \
-     totp_last_step = $3, updated_at = $4 WHERE id = $1 AND tenant_id = $2 \
-     AND (totp_last_step IS NULL OR totp_last_step < $3)";
-pub(crate) const USE_STEP_CAS: &str = "UPDATE factors SET failures = 0, last_failure_at = 0, \
-     totp_last_step = $3, updated_at = $4 WHERE id = $1 AND tenant_id = $2 \
-     AND (totp_last_step IS NULL OR totp_last_step < $3) AND failures = $5 AND last_failure_at = $6";
-
-pub(crate) const USER_FAILURES: &str =
-    "SELECT failures, last_failure_at FROM two_factor_users WHERE tenant_id = $1 AND user_id = $2";
-pub(crate) const USER_COUNT_FAILURE_CAS: &str = "UPDATE two_factor_users SET \
-     failures = failures + 1, last_failure_at = $3 \
-     WHERE tenant_id = $1 AND user_id = $2 AND failures = $4 AND last_failure_at = $5";
-pub(crate) const USER_CLEAR_CAS: &str = "UPDATE two_factor_users SET failures = 0, \
-     last_failure_at = 0 WHERE tenant_id = $1 AND user_id = $2 AND failures = $3 AND last_failure_at = $4";
-
-pub(crate) const UNLOCK_FACTOR: &str =
-    "UPDATE factors SET failures = 0, last_failure_at = 0 WHERE id = $1";
-pub(crate) const UNLOCK_USER: &str = "UPDATE two_factor_users SET failures = 0, \
-     last_failure_at = 0 WHERE tenant_id = $1 AND user_id = $2";
-pub(crate) const UNLOCK_USER_FACTORS: &str = "UPDATE factors SET failures = 0, \
-     last_failure_at = 0 WHERE tenant_id = $1 AND user_id = $2";
-
-pub(crate) const FIND_FACTOR: &str = concat!(
-    "SELECT ",
-    crate::rows::factor_columns!(),
-    " FROM factors f WHERE f.id = $1"
-);
-pub(crate) const FIND_TENANT: &str =
-    "SELECT id, name, created_at FROM tenants WHERE id = $1 OR name = $1";
-
-/// The throttle's `Store` methods, for `impl_sql_store!` to expand inside its
-/// `impl Store for …` block.
-macro_rules! throttle_methods {
-    () => {
-        async fn settle_factor_attempt(
-            &self,
-            tenant: &mfad_core::ids::TenantId,
-            factor: &mfad_core::ids::FactorId,
-            seen: Option<&mfad_core::model::FailureCount>,
-            judgement: mfad_core::store::Judgement,
-            now: time::OffsetDateTime,
-        ) -> Result<bool, mfad_core::error::StoreError> {
-            use mfad_core::store::Judgement;
-            use $crate::throttle as t;
-            let now_ms = mfad_core::clock::unix_ms(now);
-            let cas = seen.is_some();
-            let query = match judgement {
-                Judgement::Wrong => sqlx::query(if cas {
-                    t::COUNT_FAILURE_CAS
-                } else {
-                    t::COUNT_FAILURE
-                })
-                .bind(factor.as_str())
-                .bind(tenant.as_str())
-                .bind(now_ms),
-                Judgement::Right { totp_step: None } => {
-                    sqlx::query(if cas { t::CLEAR_CAS } else { t::CLEAR })
-                        .bind(factor.as_str())
-                        .bind(tenant.as_str())
-                }
-                Judgement::Right {
-                    totp_step: Some(step),
-                } => sqlx::query(if cas { t::USE_STEP_CAS } else { t::USE_STEP })
-                    .bind(factor.as_str())
-                    .bind(tenant.as_str())
-                    .bind(step)
-                    .bind(now_ms),
-            };
-            let query = match seen {
-                Some(c) => query.bind(i64::from(c.consecutive)).bind(t::last_ms(c)),
-                None => query,
-            };
-            query
-                .execute(self.write())
-                .await
-                .map(|r| r.rows_affected() == 1)
-                .map_err($crate::map_err)
+pub(crate) async fn settle_factor_attempt<B: Backend>(
+    s: &SqlStore<B>,
+    tenant: &TenantId,
+    factor: &FactorId,
+    seen: Option<&FailureCount>,
+    judgement: Judgement,
+    now: OffsetDateTime,
+) -> Result<bool, StoreError> {
+    // Binds: $1 factor id, $2 tenant, then each statement's own, then (compare-and-set)
+    // the count seen. A condition cannot be switched off by a bind: one text each.
+    let cas = seen.is_some();
+    let q = match judgement {
+        Judgement::Wrong if cas => sql(
+            "UPDATE factors SET failures = failures + 1, last_failure_at = $3 \
+             WHERE id = $1 AND tenant_id = $2 AND failures = $4 AND last_failure_at = $5",
+        ),
+        Judgement::Wrong => sql(
+            "UPDATE factors SET failures = failures + 1, last_failure_at = $3 \
+             WHERE id = $1 AND tenant_id = $2",
+        ),
+        Judgement::Right { totp_step: None } if cas => {
+            sql("UPDATE factors SET failures = 0, last_failure_at = 0 \
+             WHERE id = $1 AND tenant_id = $2 AND failures = $3 AND last_failure_at = $4")
         }
-
-        async fn user_failures(
-            &self,
-            tenant: &mfad_core::ids::TenantId,
-            user: &mfad_core::ids::UserId,
-        ) -> Result<mfad_core::model::FailureCount, mfad_core::error::StoreError> {
-            let row: Option<(i64, i64)> = sqlx::query_as($crate::throttle::USER_FAILURES)
-                .bind(tenant.as_str())
-                .bind(user.as_str())
-                .fetch_optional(self.read())
-                .await
-                .map_err($crate::map_err)?;
-            Ok(row.map_or_else(Default::default, |(n, last)| {
-                $crate::throttle::failure_count(n, last)
-            }))
+        Judgement::Right { totp_step: None } => {
+            sql("UPDATE factors SET failures = 0, last_failure_at = 0 \
+             WHERE id = $1 AND tenant_id = $2")
         }
-
-        async fn settle_user_attempt(
-            &self,
-            tenant: &mfad_core::ids::TenantId,
-            user: &mfad_core::ids::UserId,
-            seen: &mfad_core::model::FailureCount,
-            right: bool,
-            now: time::OffsetDateTime,
-        ) -> Result<bool, mfad_core::error::StoreError> {
-            use $crate::throttle as t;
-            let now_ms = mfad_core::clock::unix_ms(now);
-            sqlx::query($crate::two_factor::INSERT_USER_IF_NEW)
-                .bind(tenant.as_str())
-                .bind(user.as_str())
-                .bind(now_ms)
-                .execute(self.write())
-                .await
-                .map_err($crate::map_err)?;
-            let query = if right {
-                sqlx::query(t::USER_CLEAR_CAS)
-                    .bind(tenant.as_str())
-                    .bind(user.as_str())
-            } else {
-                sqlx::query(t::USER_COUNT_FAILURE_CAS)
-                    .bind(tenant.as_str())
-                    .bind(user.as_str())
-                    .bind(now_ms)
-            };
-            query
-                .bind(i64::from(seen.consecutive))
-                .bind(t::last_ms(seen))
-                .execute(self.write())
-                .await
-                .map(|r| r.rows_affected() == 1)
-                .map_err($crate::map_err)
-        }
-
-        async fn find_factor(
-            &self,
-            id: &mfad_core::ids::FactorId,
-        ) -> Result<Option<mfad_core::model::Factor>, mfad_core::error::StoreError> {
-            let row = sqlx::query_as::<_, $crate::rows::FactorRow>($crate::throttle::FIND_FACTOR)
-                .bind(id.as_str())
-                .fetch_optional(self.read())
-                .await
-                .map_err($crate::map_err)?;
-            row.map(TryInto::try_into).transpose()
-        }
-
-        async fn find_tenant(
-            &self,
-            id_or_name: &str,
-        ) -> Result<Option<mfad_core::model::Tenant>, mfad_core::error::StoreError> {
-            sqlx::query_as::<_, $crate::rows::TenantRow>($crate::throttle::FIND_TENANT)
-                .bind(id_or_name)
-                .fetch_optional(self.read())
-                .await
-                .map(|r| r.map(Into::into))
-                .map_err($crate::map_err)
-        }
-
-        async fn unlock_factor(
-            &self,
-            id: &mfad_core::ids::FactorId,
-        ) -> Result<bool, mfad_core::error::StoreError> {
-            sqlx::query($crate::throttle::UNLOCK_FACTOR)
-                .bind(id.as_str())
-                .execute(self.write())
-                .await
-                .map(|r| r.rows_affected() == 1)
-                .map_err($crate::map_err)
-        }
-
-        async fn unlock_user(
-            &self,
-            tenant: &mfad_core::ids::TenantId,
-            user: &mfad_core::ids::UserId,
-        ) -> Result<u64, mfad_core::error::StoreError> {
-            let mut tx = self.write().begin().await.map_err($crate::map_err)?;
-            let mut cleared = 0;
-            for sql in [
-                $crate::throttle::UNLOCK_USER,
-                $crate::throttle::UNLOCK_USER_FACTORS,
-            ] {
-                cleared += sqlx::query(sql)
-                    .bind(tenant.as_str())
-                    .bind(user.as_str())
-                    .execute(&mut *tx)
-                    .await
-                    .map_err($crate::map_err)?
-                    .rows_affected();
-            }
-            tx.commit().await.map_err($crate::map_err)?;
-            Ok(cleared)
-        }
+        // A right TOTP code: clears the count and uses the step, only forwards (replay rule).
+        Judgement::Right { totp_step: Some(_) } if cas => sql(
+            "UPDATE factors SET failures = 0, last_failure_at = 0, totp_last_step = $3, \
+             updated_at = $4 WHERE id = $1 AND tenant_id = $2 \
+             AND (totp_last_step IS NULL OR totp_last_step < $3) \
+             AND failures = $5 AND last_failure_at = $6",
+        ),
+        Judgement::Right { totp_step: Some(_) } => sql(
+            "UPDATE factors SET failures = 0, last_failure_at = 0, totp_last_step = $3, \
+             updated_at = $4 WHERE id = $1 AND tenant_id = $2 \
+             AND (totp_last_step IS NULL OR totp_last_step < $3)",
+        ),
     };
+    let q = q.bind(factor.as_str()).bind(tenant.as_str());
+    let q = match judgement {
+        Judgement::Wrong => q.bind(unix_ms(now)),
+        Judgement::Right { totp_step: None } => q,
+        Judgement::Right {
+            totp_step: Some(step),
+        } => q.bind(step).bind(unix_ms(now)),
+    };
+    let q = match seen {
+        Some(c) => bind_seen(q, c),
+        None => q,
+    };
+    Ok(q.execute(s.write()).await? == 1)
 }
 
-pub(crate) use throttle_methods;
+pub(crate) async fn user_failures<B: Backend>(
+    s: &SqlStore<B>,
+    tenant: &TenantId,
+    user: &UserId,
+) -> Result<FailureCount, StoreError> {
+    let row: Option<(i64, i64)> = sql("SELECT failures, last_failure_at FROM two_factor_users \
+         WHERE tenant_id = $1 AND user_id = $2")
+    .bind(tenant.as_str())
+    .bind(user.as_str())
+    .fetch_optional(s.read())
+    .await?;
+    Ok(row.map_or_else(Default::default, |(n, last)| failure_count(n, last)))
+}
+
+pub(crate) async fn settle_user_attempt<B: Backend>(
+    s: &SqlStore<B>,
+    tenant: &TenantId,
+    user: &UserId,
+    seen: &FailureCount,
+    right: bool,
+    now: OffsetDateTime,
+) -> Result<bool, StoreError> {
+    sql("INSERT INTO two_factor_users \
+         (tenant_id, user_id, failures, failures_reset_at, created_at, updated_at) \
+         VALUES ($1, $2, 0, 0, $3, $3) ON CONFLICT (tenant_id, user_id) DO NOTHING")
+    .bind(tenant.as_str())
+    .bind(user.as_str())
+    .bind(unix_ms(now))
+    .execute(s.write())
+    .await?;
+    let q = if right {
+        sql(
+            "UPDATE two_factor_users SET failures = 0, last_failure_at = 0 \
+             WHERE tenant_id = $1 AND user_id = $2 AND failures = $3 AND last_failure_at = $4",
+        )
+        .bind(tenant.as_str())
+        .bind(user.as_str())
+    } else {
+        sql(
+            "UPDATE two_factor_users SET failures = failures + 1, last_failure_at = $3 \
+             WHERE tenant_id = $1 AND user_id = $2 AND failures = $4 AND last_failure_at = $5",
+        )
+        .bind(tenant.as_str())
+        .bind(user.as_str())
+        .bind(unix_ms(now))
+    };
+    Ok(bind_seen(q, seen).execute(s.write()).await? == 1)
+}
+
+pub(crate) async fn find_factor<B: Backend>(
+    s: &SqlStore<B>,
+    id: &FactorId,
+) -> Result<Option<Factor>, StoreError> {
+    let row: Option<FactorRow> = sql(
+        "SELECT f.id, f.tenant_id, f.user_id, f.type, f.totp_issuer, f.totp_user, \
+         f.totp_algorithm, f.totp_digits, f.totp_period, f.totp_secret, f.totp_last_step, \
+         f.phone_number, f.email, f.method_id, f.name, f.created_at, f.updated_at, \
+         f.failures, f.last_failure_at \
+         FROM factors f WHERE f.id = $1",
+    )
+    .bind(id.as_str())
+    .fetch_optional(s.read())
+    .await?;
+    row.map(TryInto::try_into).transpose()
+}
+
+pub(crate) async fn find_tenant<B: Backend>(
+    s: &SqlStore<B>,
+    id_or_name: &str,
+) -> Result<Option<Tenant>, StoreError> {
+    let row: Option<TenantRow> =
+        sql("SELECT id, name, created_at FROM tenants WHERE id = $1 OR name = $1")
+            .bind(id_or_name)
+            .fetch_optional(s.read())
+            .await?;
+    Ok(row.map(Into::into))
+}
+
+pub(crate) async fn unlock_factor<B: Backend>(
+    s: &SqlStore<B>,
+    id: &FactorId,
+) -> Result<bool, StoreError> {
+    let n = sql("UPDATE factors SET failures = 0, last_failure_at = 0 WHERE id = $1")
+        .bind(id.as_str())
+        .execute(s.write())
+        .await?;
+    Ok(n == 1)
+}
+
+pub(crate) async fn unlock_user<B: Backend>(
+    s: &SqlStore<B>,
+    tenant: &TenantId,
+    user: &UserId,
+) -> Result<u64, StoreError> {
+    let mut tx = s.begin().await?;
+    let mut cleared = sql(
+        "UPDATE two_factor_users SET failures = 0, last_failure_at = 0 \
+         WHERE tenant_id = $1 AND user_id = $2",
+    )
+    .bind(tenant.as_str())
+    .bind(user.as_str())
+    .execute(&mut tx)
+    .await?;
+    cleared += sql("UPDATE factors SET failures = 0, last_failure_at = 0 \
+         WHERE tenant_id = $1 AND user_id = $2")
+    .bind(tenant.as_str())
+    .bind(user.as_str())
+    .execute(&mut tx)
+    .await?;
+    tx.commit().await?;
+    Ok(cleared)
+}
