@@ -184,7 +184,11 @@ impl JwtKeys {
     }
 
     /// Signs the token of a completed two-factor login, when an HS256 secret is
-    /// configured (and the caller did not ask for none).
+    /// configured (and the caller did not ask for none). Claims as FusionAuth fills them
+    /// where mfad can honestly: `tid` as the tenant's UUID, a fresh `jti`,
+    /// `authenticationType` `ONE_TIME_PASSWORD` (mfad checked a one-time code, never a
+    /// password), `iss` as configured, `applicationId` (and `aud`) when given. No `sid`:
+    /// mfad keeps no sessions. docs/FUSIONAUTH.md lists what is absent and why.
     pub fn issue(
         &self,
         tenant: &TenantId,
@@ -198,7 +202,9 @@ impl JwtKeys {
         let expires_at = now + self.ttl;
         let mut claims = json!({
             "sub": user.as_str(),
-            "tid": tenant.as_str(),
+            "tid": tenant.as_uuid(),
+            "jti": uuid::Uuid::new_v4().to_string(),
+            "authenticationType": "ONE_TIME_PASSWORD",
             "iat": now.unix_timestamp(),
             "exp": expires_at.unix_timestamp(),
             "auth_time": now.unix_timestamp(),

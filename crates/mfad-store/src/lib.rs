@@ -12,6 +12,7 @@ mod challenges;
 mod codes;
 mod factors;
 mod keys;
+mod last_used;
 mod lean_pool;
 mod logins;
 mod methods;

@@ -5,7 +5,7 @@
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
 
-use super::{HS_SECRET, Resp, TestApp, read};
+use super::{HS_SECRET, Inbox, Resp, TestApp, read};
 
 impl Resp {
     /// Asserts an empty body with no JSON content type, as FusionAuth answers 200s without a
@@ -15,11 +15,7 @@ impl Resp {
         assert_eq!(self.status, status, "{}", self.text);
         assert_eq!(self.text, "", "body of a {status} must be empty");
         assert!(
-            !self
-                .content_type
-                .as_deref()
-                .unwrap_or("")
-                .starts_with("application/json"),
+            !self.is_json(),
             "an empty {status} must not claim JSON: {:?}",
             self.content_type
         );
@@ -29,12 +25,7 @@ impl Resp {
     #[track_caller]
     pub fn assert_field_error(&self, field: &str, code: &str) {
         assert_eq!(self.status, 400, "{}", self.text);
-        assert!(
-            self.content_type
-                .as_deref()
-                .unwrap_or("")
-                .starts_with("application/json")
-        );
+        assert!(self.is_json());
         let codes: Vec<&str> = self.body["fieldErrors"][field]
             .as_array()
             .unwrap_or_else(|| panic!("no fieldErrors.{field} in {}", self.text))
@@ -49,14 +40,7 @@ impl Resp {
     #[track_caller]
     pub fn assert_general_error(&self, code: &str) {
         assert_eq!(self.status, 400, "{}", self.text);
-        assert!(
-            self.content_type
-                .as_deref()
-                .unwrap_or("")
-                .starts_with("application/json"),
-            "{:?}",
-            self.content_type
-        );
+        assert!(self.is_json(), "{:?}", self.content_type);
         let codes: Vec<&str> = self.body["generalErrors"]
             .as_array()
             .unwrap_or_else(|| panic!("no generalErrors in {}", self.text))
@@ -83,14 +67,7 @@ impl Resp {
     #[track_caller]
     pub fn assert_json(&self, status: u16) -> &Value {
         assert_eq!(self.status, status, "{}", self.text);
-        assert!(
-            self.content_type
-                .as_deref()
-                .unwrap_or("")
-                .starts_with("application/json"),
-            "{:?}",
-            self.content_type
-        );
+        assert!(self.is_json(), "{:?}", self.content_type);
         &self.body
     }
 }
@@ -247,13 +224,7 @@ impl TestApp {
 
     /// The code in the last text to `phone`.
     pub fn last_sms_code(&self, phone: &str) -> String {
-        let inbox = self.sms.lock().unwrap();
-        let m = inbox
-            .iter()
-            .rev()
-            .find(|m| m.to == phone)
-            .unwrap_or_else(|| panic!("no SMS to {phone}"));
-        code_in(&m.body)
+        last_code(&self.sms, phone, |m| (m.to.as_str(), m.body.as_str()))
     }
 
     pub fn sms_count(&self) -> usize {
@@ -262,13 +233,7 @@ impl TestApp {
 
     /// The code in the last email to `address`.
     pub fn last_email_code(&self, address: &str) -> String {
-        let inbox = self.mail.lock().unwrap();
-        let m = inbox
-            .iter()
-            .rev()
-            .find(|m| m.to == address)
-            .unwrap_or_else(|| panic!("no email to {address}"));
-        code_in(&m.body)
+        last_code(&self.mail, address, |m| (m.to.as_str(), m.body.as_str()))
     }
 
     /// Signs a token with the HS256 secret the server trusts.
@@ -288,6 +253,19 @@ impl TestApp {
     }
 }
 
+/// The code in the last message of `inbox` to `to`; `parts` gives a message's recipient
+/// and body.
+fn last_code<T>(inbox: &Inbox<T>, to: &str, parts: fn(&T) -> (&str, &str)) -> String {
+    let inbox = inbox.lock().unwrap();
+    let body = inbox
+        .iter()
+        .rev()
+        .map(parts)
+        .find_map(|(rcpt, body)| (rcpt == to).then_some(body))
+        .unwrap_or_else(|| panic!("nothing sent to {to}"));
+    code_in(body)
+}
+
 /// The six-digit code in a message.
 pub fn code_in(body: &str) -> String {
     let at = body
@@ -302,6 +280,15 @@ pub fn b64(s: &str) -> Vec<u8> {
 }
 
 /// A random FusionAuth-style user id (a UUID).
+/// Whether `s` is a canonical lower-case hyphenated UUID.
+pub fn uuid_shaped(s: &str) -> bool {
+    s.len() == 36
+        && s.char_indices().all(|(i, c)| match i {
+            8 | 13 | 18 | 23 => c == '-',
+            _ => c.is_ascii_hexdigit() && !c.is_ascii_uppercase(),
+        })
+}
+
 pub fn uuid() -> String {
     let b = mfad_crypto::random_bytes::<16>().unwrap();
     let h = data_encoding::HEXLOWER.encode(&b);
@@ -313,4 +300,53 @@ pub fn uuid() -> String {
         &h[16..20],
         &h[20..]
     )
+}
+
+/// Deserializes a FusionAuth response body into the model that FusionAuth's published
+/// OpenAPI document declares for its route (`fusionauth-rust-client`, generated from it,
+/// with typed UUIDs and instants), so a field of the wrong type fails the test that got
+/// it. `read` calls it for every `/api/` response, so every test checks it.
+#[track_caller]
+pub fn assert_fusionauth_model(path: &str, status: u16, text: &str) {
+    use fusionauth_rust_client::models as fa;
+    use std::collections::HashMap;
+
+    #[track_caller]
+    fn parse<T: serde::de::DeserializeOwned>(model: &str, path: &str, text: &str) {
+        if let Err(e) = serde_json::from_str::<T>(text) {
+            panic!("{path}: the body is not a FusionAuth {model}: {e}\n{text}");
+        }
+    }
+    /// FusionAuth's `Errors`. The OpenAPI document types `fieldErrors` as a list, but
+    /// FusionAuth sends (and its official clients read) a map of field to errors.
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    #[allow(dead_code, reason = "only deserialized, to check the types")]
+    struct Errors {
+        field_errors: Option<HashMap<String, Vec<fa::Error>>>,
+        general_errors: Option<Vec<fa::Error>>,
+    }
+
+    if text.is_empty() {
+        return;
+    }
+    let route = path.trim_start_matches("/api/");
+    match (status, route) {
+        (400 | 409 | 503, _) => parse::<Errors>("Errors", path, text),
+        (200, "two-factor/secret") => parse::<fa::SecretResponse>("SecretResponse", path, text),
+        (200, r) if r.starts_with("user/two-factor/recovery-code") => {
+            parse::<fa::TwoFactorRecoveryCodeResponse>("TwoFactorRecoveryCodeResponse", path, text)
+        }
+        (200, r) if r.starts_with("user/two-factor") => {
+            parse::<fa::TwoFactorResponse>("TwoFactorResponse", path, text)
+        }
+        (200, "two-factor/start") => {
+            parse::<fa::TwoFactorStartResponse>("TwoFactorStartResponse", path, text)
+        }
+        (200, "two-factor/login") => parse::<fa::LoginResponse>("LoginResponse", path, text),
+        (200 | 242, r) if r.starts_with("two-factor/status") => {
+            parse::<fa::TwoFactorStatusResponse>("TwoFactorStatusResponse", path, text)
+        }
+        _ => panic!("{path}: no FusionAuth model for a {status} with a body: {text}"),
+    }
 }
