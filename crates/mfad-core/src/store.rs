@@ -10,6 +10,7 @@ use crate::ids::{ApiKeyId, ChallengeId, FactorId, MethodId, TenantId, UserId};
 use crate::model::{
     ApiKey, Challenge, Factor, LoginState, PendingCode, RecoveryCode, Tenant, Trust,
 };
+use crate::send_limits::{CountryRules, SendHistory, SendRecord, SendTicket};
 
 /// Result of counting a wrong code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -337,5 +338,43 @@ pub trait Store: Send + Sync + 'static {
         &self,
         now: OffsetDateTime,
         limit: u32,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    // ---- send limits (see `send_limits`) ------------------------------------------------
+
+    /// Admits one send atomically: under a lock on the tenant held until commit (so
+    /// concurrent admissions for one tenant, on any node, run one after the other), forgets
+    /// the tenant's sends older than a day, reads the [`SendHistory`] of `record` as of
+    /// `record.at`, and calls `decide` on it. Only if `decide` answers `Ok` is `record`
+    /// stored; the answer is then its ticket, else `decide`'s refusal.
+    fn admit_send<E, F>(
+        &self,
+        record: &SendRecord,
+        decide: F,
+    ) -> impl Future<Output = Result<Result<SendTicket, E>, StoreError>> + Send
+    where
+        E: Send,
+        F: FnOnce(&SendHistory) -> Result<(), E> + Send;
+
+    /// Forgets one admitted send (it was not delivered after all).
+    fn release_send(
+        &self,
+        tenant: &TenantId,
+        ticket: SendTicket,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// A tenant's own SMS country rules, if it has any.
+    fn sms_countries(
+        &self,
+        tenant: &TenantId,
+    ) -> impl Future<Output = Result<Option<CountryRules>, StoreError>> + Send;
+
+    /// Sets a tenant's SMS country rules, or clears them with `None`; the next admission
+    /// on any node sees the change.
+    fn set_sms_countries(
+        &self,
+        tenant: &TenantId,
+        rules: Option<&CountryRules>,
+        now: OffsetDateTime,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }

@@ -5,6 +5,7 @@
 mod lean_pool;
 pub mod postgres;
 mod rows;
+mod send_limits;
 mod sql_store;
 pub mod sqlite;
 #[cfg(feature = "testing")]
@@ -16,6 +17,7 @@ use std::time::Duration;
 use mfad_core::error::StoreError;
 use mfad_core::ids::{ApiKeyId, ChallengeId, FactorId, TenantId};
 use mfad_core::model::{ApiKey, Challenge, Factor, Tenant};
+use mfad_core::send_limits::{CountryRules, SendHistory, SendRecord, SendTicket};
 use mfad_core::store::{AttemptOutcome, FactorScan, Store, SuccessOutcome};
 use mfad_core::{LoginState, MethodId, PendingCode, RecoveryCode, Trust, UserId};
 use time::OffsetDateTime;
@@ -347,6 +349,30 @@ impl Store for Db {
     }
     async fn purge_expired(&self, now: OffsetDateTime, limit: u32) -> Result<(), StoreError> {
         dispatch!(self, s => s.purge_expired(now, limit).await)
+    }
+    async fn admit_send<E: Send, F>(
+        &self,
+        record: &SendRecord,
+        decide: F,
+    ) -> Result<Result<SendTicket, E>, StoreError>
+    where
+        F: FnOnce(&SendHistory) -> Result<(), E> + Send,
+    {
+        dispatch!(self, s => s.admit_send(record, decide).await)
+    }
+    async fn release_send(&self, t: &TenantId, ticket: SendTicket) -> Result<(), StoreError> {
+        dispatch!(self, s => s.release_send(t, ticket).await)
+    }
+    async fn sms_countries(&self, t: &TenantId) -> Result<Option<CountryRules>, StoreError> {
+        dispatch!(self, s => s.sms_countries(t).await)
+    }
+    async fn set_sms_countries(
+        &self,
+        t: &TenantId,
+        rules: Option<&CountryRules>,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        dispatch!(self, s => s.set_sms_countries(t, rules, now).await)
     }
 }
 

@@ -344,6 +344,42 @@ macro_rules! impl_sql_store {
             }
 
             $crate::two_factor::two_factor_methods!();
+
+            async fn admit_send<E: Send, F>(
+                &self,
+                record: &mfad_core::send_limits::SendRecord,
+                decide: F,
+            ) -> Result<Result<mfad_core::send_limits::SendTicket, E>, mfad_core::error::StoreError>
+            where
+                F: FnOnce(&mfad_core::send_limits::SendHistory) -> Result<(), E> + Send,
+            {
+                $crate::send_limits::admit_send(self.write(), record, decide).await
+            }
+
+            async fn release_send(
+                &self,
+                tenant: &mfad_core::ids::TenantId,
+                ticket: mfad_core::send_limits::SendTicket,
+            ) -> Result<(), mfad_core::error::StoreError> {
+                $crate::send_limits::release_send(self.write(), tenant, ticket).await
+            }
+
+            async fn sms_countries(
+                &self,
+                tenant: &mfad_core::ids::TenantId,
+            ) -> Result<Option<mfad_core::send_limits::CountryRules>, mfad_core::error::StoreError>
+            {
+                $crate::send_limits::sms_countries(self.read(), tenant).await
+            }
+
+            async fn set_sms_countries(
+                &self,
+                tenant: &mfad_core::ids::TenantId,
+                rules: Option<&mfad_core::send_limits::CountryRules>,
+                now: time::OffsetDateTime,
+            ) -> Result<(), mfad_core::error::StoreError> {
+                $crate::send_limits::set_sms_countries(self.write(), tenant, rules, now).await
+            }
         }
     };
 }

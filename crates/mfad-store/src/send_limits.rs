@@ -1,0 +1,269 @@
+//! Storage of the send limits (`mfad_core::send_limits`): one generic implementation over
+//! the backend's pool, in the portable SQL subset, so SQLite and PostgreSQL run the same
+//! statements.
+//!
+//! Atomicity: an admission is one transaction that first upserts the tenant's row in
+//! `send_limit_tenants`. That write takes the row's lock (PostgreSQL) or the database's
+//! write lock (SQLite) until commit, so a second admission for the tenant, on any node,
+//! waits and then reads the first one's send (READ COMMITTED re-reads per statement).
+
+use mfad_core::clock::{from_unix_ms, unix_ms};
+use mfad_core::error::StoreError;
+use mfad_core::ids::{TenantId, UserId};
+use mfad_core::send_limits::{CountryRules, SendHistory, SendRecord, SendTicket, Window};
+use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Type};
+
+use crate::lean_pool::LeanPool;
+use crate::map_err;
+
+/// How far back admissions look (the longest window).
+const HISTORY: time::Duration = time::Duration::days(1);
+/// Most sends to one destination read back: far above any sane daily limit.
+const MAX_DESTINATION_ROWS: i64 = 1000;
+
+const LOCK_TENANT: &str = "INSERT INTO send_limit_tenants \
+     (tenant_id, allowed_countries, denied_countries, locked_at, updated_at) \
+     VALUES ($1, NULL, NULL, $2, $2) \
+     ON CONFLICT (tenant_id) DO UPDATE SET locked_at = excluded.locked_at \
+     RETURNING allowed_countries, denied_countries";
+
+const PRUNE: &str = "DELETE FROM sends WHERE tenant_id = $1 AND sent_at <= $2";
+
+const DESTINATION: &str = "SELECT sent_at FROM sends \
+     WHERE tenant_id = $1 AND destination = $2 AND sent_at > $3 \
+     ORDER BY sent_at DESC LIMIT $4";
+
+const CHANNEL_HOUR: &str = "SELECT COUNT(*), MIN(sent_at) FROM sends \
+     WHERE tenant_id = $1 AND channel = $2 AND sent_at > $3";
+
+const PREFIX_HOUR: &str = "SELECT COUNT(*), MIN(sent_at) FROM sends \
+     WHERE tenant_id = $1 AND prefix = $2 AND sent_at > $3";
+
+const USER_DESTINATIONS: &str = "SELECT destination, MAX(sent_at) FROM sends \
+     WHERE tenant_id = $1 AND end_user = $2 AND channel = $3 AND sent_at > $4 \
+     GROUP BY destination";
+
+const INSERT: &str = "INSERT INTO sends \
+     (tenant_id, channel, destination, prefix, end_user, sent_at) \
+     VALUES ($1, $2, $3, $4, $5, $6) RETURNING id";
+
+fn join(list: &[String]) -> Option<String> {
+    (!list.is_empty()).then(|| list.join(","))
+}
+
+fn split(list: Option<String>) -> Vec<String> {
+    list.map(|l| {
+        l.split(',')
+            .filter(|c| !c.is_empty())
+            .map(str::to_owned)
+            .collect()
+    })
+    .unwrap_or_default()
+}
+
+fn rules(allowed: Option<String>, denied: Option<String>) -> Option<CountryRules> {
+    let r = CountryRules {
+        allowed: split(allowed),
+        denied: split(denied),
+    };
+    (!r.is_empty()).then_some(r)
+}
+
+fn window((count, oldest): (i64, Option<i64>)) -> Window {
+    Window {
+        count: u32::try_from(count).unwrap_or(u32::MAX),
+        oldest: oldest.map(from_unix_ms),
+    }
+}
+
+/// See [`mfad_core::store::Store::admit_send`].
+pub(crate) async fn admit_send<DB, E, F>(
+    pool: &LeanPool<DB>,
+    record: &SendRecord,
+    decide: F,
+) -> Result<Result<SendTicket, E>, StoreError>
+where
+    DB: Database,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    DB::Arguments: IntoArguments<DB>,
+    usize: ColumnIndex<DB::Row>,
+    i64: for<'q> Encode<'q, DB> + for<'r> Decode<'r, DB> + Type<DB>,
+    String: for<'q> Encode<'q, DB> + for<'r> Decode<'r, DB> + Type<DB>,
+    Option<String>: for<'q> Encode<'q, DB> + for<'r> Decode<'r, DB> + Type<DB>,
+    Option<i64>: for<'r> Decode<'r, DB> + Type<DB>,
+    F: FnOnce(&SendHistory) -> Result<(), E>,
+{
+    let tenant = record.tenant_id.as_str().to_owned();
+    let channel = record.channel.as_str().to_owned();
+    let now = unix_ms(record.at);
+    let hour_ago = unix_ms(record.at - time::Duration::hours(1));
+    let day_ago = unix_ms(record.at - HISTORY);
+    let mut tx = pool.begin().await.map_err(map_err)?;
+    let (allowed, denied): (Option<String>, Option<String>) = sqlx::query_as(LOCK_TENANT)
+        .bind(tenant.clone())
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(map_err)?;
+    sqlx::query(PRUNE)
+        .bind(tenant.clone())
+        .bind(day_ago)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
+    let destination: Vec<(i64,)> = sqlx::query_as(DESTINATION)
+        .bind(tenant.clone())
+        .bind(record.destination.clone())
+        .bind(day_ago)
+        .bind(MAX_DESTINATION_ROWS)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(map_err)?;
+    let tenant_hour: (i64, Option<i64>) = sqlx::query_as(CHANNEL_HOUR)
+        .bind(tenant.clone())
+        .bind(channel.clone())
+        .bind(hour_ago)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(map_err)?;
+    let prefix_hour = match &record.prefix {
+        Some(prefix) => sqlx::query_as(PREFIX_HOUR)
+            .bind(tenant.clone())
+            .bind(prefix.clone())
+            .bind(hour_ago)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(map_err)?,
+        None => (0, None),
+    };
+    let user_destinations: Vec<(String, i64)> = match &record.end_user {
+        Some(user) => sqlx::query_as(USER_DESTINATIONS)
+            .bind(tenant.clone())
+            .bind(user.as_str().to_owned())
+            .bind(channel.clone())
+            .bind(day_ago)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(map_err)?,
+        None => Vec::new(),
+    };
+    let history = SendHistory {
+        countries: rules(allowed, denied),
+        destination: destination
+            .into_iter()
+            .map(|(t,)| from_unix_ms(t))
+            .collect(),
+        tenant_hour: window(tenant_hour),
+        prefix_hour: window(prefix_hour),
+        user_destinations: user_destinations
+            .into_iter()
+            .map(|(d, t)| (d, from_unix_ms(t)))
+            .collect(),
+    };
+    if let Err(refusal) = decide(&history) {
+        // The lock row's touch is all there is to undo.
+        tx.rollback().await.map_err(map_err)?;
+        return Ok(Err(refusal));
+    }
+    let (id,): (i64,) = sqlx::query_as(INSERT)
+        .bind(tenant)
+        .bind(channel)
+        .bind(record.destination.clone())
+        .bind(record.prefix.clone())
+        .bind(
+            record
+                .end_user
+                .as_ref()
+                .map(|u: &UserId| u.as_str().to_owned()),
+        )
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(map_err)?;
+    tx.commit().await.map_err(map_err)?;
+    Ok(Ok(SendTicket(id)))
+}
+
+/// See [`mfad_core::store::Store::release_send`].
+pub(crate) async fn release_send<DB>(
+    pool: &LeanPool<DB>,
+    tenant: &TenantId,
+    ticket: SendTicket,
+) -> Result<(), StoreError>
+where
+    DB: Database,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'a> &'a LeanPool<DB>: Executor<'a, Database = DB>,
+    DB::Arguments: IntoArguments<DB>,
+    i64: for<'q> Encode<'q, DB> + Type<DB>,
+    String: for<'q> Encode<'q, DB> + Type<DB>,
+{
+    sqlx::query("DELETE FROM sends WHERE id = $1 AND tenant_id = $2")
+        .bind(ticket.0)
+        .bind(tenant.as_str().to_owned())
+        .execute(pool)
+        .await
+        .map(|_| ())
+        .map_err(map_err)
+}
+
+/// See [`mfad_core::store::Store::sms_countries`].
+pub(crate) async fn sms_countries<DB>(
+    pool: &LeanPool<DB>,
+    tenant: &TenantId,
+) -> Result<Option<CountryRules>, StoreError>
+where
+    DB: Database,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'a> &'a LeanPool<DB>: Executor<'a, Database = DB>,
+    DB::Arguments: IntoArguments<DB>,
+    usize: ColumnIndex<DB::Row>,
+    String: for<'q> Encode<'q, DB> + Type<DB>,
+    Option<String>: for<'r> Decode<'r, DB> + Type<DB>,
+{
+    let row: Option<(Option<String>, Option<String>)> = sqlx::query_as(
+        "SELECT allowed_countries, denied_countries FROM send_limit_tenants WHERE tenant_id = $1",
+    )
+    .bind(tenant.as_str().to_owned())
+    .fetch_optional(pool)
+    .await
+    .map_err(map_err)?;
+    Ok(row.and_then(|(a, d)| rules(a, d)))
+}
+
+/// See [`mfad_core::store::Store::set_sms_countries`].
+pub(crate) async fn set_sms_countries<DB>(
+    pool: &LeanPool<DB>,
+    tenant: &TenantId,
+    countries: Option<&CountryRules>,
+    now: time::OffsetDateTime,
+) -> Result<(), StoreError>
+where
+    DB: Database,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'a> &'a LeanPool<DB>: Executor<'a, Database = DB>,
+    DB::Arguments: IntoArguments<DB>,
+    i64: for<'q> Encode<'q, DB> + Type<DB>,
+    String: for<'q> Encode<'q, DB> + Type<DB>,
+    Option<String>: for<'q> Encode<'q, DB> + Type<DB>,
+{
+    let (allowed, denied) = match countries {
+        Some(r) => (join(&r.allowed), join(&r.denied)),
+        None => (None, None),
+    };
+    sqlx::query(
+        "INSERT INTO send_limit_tenants \
+         (tenant_id, allowed_countries, denied_countries, locked_at, updated_at) \
+         VALUES ($1, $2, $3, 0, $4) \
+         ON CONFLICT (tenant_id) DO UPDATE SET allowed_countries = excluded.allowed_countries, \
+         denied_countries = excluded.denied_countries, updated_at = excluded.updated_at",
+    )
+    .bind(tenant.as_str().to_owned())
+    .bind(allowed)
+    .bind(denied)
+    .bind(unix_ms(now))
+    .execute(pool)
+    .await
+    .map(|_| ())
+    .map_err(map_err)
+}
