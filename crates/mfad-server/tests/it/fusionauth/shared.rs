@@ -2,10 +2,10 @@
 
 use serde_json::{Value, json};
 
-use crate::helpers::*;
+use crate::support::*;
 
 async fn workos(app: &TestApp, method: &str, path: &str, body: Option<Value>) -> Resp {
-    app.call(method, path, Auth::Jwt(&app.key), body).await
+    app.call_with(method, path, Auth::Jwt(&app.key), body).await
 }
 
 #[tokio::test]
@@ -73,7 +73,7 @@ async fn methods_enabled_here_are_listed_by_workos() {
 
     // The other tenant's WorkOS view has none of them.
     let r = app
-        .call(
+        .call_with(
             "GET",
             &format!("/user_management/users/{user}/auth_factors"),
             Auth::Jwt(&app.other_key),

@@ -3,13 +3,6 @@
 //! starts the server, a Twilio stand-in (and an SMTP sink), and drives the SDKs as black
 //! boxes. They need `node`, `npm` and `python3`, as every machine of this project's kind has.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    reason = "test code: a failed unwrap is a failed test"
-)]
-
 use std::path::PathBuf;
 use std::process::Command;
 

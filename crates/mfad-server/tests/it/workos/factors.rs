@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use crate::helpers::*;
+use crate::support::*;
 
 #[tokio::test]
 async fn totp_enrollment_returns_secrets_once_and_qr_decodes_to_uri() {

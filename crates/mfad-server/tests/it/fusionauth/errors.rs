@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use crate::helpers::*;
+use crate::support::*;
 
 #[tokio::test]
 async fn wrong_codes_are_421_with_an_empty_body_and_change_nothing() {
@@ -172,7 +172,7 @@ async fn expired_reused_and_unknown_two_factor_ids_are_404() {
     let tfid = started["twoFactorId"].as_str().unwrap();
     app.advance(300);
     app.login(tfid, &app.totp(&secret)).await.assert_empty(404);
-    app.call(
+    app.call_with(
         "POST",
         &format!("/api/two-factor/send/{tfid}"),
         Auth::None,
@@ -190,7 +190,7 @@ async fn expired_reused_and_unknown_two_factor_ids_are_404() {
     app.login(tfid, started["code"].as_str().unwrap())
         .await
         .assert_empty(404);
-    app.call(
+    app.call_with(
         "POST",
         &format!("/api/two-factor/send/{tfid}"),
         Auth::None,
@@ -270,7 +270,7 @@ async fn sends_per_login_are_limited() {
     let started = app.start(&user).await;
     let tfid = started["twoFactorId"].as_str().unwrap();
     for _ in 0..5 {
-        app.call(
+        app.call_with(
             "POST",
             &format!("/api/two-factor/send/{tfid}"),
             Auth::None,
@@ -280,7 +280,7 @@ async fn sends_per_login_are_limited() {
         .assert_empty(200);
     }
     let before = app.sms_count();
-    app.call(
+    app.call_with(
         "POST",
         &format!("/api/two-factor/send/{tfid}"),
         Auth::None,
@@ -337,11 +337,11 @@ async fn other_tenants_see_nothing_and_change_nothing() {
             None,
         ),
     ] {
-        let r = app.call(method, &path, other.clone(), body).await;
+        let r = app.call_with(method, &path, other.clone(), body).await;
         assert_eq!(r.status, 404, "{method} {path}: {}", r.text);
     }
     let r = app
-        .call(
+        .call_with(
             "GET",
             &format!("/api/two-factor/status?userId={user}"),
             other.clone(),
@@ -494,7 +494,7 @@ async fn invalid_input_is_400_with_fusionauth_field_errors() {
     r.assert_field_error("userId", "[blank]userId");
     // Login needs an id and a code.
     let r = app
-        .call(
+        .call_with(
             "POST",
             "/api/two-factor/login",
             Auth::None,
@@ -503,7 +503,7 @@ async fn invalid_input_is_400_with_fusionauth_field_errors() {
         .await;
     r.assert_field_error("twoFactorId", "[blank]twoFactorId");
     let r = app
-        .call(
+        .call_with(
             "POST",
             "/api/two-factor/login",
             Auth::None,
@@ -542,7 +542,7 @@ async fn codes_cannot_be_sent_to_an_authenticator() {
     let started = app.start(&user).await;
     let tfid = started["twoFactorId"].as_str().unwrap();
     let r = app
-        .call(
+        .call_with(
             "POST",
             &format!("/api/two-factor/send/{tfid}"),
             Auth::None,

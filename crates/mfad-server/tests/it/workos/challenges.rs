@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use crate::helpers::*;
+use crate::support::*;
 
 async fn totp_factor(app: &TestApp) -> (String, String) {
     let f = app
@@ -107,7 +107,7 @@ async fn sms_challenge_texts_the_code_through_twilio() {
         r.body.get("code").is_none(),
         "SMS codes are never returned to the caller"
     );
-    let sms = app.inbox.lock().unwrap().last().cloned().unwrap();
+    let sms = app.sms.lock().unwrap().last().cloned().unwrap();
     assert_eq!(
         (sms.account.as_str(), sms.to.as_str(), sms.from.as_str()),
         ("ACtest", "+14155552671", "+15005550006")
@@ -137,7 +137,7 @@ async fn sms_challenge_texts_the_code_through_twilio() {
         .await;
     assert_eq!(r.status, 201);
     assert!(
-        app.inbox
+        app.sms
             .lock()
             .unwrap()
             .last()

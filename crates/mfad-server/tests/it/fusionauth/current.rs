@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use crate::helpers::*;
+use crate::support::*;
 
 #[tokio::test]
 async fn secret_is_20_base64_chars_and_base32_of_the_same_15_bytes() {
@@ -149,7 +149,7 @@ async fn no_jwt_leaves_the_token_out() {
     let (secret, _) = app.enable_authenticator(&user).await;
     let started = app.start(&user).await;
     let r = app
-        .call(
+        .call_with(
             "POST",
             "/api/two-factor/login",
             Auth::None,
@@ -172,7 +172,7 @@ async fn texted_login_code_works_and_a_new_send_invalidates_the_earlier_codes() 
 
     // The documented client call: no Authorization at all.
     let r = app
-        .call(
+        .call_with(
             "POST",
             &format!("/api/two-factor/send/{tfid}"),
             Auth::None,
@@ -453,7 +453,7 @@ async fn trusting_the_computer_makes_status_200_until_the_trust_ends() {
     let (secret, _) = app.enable_authenticator(&user).await;
     let started = app.start(&user).await;
     let r = app
-        .call(
+        .call_with(
             "POST",
             "/api/two-factor/login",
             Auth::None,
@@ -568,7 +568,7 @@ async fn email_method_over_real_smtp() {
     let started = app.start(&user).await;
     assert_eq!(started["methods"][0]["email"], "richard@piedpiper.example");
     let tfid = started["twoFactorId"].as_str().unwrap();
-    app.call(
+    app.call_with(
         "POST",
         &format!("/api/two-factor/send/{tfid}"),
         Auth::None,

@@ -4,7 +4,7 @@
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::json;
 
-use crate::helpers::*;
+use crate::support::*;
 
 fn sign(alg: Algorithm, key: &EncodingKey, claims: &serde_json::Value) -> String {
     jsonwebtoken::encode(&Header::new(alg), claims, key).unwrap()
@@ -31,7 +31,7 @@ async fn rs256_es256_and_hs256_tokens_from_configured_keys_are_accepted() {
         sign(Algorithm::ES256, &app.keys.ec, &claims),
     ] {
         let r = app
-            .call("GET", "/api/two-factor/secret", Auth::Jwt(&token), None)
+            .call_with("GET", "/api/two-factor/secret", Auth::Jwt(&token), None)
             .await;
         assert_eq!(r.status, 200, "{}", r.text);
     }
@@ -102,7 +102,7 @@ async fn bad_tokens_are_401_with_an_empty_body() {
     ];
     for (what, token) in cases {
         let r = app
-            .call("GET", "/api/two-factor/secret", Auth::Jwt(&token), None)
+            .call_with("GET", "/api/two-factor/secret", Auth::Jwt(&token), None)
             .await;
         assert_eq!(r.status, 401, "{what}: {}", r.text);
         assert_eq!(r.text, "", "{what}");
@@ -112,14 +112,14 @@ async fn bad_tokens_are_401_with_an_empty_body() {
     short["exp"] = json!(now + 10);
     let token = hs(&short);
     assert_eq!(
-        app.call("GET", "/api/two-factor/secret", Auth::Jwt(&token), None)
+        app.call_with("GET", "/api/two-factor/secret", Auth::Jwt(&token), None)
             .await
             .status,
         200
     );
     app.advance(10);
     assert_eq!(
-        app.call("GET", "/api/two-factor/secret", Auth::Jwt(&token), None)
+        app.call_with("GET", "/api/two-factor/secret", Auth::Jwt(&token), None)
             .await
             .status,
         401
@@ -137,7 +137,7 @@ async fn a_forged_jwt_changes_nothing() {
         &app.claims(&user),
     );
     let r = app
-        .call(
+        .call_with(
             "DELETE",
             &format!("/api/user/two-factor?code={}", app.totp(&secret)),
             Auth::Jwt(&forged),
@@ -147,7 +147,7 @@ async fn a_forged_jwt_changes_nothing() {
     r.assert_empty(401);
     // An invalid JWT next to a valid key is still refused: the JWT names the user.
     let r = app
-        .call(
+        .call_with(
             "DELETE",
             &format!("/api/user/two-factor?code={}", app.totp(&secret)),
             Auth::Elixir(&forged, &app.key),
@@ -159,7 +159,7 @@ async fn a_forged_jwt_changes_nothing() {
     // The real token works with the same code.
     let token = app.hs_jwt(app.claims(&user));
     let r = app
-        .call(
+        .call_with(
             "DELETE",
             &format!("/api/user/two-factor?code={}", app.totp(&secret)),
             Auth::Jwt(&token),
@@ -179,7 +179,7 @@ async fn api_key_failures_are_empty_401s() {
         Auth::Key(&app.key[..app.key.len() - 1]),
     ] {
         let r = app
-            .call(
+            .call_with(
                 "POST",
                 "/api/two-factor/start",
                 auth.clone(),
@@ -190,12 +190,12 @@ async fn api_key_failures_are_empty_401s() {
     }
     // `Bearer sk_…` is the key too.
     let r = app
-        .call("GET", "/api/two-factor/secret", Auth::Jwt(&app.key), None)
+        .call_with("GET", "/api/two-factor/secret", Auth::Jwt(&app.key), None)
         .await;
     assert_eq!(r.status, 200);
     // Two keys is one too many.
     let r = app
-        .call(
+        .call_with(
             "GET",
             "/api/two-factor/secret",
             Auth::Elixir(&app.other_key, &app.key),
@@ -323,7 +323,7 @@ async fn jwt_calls_take_their_tenant_from_the_key_the_header_or_tid() {
     bare.as_object_mut().unwrap().remove("tid");
     let token = app.hs_jwt(bare.clone());
     let r = app
-        .call(
+        .call_with(
             "POST",
             "/api/user/two-factor",
             Auth::Jwt(&token),
@@ -334,7 +334,7 @@ async fn jwt_calls_take_their_tenant_from_the_key_the_header_or_tid() {
     assert_eq!(r.body["generalErrors"][0]["code"], "[TenantIdRequired]");
     // …but a secret needs no tenant.
     assert_eq!(
-        app.call("GET", "/api/two-factor/secret", Auth::Jwt(&token), None)
+        app.call_with("GET", "/api/two-factor/secret", Auth::Jwt(&token), None)
             .await
             .status,
         200
@@ -403,7 +403,7 @@ async fn jwt_calls_take_their_tenant_from_the_key_the_header_or_tid() {
     let issued = r.assert_json(200)["token"].as_str().unwrap().to_owned();
     app.advance(30);
     let r = app
-        .call(
+        .call_with(
             "DELETE",
             &format!("/api/user/two-factor?code={}", app.totp(&secret)),
             Auth::Jwt(&issued),
@@ -431,7 +431,7 @@ async fn jwks_files_pin_each_key_to_its_algorithm() {
     header.kid = Some("rsa-1".into());
     let token = jsonwebtoken::encode(&header, &claims, &app.keys.rsa).unwrap();
     assert_eq!(
-        app.call("GET", "/api/two-factor/secret", Auth::Jwt(&token), None)
+        app.call_with("GET", "/api/two-factor/secret", Auth::Jwt(&token), None)
             .await
             .status,
         200
@@ -439,7 +439,7 @@ async fn jwks_files_pin_each_key_to_its_algorithm() {
     // The EC key is not in this JWKS.
     let token = sign(Algorithm::ES256, &app.keys.ec, &claims);
     assert_eq!(
-        app.call("GET", "/api/two-factor/secret", Auth::Jwt(&token), None)
+        app.call_with("GET", "/api/two-factor/secret", Auth::Jwt(&token), None)
             .await
             .status,
         401
@@ -447,7 +447,7 @@ async fn jwks_files_pin_each_key_to_its_algorithm() {
     // The JWK says RS256: PS256 with the same key is refused.
     let token = sign(Algorithm::PS256, &app.keys.rsa, &claims);
     assert_eq!(
-        app.call("GET", "/api/two-factor/secret", Auth::Jwt(&token), None)
+        app.call_with("GET", "/api/two-factor/secret", Auth::Jwt(&token), None)
             .await
             .status,
         401

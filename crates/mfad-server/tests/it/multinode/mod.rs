@@ -5,13 +5,6 @@
 //! Runs when `MFAD_TEST_DATABASE_URL` (or `CI`) is set, on a fresh database per test;
 //! otherwise each test returns at once. The nodes run on the real clock, as deployed.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    reason = "test code: a failed unwrap is a failed test"
-)]
-
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;

@@ -5,7 +5,7 @@
 
 use serde_json::json;
 
-use crate::helpers::*;
+use crate::support::*;
 
 async fn pg_app() -> Option<TestApp> {
     if mfad_store::testing::admin_url_from_env().is_none() {
@@ -50,7 +50,7 @@ async fn full_flow_on_postgres() {
     let started = app.start(&user).await;
     assert_eq!(started["methods"][1]["name"], "Mobile");
     let r = app
-        .call(
+        .call_with(
             "POST",
             "/api/two-factor/login",
             Auth::None,
@@ -73,7 +73,7 @@ async fn full_flow_on_postgres() {
     // Texted code, after a new send replaced the start code.
     let started = app.start(&user).await;
     let tfid = started["twoFactorId"].as_str().unwrap();
-    app.call(
+    app.call_with(
         "POST",
         &format!("/api/two-factor/send/{tfid}"),
         Auth::None,
@@ -222,7 +222,7 @@ async fn workos_and_fusionauth_share_factors_on_postgres() {
     let Some(app) = pg_app().await else { return };
     let user = uuid();
     let r = app
-        .call(
+        .call_with(
             "POST",
             &format!("/user_management/users/{user}/auth_factors"),
             Auth::Jwt(&app.key),
@@ -234,7 +234,7 @@ async fn workos_and_fusionauth_share_factors_on_postgres() {
     assert_eq!(started["methods"][0]["method"], "authenticator");
     app.enable_sms(&user, PHONE).await;
     let r = app
-        .call(
+        .call_with(
             "GET",
             &format!("/user_management/users/{user}/auth_factors"),
             Auth::Jwt(&app.key),

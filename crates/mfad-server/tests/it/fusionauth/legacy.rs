@@ -4,7 +4,7 @@
 
 use serde_json::json;
 
-use crate::helpers::*;
+use crate::support::*;
 
 /// What Elixir sends on every call: its key (and, for JWT calls, the token first) plus
 /// `X-FusionAuth-TenantId`.

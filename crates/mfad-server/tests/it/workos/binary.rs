@@ -1,14 +1,14 @@
 //! The real `mfad` binary on its default SQLite store: CLI beside a running server, crash
 //! safety, and logs free of secrets. These run on the real clock, as a deployed server
 //! does. (On PostgreSQL the same concerns — several processes on one database, outages,
-//! nothing acknowledged lost — are covered by `tests/multinode.rs`.)
+//! nothing acknowledged lost — are covered by `multinode`.)
 
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::helpers::read;
+use crate::support::read;
 
 const BIN: &str = env!("CARGO_BIN_EXE_mfad");
 
@@ -104,7 +104,7 @@ async fn post(
     url: String,
     key: &str,
     body: Value,
-) -> crate::helpers::Resp {
+) -> crate::support::Resp {
     read(
         client
             .post(url)
@@ -134,7 +134,7 @@ fn totp_now(secret_b32: &str) -> String {
 
 #[tokio::test]
 async fn cli_keys_work_against_a_running_server_and_revocation_is_immediate() {
-    if crate::helpers::on_postgres() {
+    if crate::support::on_postgres() {
         return; // SQLite-specific; see the module doc.
     }
     let dir = tempfile::tempdir().unwrap();
@@ -216,7 +216,7 @@ async fn cli_keys_work_against_a_running_server_and_revocation_is_immediate() {
 
 #[tokio::test]
 async fn sigkill_during_enrollments_loses_nothing_acknowledged() {
-    if crate::helpers::on_postgres() {
+    if crate::support::on_postgres() {
         return; // SQLite-specific; see the module doc.
     }
     let dir = tempfile::tempdir().unwrap();
@@ -307,7 +307,7 @@ fn nix_kill(child: &Child) {
 
 #[tokio::test]
 async fn logs_carry_no_secrets_codes_keys_or_full_phone_numbers() {
-    if crate::helpers::on_postgres() {
+    if crate::support::on_postgres() {
         return; // SQLite-specific; see the module doc.
     }
     let dir = tempfile::tempdir().unwrap();

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use serde_json::json;
 use tokio::task::JoinSet;
 
-use crate::helpers::*;
+use crate::support::*;
 
 const BURST: usize = 40;
 

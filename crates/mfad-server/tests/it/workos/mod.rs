@@ -1,0 +1,10 @@
+//! The WorkOS MFA API over real HTTP, and the real `mfad` binary beside it (`binary`).
+//! Modules group tests by behaviour.
+
+mod auth;
+mod binary;
+mod challenges;
+mod concurrency;
+mod factors;
+mod input;
+mod users;
