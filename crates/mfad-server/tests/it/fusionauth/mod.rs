@@ -7,4 +7,5 @@ mod current;
 mod errors;
 mod legacy;
 mod postgres;
+mod send_limits;
 mod shared;

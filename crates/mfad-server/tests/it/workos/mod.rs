@@ -7,4 +7,5 @@ mod challenges;
 mod concurrency;
 mod factors;
 mod input;
+mod send_limits;
 mod users;
