@@ -6,6 +6,8 @@
 //! `send_limit_tenants`. That write takes the row's lock (PostgreSQL) or the database's
 //! write lock (SQLite) until commit, so a second admission for the tenant, on any node,
 //! waits and then reads the first one's send (READ COMMITTED re-reads per statement).
+//! The lock is held for four statements (lock, two reads, insert; a third read for JWT
+//! callers), so a burst on one tenant queues briefly.
 
 use mfad_core::clock::{from_unix_ms, unix_ms};
 use mfad_core::error::StoreError;
@@ -33,11 +35,12 @@ const DESTINATION: &str = "SELECT sent_at FROM sends \
      WHERE tenant_id = $1 AND destination = $2 AND sent_at > $3 \
      ORDER BY sent_at DESC LIMIT $4";
 
-const CHANNEL_HOUR: &str = "SELECT COUNT(*), MIN(sent_at) FROM sends \
-     WHERE tenant_id = $1 AND channel = $2 AND sent_at > $3";
-
-const PREFIX_HOUR: &str = "SELECT COUNT(*), MIN(sent_at) FROM sends \
-     WHERE tenant_id = $1 AND prefix = $2 AND sent_at > $3";
+/// The tenant's sends on the channel, and to the prefix, in the last hour: one statement,
+/// as every statement here runs while the tenant's lock is held.
+const HOUR_WINDOWS: &str = "SELECT \
+     COUNT(*) FILTER (WHERE channel = $2), MIN(sent_at) FILTER (WHERE channel = $2), \
+     COUNT(*) FILTER (WHERE prefix = $3), MIN(sent_at) FILTER (WHERE prefix = $3) \
+     FROM sends WHERE tenant_id = $1 AND sent_at > $4";
 
 const USER_DESTINATIONS: &str = "SELECT destination, MAX(sent_at) FROM sends \
      WHERE tenant_id = $1 AND end_user = $2 AND channel = $3 AND sent_at > $4 \
@@ -91,6 +94,7 @@ where
     String: for<'q> Encode<'q, DB> + for<'r> Decode<'r, DB> + Type<DB>,
     Option<String>: for<'q> Encode<'q, DB> + for<'r> Decode<'r, DB> + Type<DB>,
     Option<i64>: for<'r> Decode<'r, DB> + Type<DB>,
+    for<'a> &'a LeanPool<DB>: Executor<'a, Database = DB>,
     F: FnOnce(&SendHistory) -> Result<(), E>,
 {
     let tenant = record.tenant_id.as_str().to_owned();
@@ -105,12 +109,6 @@ where
         .fetch_one(&mut *tx)
         .await
         .map_err(map_err)?;
-    sqlx::query(PRUNE)
-        .bind(tenant.clone())
-        .bind(day_ago)
-        .execute(&mut *tx)
-        .await
-        .map_err(map_err)?;
     let destination: Vec<(i64,)> = sqlx::query_as(DESTINATION)
         .bind(tenant.clone())
         .bind(record.destination.clone())
@@ -119,23 +117,15 @@ where
         .fetch_all(&mut *tx)
         .await
         .map_err(map_err)?;
-    let tenant_hour: (i64, Option<i64>) = sqlx::query_as(CHANNEL_HOUR)
-        .bind(tenant.clone())
-        .bind(channel.clone())
-        .bind(hour_ago)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(map_err)?;
-    let prefix_hour = match &record.prefix {
-        Some(prefix) => sqlx::query_as(PREFIX_HOUR)
+    let (tenant_n, tenant_oldest, prefix_n, prefix_oldest): (i64, Option<i64>, i64, Option<i64>) =
+        sqlx::query_as(HOUR_WINDOWS)
             .bind(tenant.clone())
-            .bind(prefix.clone())
+            .bind(channel.clone())
+            .bind(record.prefix.clone())
             .bind(hour_ago)
             .fetch_one(&mut *tx)
             .await
-            .map_err(map_err)?,
-        None => (0, None),
-    };
+            .map_err(map_err)?;
     let user_destinations: Vec<(String, i64)> = match &record.end_user {
         Some(user) => sqlx::query_as(USER_DESTINATIONS)
             .bind(tenant.clone())
@@ -153,8 +143,8 @@ where
             .into_iter()
             .map(|(t,)| from_unix_ms(t))
             .collect(),
-        tenant_hour: window(tenant_hour),
-        prefix_hour: window(prefix_hour),
+        tenant_hour: window((tenant_n, tenant_oldest)),
+        prefix_hour: window((prefix_n, prefix_oldest)),
         user_destinations: user_destinations
             .into_iter()
             .map(|(d, t)| (d, from_unix_ms(t)))
@@ -181,6 +171,16 @@ where
         .await
         .map_err(map_err)?;
     tx.commit().await.map_err(map_err)?;
+    // Outside the lock: older sends are never read (every query looks back at most a day),
+    // so forgetting them can wait and may race.
+    if let Err(e) = sqlx::query(PRUNE)
+        .bind(record.tenant_id.as_str().to_owned())
+        .bind(day_ago)
+        .execute(pool)
+        .await
+    {
+        tracing::debug!(error = %e, "pruning old sends failed; the next admission retries");
+    }
     Ok(Ok(SendTicket(id)))
 }
 

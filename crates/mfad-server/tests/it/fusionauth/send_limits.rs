@@ -127,10 +127,18 @@ async fn login_sends_keep_the_per_number_cooldown_and_limits() {
 async fn email_sends_get_the_same_per_address_limits() {
     let app = spawn_app().await;
     let body = json!({"userId": "user_e", "method": "email", "email": "ada@example.com"});
-    let r = app.key_call("POST", "/api/two-factor/send", Some(body.clone())).await;
+    let r = app
+        .key_call("POST", "/api/two-factor/send", Some(body.clone()))
+        .await;
     r.assert_empty(200);
     let first = app.last_email_code("ada@example.com");
-    let (r, retry) = send(&app, "/api/two-factor/send", Auth::Key(&app.key), body.clone()).await;
+    let (r, retry) = send(
+        &app,
+        "/api/two-factor/send",
+        Auth::Key(&app.key),
+        body.clone(),
+    )
+    .await;
     r.assert_empty(429);
     assert_eq!(retry, Some(30));
     // The refused send did not replace the code already delivered.

@@ -26,20 +26,32 @@ async fn challenge(app: &TestApp, fid: &str) -> (u16, Value, Option<u64>) {
 }
 
 fn texts_to(app: &TestApp, phone: &str) -> usize {
-    app.sms.lock().unwrap().iter().filter(|m| m.to == phone).count()
+    app.sms
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|m| m.to == phone)
+        .count()
 }
 
 #[tokio::test]
 async fn fifty_challenges_in_a_minute_text_once_and_are_refused_with_retry_after() {
     let app = spawn_app().await;
-    let f = app.enroll(json!({"type": "sms", "phone_number": PHONE})).await;
+    let f = app
+        .enroll(json!({"type": "sms", "phone_number": PHONE}))
+        .await;
     let fid = f["id"].as_str().unwrap();
     let mut statuses = Vec::new();
     for _ in 0..50 {
         let (status, body, retry) = challenge(&app, fid).await;
         if status == 429 {
             assert_eq!(body["code"], "rate_limit_exceeded", "{body}");
-            assert!(body["message"].as_str().unwrap().contains("No SMS was sent"));
+            assert!(
+                body["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("No SMS was sent")
+            );
             let retry = retry.expect("a 429 carries Retry-After");
             assert!((1..=30).contains(&retry), "{retry}");
         } else {
@@ -58,7 +70,9 @@ async fn fifty_challenges_in_a_minute_text_once_and_are_refused_with_retry_after
 #[tokio::test]
 async fn the_hourly_and_daily_limits_per_number_hold_past_the_cooldown() {
     let app = spawn_app().await;
-    let f = app.enroll(json!({"type": "sms", "phone_number": PHONE})).await;
+    let f = app
+        .enroll(json!({"type": "sms", "phone_number": PHONE}))
+        .await;
     let fid = f["id"].as_str().unwrap();
     // One challenge every 31 s (past the cooldown): the sixth within the hour is refused,
     // and Retry-After says when the first of the five leaves the hour.
@@ -84,8 +98,9 @@ async fn the_hourly_and_daily_limits_per_number_hold_past_the_cooldown() {
     let elapsed = 5 * 31 + 3600 + 5 * 31 + 3600;
     assert_eq!(retry, Some(86_400 - elapsed));
     assert_eq!(texts_to(&app, PHONE), 10);
-    app.clock
-        .advance(time::Duration::seconds(i64::try_from(86_400 - elapsed).unwrap()));
+    app.clock.advance(time::Duration::seconds(
+        i64::try_from(86_400 - elapsed).unwrap(),
+    ));
     assert_eq!(challenge(&app, fid).await.0, 201);
 }
 
@@ -107,7 +122,9 @@ async fn a_denied_country_is_refused_at_enrollment_and_at_send() {
     assert!(r.text.contains("GB"), "{}", r.text);
     // A US number is fine; then the tenant narrows its own rules to Canada only, which
     // running servers apply from the next send.
-    let f = app.enroll(json!({"type": "sms", "phone_number": PHONE})).await;
+    let f = app
+        .enroll(json!({"type": "sms", "phone_number": PHONE}))
+        .await;
     let fid = f["id"].as_str().unwrap();
     let rules = mfad_core::send_limits::CountryRules::parse("CA", "").unwrap();
     app.app_state
@@ -116,7 +133,10 @@ async fn a_denied_country_is_refused_at_enrollment_and_at_send() {
         .await
         .unwrap();
     let (status, body, _) = challenge(&app, fid).await;
-    assert_eq!((status, body["code"].as_str()), (422, Some("sms_country_not_allowed")));
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (422, Some("sms_country_not_allowed"))
+    );
     assert_eq!(texts_to(&app, PHONE), 0);
     // Another tenant is not affected.
     let other = app
@@ -145,7 +165,12 @@ async fn the_tenant_hourly_cap_counts_every_number() {
     })
     .await;
     let mut factors = Vec::new();
-    for n in ["+14155552671", "+14155552672", "+14155552673", "+14155552674"] {
+    for n in [
+        "+14155552671",
+        "+14155552672",
+        "+14155552673",
+        "+14155552674",
+    ] {
         let f = app.enroll(json!({"type": "sms", "phone_number": n})).await;
         factors.push(f["id"].as_str().unwrap().to_owned());
     }
