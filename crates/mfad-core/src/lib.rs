@@ -12,6 +12,7 @@ pub mod ids;
 pub mod key_cache;
 pub mod login;
 pub mod model;
+pub mod pagination;
 pub mod phone;
 pub mod recovery;
 pub mod send_limits;

@@ -263,6 +263,15 @@ pub struct SendHistory {
     pub user_destinations: Vec<(String, OffsetDateTime)>,
 }
 
+/// Why a send was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SendRefusal {
+    /// The number's country may not be texted (the tenant's rules).
+    Country,
+    /// A limit, and how long until it would admit the send.
+    Limit(SendLimit, Duration),
+}
+
 /// An admitted send, to release if it is not delivered after all.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SendTicket(pub i64);
@@ -394,22 +403,22 @@ impl<S: Store> Service<S> {
             at: self.clock.now(),
         };
         let limits = &self.send_limits;
-        let outcome = self
-            .store
-            .admit_send(&record, |h: &SendHistory| {
-                if channel == Channel::Sms
-                    && let Some(rules) = &h.countries
-                    && !rules.permits(region.as_deref())
-                {
-                    return Err(None);
-                }
-                limits.judge(&record, h).map_err(Some)
-            })
-            .await?;
+        let decide = |h: &SendHistory| {
+            if channel == Channel::Sms
+                && let Some(rules) = &h.countries
+                && !rules.permits(region.as_deref())
+            {
+                return Err(SendRefusal::Country);
+            }
+            limits
+                .judge(&record, h)
+                .map_err(|(limit, wait)| SendRefusal::Limit(limit, wait))
+        };
+        let outcome = self.store.admit_send(&record, &decide).await?;
         match outcome {
             Ok(ticket) => Ok(ticket),
-            Err(None) => Err(self.country_refused(req, region)),
-            Err(Some((limit, wait))) => {
+            Err(SendRefusal::Country) => Err(self.country_refused(req, region)),
+            Err(SendRefusal::Limit(limit, wait)) => {
                 let retry_after_secs = whole_seconds(wait);
                 tracing::warn!(
                     tenant = %req.tenant, to = %req.to.redacted(), ?limit, retry_after_secs,

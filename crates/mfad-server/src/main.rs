@@ -139,7 +139,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
 }
 
 async fn tenant(
-    service: &mfad_core::Service<mfad_store::Db>,
+    service: &mfad_core::Service<Arc<dyn mfad_store::Database>>,
     cmd: TenantCommand,
 ) -> anyhow::Result<()> {
     let TenantCommand::SmsCountries {
@@ -193,7 +193,7 @@ async fn tenant(
 }
 
 async fn api_key(
-    service: &mfad_core::Service<mfad_store::Db>,
+    service: &mfad_core::Service<Arc<dyn mfad_store::Database>>,
     cmd: ApiKeyCommand,
 ) -> anyhow::Result<()> {
     match cmd {

@@ -11,12 +11,13 @@
 
 use mfad_core::clock::{from_unix_ms, unix_ms};
 use mfad_core::error::StoreError;
-use mfad_core::ids::{TenantId, UserId};
-use mfad_core::send_limits::{CountryRules, SendHistory, SendRecord, SendTicket, Window};
-use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Type};
+use mfad_core::ids::TenantId;
+use mfad_core::send_limits::{
+    CountryRules, SendHistory, SendRecord, SendRefusal, SendTicket, Window,
+};
 
-use crate::lean_pool::LeanPool;
-use crate::map_err;
+use crate::sql::sql;
+use crate::store::{Backend, SqlStore};
 
 /// How far back admissions look (the longest window).
 const HISTORY: time::Duration = time::Duration::days(1);
@@ -80,61 +81,47 @@ fn window((count, oldest): (i64, Option<i64>)) -> Window {
 }
 
 /// See [`mfad_core::store::Store::admit_send`].
-pub(crate) async fn admit_send<DB, E, F>(
-    pool: &LeanPool<DB>,
-    record: &SendRecord,
-    decide: F,
-) -> Result<Result<SendTicket, E>, StoreError>
-where
-    DB: Database,
-    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    DB::Arguments: IntoArguments<DB>,
-    usize: ColumnIndex<DB::Row>,
-    i64: for<'q> Encode<'q, DB> + for<'r> Decode<'r, DB> + Type<DB>,
-    String: for<'q> Encode<'q, DB> + for<'r> Decode<'r, DB> + Type<DB>,
-    Option<String>: for<'q> Encode<'q, DB> + for<'r> Decode<'r, DB> + Type<DB>,
-    Option<i64>: for<'r> Decode<'r, DB> + Type<DB>,
-    for<'a> &'a LeanPool<DB>: Executor<'a, Database = DB>,
-    F: FnOnce(&SendHistory) -> Result<(), E>,
-{
-    let tenant = record.tenant_id.as_str().to_owned();
-    let channel = record.channel.as_str().to_owned();
+pub(crate) async fn admit<'a, B: Backend>(
+    s: &'a SqlStore<B>,
+    record: &'a SendRecord,
+    decide: &'a (dyn for<'h> Fn(&'h SendHistory) -> Result<(), SendRefusal> + Send + Sync + 'a),
+) -> Result<Result<SendTicket, SendRefusal>, StoreError> {
+    let tenant = record.tenant_id.as_str();
+    let channel = record.channel.as_str();
     let now = unix_ms(record.at);
     let hour_ago = unix_ms(record.at - time::Duration::hours(1));
     let day_ago = unix_ms(record.at - HISTORY);
-    let mut tx = pool.begin().await.map_err(map_err)?;
-    let (allowed, denied): (Option<String>, Option<String>) = sqlx::query_as(LOCK_TENANT)
-        .bind(tenant.clone())
+    let mut tx = s.begin().await?;
+    let (allowed, denied): (Option<String>, Option<String>) = sql(LOCK_TENANT)
+        .bind(tenant)
         .bind(now)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(map_err)?;
-    let destination: Vec<(i64,)> = sqlx::query_as(DESTINATION)
-        .bind(tenant.clone())
-        .bind(record.destination.clone())
+        .fetch_one(&mut tx)
+        .await?;
+    let destination: Vec<(i64,)> = sql(DESTINATION)
+        .bind(tenant)
+        .bind(record.destination.as_str())
         .bind(day_ago)
         .bind(MAX_DESTINATION_ROWS)
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(map_err)?;
+        .fetch_all(&mut tx)
+        .await?;
     let (tenant_n, tenant_oldest, prefix_n, prefix_oldest): (i64, Option<i64>, i64, Option<i64>) =
-        sqlx::query_as(HOUR_WINDOWS)
-            .bind(tenant.clone())
-            .bind(channel.clone())
-            .bind(record.prefix.clone())
+        sql(HOUR_WINDOWS)
+            .bind(tenant)
+            .bind(channel)
+            .bind(record.prefix.as_deref())
             .bind(hour_ago)
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(map_err)?;
+            .fetch_one(&mut tx)
+            .await?;
     let user_destinations: Vec<(String, i64)> = match &record.end_user {
-        Some(user) => sqlx::query_as(USER_DESTINATIONS)
-            .bind(tenant.clone())
-            .bind(user.as_str().to_owned())
-            .bind(channel.clone())
-            .bind(day_ago)
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(map_err)?,
+        Some(user) => {
+            sql(USER_DESTINATIONS)
+                .bind(tenant)
+                .bind(user.as_str())
+                .bind(channel)
+                .bind(day_ago)
+                .fetch_all(&mut tx)
+                .await?
+        }
         None => Vec::new(),
     };
     let history = SendHistory {
@@ -152,31 +139,25 @@ where
     };
     if let Err(refusal) = decide(&history) {
         // The lock row's touch is all there is to undo.
-        tx.rollback().await.map_err(map_err)?;
+        tx.rollback().await?;
         return Ok(Err(refusal));
     }
-    let (id,): (i64,) = sqlx::query_as(INSERT)
+    let (id,): (i64,) = sql(INSERT)
         .bind(tenant)
         .bind(channel)
-        .bind(record.destination.clone())
-        .bind(record.prefix.clone())
-        .bind(
-            record
-                .end_user
-                .as_ref()
-                .map(|u: &UserId| u.as_str().to_owned()),
-        )
+        .bind(record.destination.as_str())
+        .bind(record.prefix.as_deref())
+        .bind(record.end_user.as_ref().map(|u| u.as_str()))
         .bind(now)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(map_err)?;
-    tx.commit().await.map_err(map_err)?;
+        .fetch_one(&mut tx)
+        .await?;
+    tx.commit().await?;
     // Outside the lock: older sends are never read (every query looks back at most a day),
     // so forgetting them can wait and may race.
-    if let Err(e) = sqlx::query(PRUNE)
-        .bind(record.tenant_id.as_str().to_owned())
+    if let Err(e) = sql(PRUNE)
+        .bind(tenant)
         .bind(day_ago)
-        .execute(pool)
+        .execute(s.write())
         .await
     {
         tracing::debug!(error = %e, "pruning old sends failed; the next admission retries");
@@ -185,85 +166,54 @@ where
 }
 
 /// See [`mfad_core::store::Store::release_send`].
-pub(crate) async fn release_send<DB>(
-    pool: &LeanPool<DB>,
+pub(crate) async fn release<B: Backend>(
+    s: &SqlStore<B>,
     tenant: &TenantId,
     ticket: SendTicket,
-) -> Result<(), StoreError>
-where
-    DB: Database,
-    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    for<'a> &'a LeanPool<DB>: Executor<'a, Database = DB>,
-    DB::Arguments: IntoArguments<DB>,
-    i64: for<'q> Encode<'q, DB> + Type<DB>,
-    String: for<'q> Encode<'q, DB> + Type<DB>,
-{
-    sqlx::query("DELETE FROM sends WHERE id = $1 AND tenant_id = $2")
+) -> Result<(), StoreError> {
+    sql("DELETE FROM sends WHERE id = $1 AND tenant_id = $2")
         .bind(ticket.0)
-        .bind(tenant.as_str().to_owned())
-        .execute(pool)
+        .bind(tenant.as_str())
+        .execute(s.write())
         .await
         .map(|_| ())
-        .map_err(map_err)
 }
 
 /// See [`mfad_core::store::Store::sms_countries`].
-pub(crate) async fn sms_countries<DB>(
-    pool: &LeanPool<DB>,
+pub(crate) async fn countries<B: Backend>(
+    s: &SqlStore<B>,
     tenant: &TenantId,
-) -> Result<Option<CountryRules>, StoreError>
-where
-    DB: Database,
-    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    for<'a> &'a LeanPool<DB>: Executor<'a, Database = DB>,
-    DB::Arguments: IntoArguments<DB>,
-    usize: ColumnIndex<DB::Row>,
-    String: for<'q> Encode<'q, DB> + Type<DB>,
-    Option<String>: for<'r> Decode<'r, DB> + Type<DB>,
-{
-    let row: Option<(Option<String>, Option<String>)> = sqlx::query_as(
+) -> Result<Option<CountryRules>, StoreError> {
+    let row: Option<(Option<String>, Option<String>)> = sql(
         "SELECT allowed_countries, denied_countries FROM send_limit_tenants WHERE tenant_id = $1",
     )
-    .bind(tenant.as_str().to_owned())
-    .fetch_optional(pool)
-    .await
-    .map_err(map_err)?;
+    .bind(tenant.as_str())
+    .fetch_optional(s.read())
+    .await?;
     Ok(row.and_then(|(a, d)| rules(a, d)))
 }
 
 /// See [`mfad_core::store::Store::set_sms_countries`].
-pub(crate) async fn set_sms_countries<DB>(
-    pool: &LeanPool<DB>,
+pub(crate) async fn set_countries<B: Backend>(
+    s: &SqlStore<B>,
     tenant: &TenantId,
     countries: Option<&CountryRules>,
     now: time::OffsetDateTime,
-) -> Result<(), StoreError>
-where
-    DB: Database,
-    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    for<'a> &'a LeanPool<DB>: Executor<'a, Database = DB>,
-    DB::Arguments: IntoArguments<DB>,
-    i64: for<'q> Encode<'q, DB> + Type<DB>,
-    String: for<'q> Encode<'q, DB> + Type<DB>,
-    Option<String>: for<'q> Encode<'q, DB> + Type<DB>,
-{
+) -> Result<(), StoreError> {
     let (allowed, denied) = match countries {
         Some(r) => (join(&r.allowed), join(&r.denied)),
         None => (None, None),
     };
-    sqlx::query(
-        "INSERT INTO send_limit_tenants \
+    sql("INSERT INTO send_limit_tenants \
          (tenant_id, allowed_countries, denied_countries, locked_at, updated_at) \
          VALUES ($1, $2, $3, 0, $4) \
          ON CONFLICT (tenant_id) DO UPDATE SET allowed_countries = excluded.allowed_countries, \
-         denied_countries = excluded.denied_countries, updated_at = excluded.updated_at",
-    )
-    .bind(tenant.as_str().to_owned())
-    .bind(allowed)
-    .bind(denied)
+         denied_countries = excluded.denied_countries, updated_at = excluded.updated_at")
+    .bind(tenant.as_str())
+    .bind(allowed.as_deref())
+    .bind(denied.as_deref())
     .bind(unix_ms(now))
-    .execute(pool)
+    .execute(s.write())
     .await
     .map(|_| ())
-    .map_err(map_err)
 }

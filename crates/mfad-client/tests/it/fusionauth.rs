@@ -7,18 +7,9 @@
 //! local stand-in, where the tests read the texted codes. TOTP codes are computed here with
 //! totp-rs, independently of the server, on the real clock the server reads too.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    reason = "integration tests and their helpers: a failure is a test failure"
-)]
-
-mod common;
-
 use std::time::Duration;
 
-use common::{Mfad, Recorder, Reply, totp_code, totp_code_bytes, unix_now};
+use crate::support::{Mfad, Recorder, Reply, totp_code, totp_code_bytes, unix_now};
 use mfad_client::fusionauth::{
     CompleteTwoFactorLogin, Delivery, DisableTwoFactor, EnableTwoFactor, MethodKind,
     SendTwoFactorCode, StartTwoFactorLogin, StatusAction, StatusRequest,

@@ -2,18 +2,9 @@
 //! headers and JSON body against what the official SDKs send (workos-mfa.md §1 and §4,
 //! fusionauth-2fa.md §1, §2.1 and §5.3); how answers are read; and retries.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    reason = "integration tests and their helpers: a failure is a test failure"
-)]
-
-mod common;
-
 use std::time::Duration;
 
-use common::{
+use crate::support::{
     CHALLENGE, FACTOR_GENERIC, FACTOR_SMS, FACTOR_TOTP_ENROLLED, Recorded, Recorder, Reply,
 };
 use futures_util::TryStreamExt;

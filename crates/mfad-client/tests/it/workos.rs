@@ -1,19 +1,10 @@
 //! The WorkOS surface against the real `mfad` binary (SQLite, a fresh data directory per
 //! test): every call, and every error variant provoked for real.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    reason = "integration tests and their helpers: a failure is a test failure"
-)]
-
-mod common;
-
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
-use common::{Mfad, totp_code, unix_now};
+use crate::support::{Mfad, totp_code, unix_now};
 use futures_util::{StreamExt, TryStreamExt};
 use mfad_client::{
     ChallengeId, Client, EnrollFactor, EnrollUserFactor, Error, FactorId, FactorType,

@@ -2,7 +2,9 @@
 //! `set_sms_countries`): what an admission reads back, that a refusal records nothing,
 //! and that admissions split across two nodes never exceed a limit.
 
-use mfad_core::send_limits::{Channel, CountryRules, SendHistory, SendRecord, SendTicket, Window};
+use mfad_core::send_limits::{
+    Channel, CountryRules, SendHistory, SendRecord, SendRefusal, SendTicket, Window,
+};
 use mfad_core::store::Store;
 use mfad_core::{TenantId, UserId};
 use mfad_store::Db;
@@ -25,16 +27,16 @@ fn sms(t: &TenantId, destination: &str, prefix: &str, user: Option<&str>, ms: i6
 
 /// Admits `r` unconditionally, returning its ticket and the history it saw.
 async fn admit(db: &Db, r: &SendRecord) -> (SendTicket, SendHistory) {
-    let mut seen = None;
+    let seen = std::sync::Mutex::new(None);
     let ticket = db
-        .admit_send(r, |h: &SendHistory| {
-            seen = Some(h.clone());
-            Ok::<(), ()>(())
+        .admit_send(r, &|h: &SendHistory| {
+            *seen.lock().unwrap() = Some(h.clone());
+            Ok(())
         })
         .await
         .unwrap()
         .unwrap();
-    (ticket, seen.unwrap())
+    (ticket, seen.into_inner().unwrap().unwrap())
 }
 
 pub(super) async fn send_admission_reads_the_history_it_must(h: &Harness) {
@@ -113,12 +115,12 @@ pub(super) async fn send_admission_reads_the_history_it_must(h: &Harness) {
 pub(super) async fn send_refusal_records_nothing_and_release_forgets(h: &Harness) {
     let t = tenant(&h.db, "acme").await.id;
     let refused =
-        h.db.admit_send(&sms(&t, "d1", "+1415", None, NOW), |_: &SendHistory| {
-            Err("no")
+        h.db.admit_send(&sms(&t, "d1", "+1415", None, NOW), &|_: &SendHistory| {
+            Err(SendRefusal::Country)
         })
         .await
         .unwrap();
-    assert_eq!(refused, Err("no"));
+    assert_eq!(refused, Err(SendRefusal::Country));
     let (ticket, seen) = admit(&h.db, &sms(&t, "d1", "+1415", None, NOW + 1)).await;
     assert!(seen.destination.is_empty(), "{seen:?}");
     h.db.release_send(&t, ticket).await.unwrap();
@@ -180,12 +182,13 @@ pub(super) async fn race_send_admissions_never_exceed_a_limit(h: &Harness) {
                 _ => sms(&t, &format!("u{i}"), &format!("+{i}"), Some("user_9"), NOW),
             };
             async move {
-                db.admit_send(
-                    &r,
-                    |h: &SendHistory| {
-                        if limit_of(h) < LIMIT { Ok(()) } else { Err(()) }
-                    },
-                )
+                db.admit_send(&r, &|h: &SendHistory| {
+                    if limit_of(h) < LIMIT {
+                        Ok(())
+                    } else {
+                        Err(SendRefusal::Country)
+                    }
+                })
                 .await
                 .unwrap()
                 .is_ok()

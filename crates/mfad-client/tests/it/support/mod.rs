@@ -1,16 +1,6 @@
 //! Test support: the real `mfad` binary on a free port, a recording HTTP server with scripted
 //! replies, and an independent TOTP computation (totp-rs).
 
-#![allow(
-    dead_code,
-    reason = "each test binary uses a different part of this module"
-)]
-#![allow(
-    clippy::expect_used,
-    clippy::panic,
-    reason = "test support: a failure here is a test failure, reported with its cause"
-)]
-
 use std::collections::VecDeque;
 use std::io::Read;
 use std::net::TcpListener as StdListener;

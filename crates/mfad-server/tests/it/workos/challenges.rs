@@ -126,6 +126,10 @@ async fn sms_challenge_texts_the_code_through_twilio() {
     let cid = r.body["id"].as_str().unwrap();
     let v = app.verify(cid, &code).await;
     assert_eq!(v.body["valid"], true, "{}", v.text);
+    assert!(
+        v.body["challenge"].get("code").is_none(),
+        "an SMS code is not echoed on verify either"
+    );
 
     // Default template, and template validation.
     let r = app
@@ -166,13 +170,16 @@ async fn generic_otp_returns_code_and_verifies_it() {
     assert!(code.len() == 6 && code.bytes().all(|b| b.is_ascii_digit()));
     let cid = ch["id"].as_str().unwrap();
     let wrong = if code == "000000" { "000001" } else { "000000" };
-    assert_eq!(app.verify(cid, wrong).await.body["valid"], false);
+    let w = app.verify(cid, wrong).await;
+    assert_eq!(w.body["valid"], false);
+    assert!(
+        w.body["challenge"].get("code").is_none(),
+        "a wrong code is not shown as the challenge's"
+    );
     let v = app.verify(cid, code).await;
     assert_eq!(v.body["valid"], true);
-    assert!(
-        v.body["challenge"].get("code").is_none(),
-        "codes are not echoed on verify"
-    );
+    // As WorkOS's recorded response: the same challenge object, code included.
+    assert_eq!(v.body["challenge"], ch, "{}", v.text);
 }
 
 #[tokio::test]

@@ -7,5 +7,6 @@ mod challenges;
 mod concurrency;
 mod factors;
 mod input;
+mod pagination;
 mod send_limits;
 mod users;
