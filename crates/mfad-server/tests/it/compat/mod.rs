@@ -1,10 +1,13 @@
 //! The official-SDK compatibility suites (`tests/compat/`), run against the `mfad` binary
 //! that cargo just built. Each suite installs its pinned SDKs from npm/PyPI on first run,
 //! starts the server, a Twilio stand-in (and an SMTP sink), and drives the SDKs as black
-//! boxes. They need `node`, `npm` and `python3`, as every machine of this project's kind has.
+//! boxes, on this run's backend. They need `node`, `npm` and `python3`, as every machine
+//! of this project's kind has. nextest runs them one at a time (`.config/nextest.toml`).
 
 use std::path::PathBuf;
 use std::process::Command;
+
+use crate::support::{on_postgres, test_database};
 
 fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -28,39 +31,26 @@ fn run_suite(script: &str, extra_env: &[(&str, String)]) {
     assert!(out.status.success(), "{script} failed with {}", out.status);
 }
 
-#[test]
-fn workos_official_sdks_on_sqlite() {
-    run_suite("tests/compat/run.sh", &[]);
-}
-
-#[test]
-fn fusionauth_official_clients_and_elixir_shapes_on_sqlite() {
-    run_suite("tests/compat/fusionauth/run.sh", &[]);
-}
-
-/// The same suites with mfad on PostgreSQL (a fresh database each), whenever a test
-/// server is configured (`MFAD_TEST_DATABASE_URL`, or `CI`, where it is mandatory).
-fn run_suite_on_postgres(script: &str) {
-    let Some(admin) = mfad_store::testing::admin_url_from_env() else {
-        eprintln!("skipping {script} on PostgreSQL: MFAD_TEST_DATABASE_URL is not set");
-        return;
-    };
+/// Runs a suite with mfad on this run's backend (on PostgreSQL, a fresh database).
+fn run_suite_on_backend(script: &str) {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
-    let db = runtime
-        .block_on(mfad_store::testing::TestDatabase::create(&admin))
-        .unwrap();
-    run_suite(script, &[("MFAD_DATABASE_URL", db.url().to_owned())]);
+    let db = on_postgres().then(|| runtime.block_on(test_database()));
+    let env: Vec<_> = db
+        .iter()
+        .map(|db| ("MFAD_DATABASE_URL", db.url().to_owned()))
+        .collect();
+    run_suite(script, &env);
 }
 
 #[test]
-fn workos_official_sdks_on_postgres() {
-    run_suite_on_postgres("tests/compat/run.sh");
+fn workos_official_sdks() {
+    run_suite_on_backend("tests/compat/run.sh");
 }
 
 #[test]
-fn fusionauth_official_clients_and_elixir_shapes_on_postgres() {
-    run_suite_on_postgres("tests/compat/fusionauth/run.sh");
+fn fusionauth_official_clients_and_elixir_shapes() {
+    run_suite_on_backend("tests/compat/fusionauth/run.sh");
 }

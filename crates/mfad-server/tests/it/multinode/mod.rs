@@ -2,8 +2,9 @@
 //! balancer: the guarantees of a single node must hold across nodes, and a database outage
 //! must give quick JSON 503s, lose nothing acknowledged, and heal by itself.
 //!
-//! Runs when `MFAD_TEST_DATABASE_URL` (or `CI`) is set, on a fresh database per test;
-//! otherwise each test returns at once. The nodes run on the real clock, as deployed.
+//! They run in the PostgreSQL run of this binary (`MFAD_TEST_BACKEND=postgres`), on a
+//! fresh database per test; on SQLite each returns at once. The nodes run on the real
+//! clock, as deployed.
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -11,11 +12,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use mfad_store::testing::{TestDatabase, admin_url_from_env};
+use mfad_store::testing::TestDatabase;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
+
+use crate::support::{on_postgres, test_database, totp_now};
 
 mod send_limits;
 
@@ -56,16 +59,16 @@ struct Cluster {
 
 impl Cluster {
     /// `n` nodes started at the same moment on a fresh, unmigrated database (so their
-    /// start-up migrations race), plus an API key for tenant `t`. `None` when PostgreSQL
-    /// tests are not asked for.
+    /// start-up migrations race), plus an API key for tenant `t`. `None` when this run is
+    /// not on PostgreSQL.
     async fn start(n: usize) -> Option<Cluster> {
-        let Some(admin) = admin_url_from_env() else {
-            eprintln!("multi-node tests skipped: MFAD_TEST_DATABASE_URL (or CI) not set");
+        if !on_postgres() {
+            eprintln!(
+                "multi-node tests skipped: they run on PostgreSQL (MFAD_TEST_BACKEND=postgres)"
+            );
             return None;
-        };
-        let db = TestDatabase::create(&admin)
-            .await
-            .unwrap_or_else(|e| panic!("PostgreSQL test database at {admin}: {e}"));
+        }
+        let db = test_database().await;
         let dir = tempfile::tempdir().unwrap();
         // Every node must hold the same master key: node B opens TOTP secrets sealed by
         // node A and checks code digests peppered by it.
@@ -283,21 +286,6 @@ fn str_of<'a>(v: &'a Value, key: &str) -> &'a str {
 fn wrong(code: &str) -> String {
     let n: u32 = code.parse().unwrap();
     format!("{:06}", (n + 1) % 1_000_000)
-}
-
-#[expect(
-    clippy::disallowed_methods,
-    reason = "the spawned nodes run on the real clock"
-)]
-fn totp_now(secret_b32: &str) -> String {
-    let secret = data_encoding::BASE32_NOPAD
-        .decode(secret_b32.as_bytes())
-        .unwrap();
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    mfad_otp::Totp::default().code_at(&secret, now)
 }
 
 /// Sends `n` requests at once, alternating between the nodes.

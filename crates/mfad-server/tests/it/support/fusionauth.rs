@@ -5,7 +5,7 @@
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
 
-use super::{HS_SECRET, Resp, TestApp, read};
+use super::{HS_SECRET, Inbox, Resp, TestApp, read};
 
 impl Resp {
     /// Asserts an empty body with no JSON content type, as FusionAuth answers 200s without a
@@ -15,11 +15,7 @@ impl Resp {
         assert_eq!(self.status, status, "{}", self.text);
         assert_eq!(self.text, "", "body of a {status} must be empty");
         assert!(
-            !self
-                .content_type
-                .as_deref()
-                .unwrap_or("")
-                .starts_with("application/json"),
+            !self.is_json(),
             "an empty {status} must not claim JSON: {:?}",
             self.content_type
         );
@@ -29,12 +25,7 @@ impl Resp {
     #[track_caller]
     pub fn assert_field_error(&self, field: &str, code: &str) {
         assert_eq!(self.status, 400, "{}", self.text);
-        assert!(
-            self.content_type
-                .as_deref()
-                .unwrap_or("")
-                .starts_with("application/json")
-        );
+        assert!(self.is_json());
         let codes: Vec<&str> = self.body["fieldErrors"][field]
             .as_array()
             .unwrap_or_else(|| panic!("no fieldErrors.{field} in {}", self.text))
@@ -49,14 +40,7 @@ impl Resp {
     #[track_caller]
     pub fn assert_general_error(&self, code: &str) {
         assert_eq!(self.status, 400, "{}", self.text);
-        assert!(
-            self.content_type
-                .as_deref()
-                .unwrap_or("")
-                .starts_with("application/json"),
-            "{:?}",
-            self.content_type
-        );
+        assert!(self.is_json(), "{:?}", self.content_type);
         let codes: Vec<&str> = self.body["generalErrors"]
             .as_array()
             .unwrap_or_else(|| panic!("no generalErrors in {}", self.text))
@@ -83,14 +67,7 @@ impl Resp {
     #[track_caller]
     pub fn assert_json(&self, status: u16) -> &Value {
         assert_eq!(self.status, status, "{}", self.text);
-        assert!(
-            self.content_type
-                .as_deref()
-                .unwrap_or("")
-                .starts_with("application/json"),
-            "{:?}",
-            self.content_type
-        );
+        assert!(self.is_json(), "{:?}", self.content_type);
         &self.body
     }
 }
@@ -247,13 +224,7 @@ impl TestApp {
 
     /// The code in the last text to `phone`.
     pub fn last_sms_code(&self, phone: &str) -> String {
-        let inbox = self.sms.lock().unwrap();
-        let m = inbox
-            .iter()
-            .rev()
-            .find(|m| m.to == phone)
-            .unwrap_or_else(|| panic!("no SMS to {phone}"));
-        code_in(&m.body)
+        last_code(&self.sms, phone, |m| (m.to.as_str(), m.body.as_str()))
     }
 
     pub fn sms_count(&self) -> usize {
@@ -262,13 +233,7 @@ impl TestApp {
 
     /// The code in the last email to `address`.
     pub fn last_email_code(&self, address: &str) -> String {
-        let inbox = self.mail.lock().unwrap();
-        let m = inbox
-            .iter()
-            .rev()
-            .find(|m| m.to == address)
-            .unwrap_or_else(|| panic!("no email to {address}"));
-        code_in(&m.body)
+        last_code(&self.mail, address, |m| (m.to.as_str(), m.body.as_str()))
     }
 
     /// Signs a token with the HS256 secret the server trusts.
@@ -286,6 +251,19 @@ impl TestApp {
         let now = self.now_unix() as i64;
         json!({"sub": user, "iat": now, "exp": now + 3600, "tid": self.tenant.as_str()})
     }
+}
+
+/// The code in the last message of `inbox` to `to`; `parts` gives a message's recipient
+/// and body.
+fn last_code<T>(inbox: &Inbox<T>, to: &str, parts: fn(&T) -> (&str, &str)) -> String {
+    let inbox = inbox.lock().unwrap();
+    let body = inbox
+        .iter()
+        .rev()
+        .map(parts)
+        .find_map(|(rcpt, body)| (rcpt == to).then_some(body))
+        .unwrap_or_else(|| panic!("nothing sent to {to}"));
+    code_in(body)
 }
 
 /// The six-digit code in a message.

@@ -1,6 +1,7 @@
 //! The harness: `spawn_app` boots the real application in-process on port 0 with a manual
 //! clock, a temp data dir, the Twilio and SMTP stand-ins, and the JWT keys of every kind the
-//! FusionAuth API accepts. Request helpers for each API live in `workos` and `fusionauth`.
+//! FusionAuth API accepts, on the run's [`Backend`]. Request helpers for each API live in
+//! `workos` and `fusionauth`.
 
 mod fusionauth;
 mod standins;
@@ -33,8 +34,6 @@ pub struct Options {
     pub ttl_secs: u64,
     /// Extra `MFAD_*` variables (they win over the harness's own).
     pub vars: Vec<(&'static str, String)>,
-    /// Run on a fresh PostgreSQL database (from `MFAD_TEST_DATABASE_URL`) instead of SQLite.
-    pub postgres: bool,
 }
 
 impl Default for Options {
@@ -43,7 +42,6 @@ impl Default for Options {
             max_attempts: 5,
             ttl_secs: 600,
             vars: Vec::new(),
-            postgres: false,
         }
     }
 }
@@ -71,11 +69,41 @@ pub struct TestApp {
     pub pg: Option<mfad_store::testing::TestDatabase>,
 }
 
-/// Which backend this run of the suite uses: SQLite, or PostgreSQL when
-/// `MFAD_API_TEST_BACKEND=postgres` (each test then gets a fresh database on the server of
-/// `MFAD_TEST_DATABASE_URL`, default the local one).
+/// The storage under every server of a test run. One variable chooses it for the whole
+/// binary, so each suite runs on PostgreSQL the same way: `MFAD_TEST_BACKEND=postgres
+/// cargo nextest run -p mfad-server` (CI runs the binary once per backend).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// A SQLite file in the test's temp dir (the default).
+    Sqlite,
+    /// A fresh database per test on the server of `MFAD_TEST_DATABASE_URL` (default the
+    /// local one, `postgres://postgres@127.0.0.1:5432/test`); unreachable means failed.
+    Postgres,
+}
+
+impl Backend {
+    /// The backend of this run, from `MFAD_TEST_BACKEND` (`sqlite` or `postgres`).
+    pub fn of_run() -> Backend {
+        match std::env::var("MFAD_TEST_BACKEND").as_deref() {
+            Err(_) | Ok("" | "sqlite") => Backend::Sqlite,
+            Ok("postgres") => Backend::Postgres,
+            Ok(other) => panic!("MFAD_TEST_BACKEND={other}: expected sqlite or postgres"),
+        }
+    }
+}
+
+/// Whether this run is on PostgreSQL, for the few tests that belong to one backend.
 pub fn on_postgres() -> bool {
-    std::env::var("MFAD_API_TEST_BACKEND").is_ok_and(|v| v == "postgres")
+    Backend::of_run() == Backend::Postgres
+}
+
+/// A fresh PostgreSQL database for one test, dropped with the value.
+pub async fn test_database() -> mfad_store::testing::TestDatabase {
+    let admin = mfad_store::testing::admin_url_from_env()
+        .unwrap_or_else(|| mfad_store::testing::CI_DEFAULT_URL.to_owned());
+    mfad_store::testing::TestDatabase::create(&admin)
+        .await
+        .unwrap_or_else(|e| panic!("PostgreSQL test database at {admin}: {e}"))
 }
 
 /// 2026-01-15T12:00:10Z: 10 s into a TOTP step, so ±1 step stays clear of edges.
@@ -119,16 +147,9 @@ pub async fn spawn_with(opts: Options) -> TestApp {
     )
     .unwrap();
     let db_path = dir.path().join("mfad.db");
-    let pg = if opts.postgres || on_postgres() {
-        let admin = mfad_store::testing::admin_url_from_env()
-            .unwrap_or_else(|| mfad_store::testing::CI_DEFAULT_URL.to_owned());
-        Some(
-            mfad_store::testing::TestDatabase::create(&admin)
-                .await
-                .unwrap(),
-        )
-    } else {
-        None
+    let pg = match Backend::of_run() {
+        Backend::Postgres => Some(test_database().await),
+        Backend::Sqlite => None,
     };
     let database_url = match &pg {
         Some(db) => db.url().to_owned(),
@@ -191,13 +212,20 @@ pub struct Keys {
     pub stranger_rsa: EncodingKey,
 }
 
+/// Loads the test key pairs, made on first use and kept under the target dir: RSA key
+/// generation is slow, and nextest runs every test in a process of its own.
 fn keys() -> Keys {
-    let rsa = rcgen::KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, rcgen::RsaKeySize::_2048)
-        .unwrap();
-    let ec = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
-    let stranger =
-        rcgen::KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, rcgen::RsaKeySize::_2048)
-            .unwrap();
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("jwt-test-keys");
+    if !dir.exists() {
+        generate_keys(&dir);
+    }
+    let load = |name: &str, alg: &'static rcgen::SignatureAlgorithm| {
+        let pem = std::fs::read_to_string(dir.join(name)).unwrap();
+        rcgen::KeyPair::from_pem_and_sign_algo(&pem, alg).unwrap()
+    };
+    let rsa = load("rsa.pem", &rcgen::PKCS_RSA_SHA256);
+    let ec = load("ec.pem", &rcgen::PKCS_ECDSA_P256_SHA256);
+    let stranger = load("stranger.pem", &rcgen::PKCS_RSA_SHA256);
     Keys {
         rsa: EncodingKey::from_rsa_pem(rsa.serialize_pem().as_bytes()).unwrap(),
         rsa_public_pem: rsa.public_key_pem(),
@@ -207,12 +235,45 @@ fn keys() -> Keys {
     }
 }
 
+/// Writes fresh key pairs into `dir`, whole or not at all: they are made in a directory of
+/// this process and renamed into place (a concurrent test that renamed first wins).
+fn generate_keys(dir: &std::path::Path) {
+    let tmp = dir.with_extension(format!("tmp-{}", std::process::id()));
+    std::fs::create_dir_all(&tmp).unwrap();
+    let rsa = || {
+        rcgen::KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, rcgen::RsaKeySize::_2048).unwrap()
+    };
+    let ec = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    for (name, key) in [("rsa.pem", rsa()), ("ec.pem", ec), ("stranger.pem", rsa())] {
+        std::fs::write(tmp.join(name), key.serialize_pem()).unwrap();
+    }
+    if std::fs::rename(&tmp, dir).is_err() {
+        let _ = std::fs::remove_dir_all(&tmp);
+    }
+}
+
 static KEYS: std::sync::OnceLock<Arc<Keys>> = std::sync::OnceLock::new();
 
-/// The JWT key pairs every test server trusts (made once per test process: RSA key
-/// generation is slow).
+/// The JWT key pairs every test server trusts.
 pub fn test_keys() -> Arc<Keys> {
     KEYS.get_or_init(|| Arc::new(keys())).clone()
+}
+
+/// The TOTP code of a base32 secret now, on the real clock: for the tests that run the
+/// real `mfad` binary, which reads that clock.
+#[expect(
+    clippy::disallowed_methods,
+    reason = "the spawned servers run on the real clock"
+)]
+pub fn totp_now(secret_b32: &str) -> String {
+    let secret = data_encoding::BASE32_NOPAD
+        .decode(secret_b32.as_bytes())
+        .unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    mfad_otp::Totp::default().code_at(&secret, now)
 }
 
 /// A response, read whole.
@@ -223,6 +284,15 @@ pub struct Resp {
     pub text: String,
     /// The body as JSON, or `Null` when empty or not JSON.
     pub body: Value,
+}
+
+impl Resp {
+    /// Whether the response claims a JSON body.
+    pub fn is_json(&self) -> bool {
+        self.content_type
+            .as_deref()
+            .is_some_and(|t| t.starts_with("application/json"))
+    }
 }
 
 impl TestApp {

@@ -83,14 +83,7 @@ impl TestApp {
 /// Asserts a WorkOS-shaped error.
 pub fn assert_error(r: &Resp, status: u16, code: &str) {
     assert_eq!(r.status, status, "{}", r.text);
-    assert!(
-        r.content_type
-            .as_deref()
-            .unwrap_or("")
-            .starts_with("application/json"),
-        "content type {:?}",
-        r.content_type
-    );
+    assert!(r.is_json(), "content type {:?}", r.content_type);
     assert_eq!(r.body["code"], code, "{}", r.text);
     assert!(
         r.body["message"].as_str().is_some_and(|m| !m.is_empty()),

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::support::read;
+use crate::support::{read, totp_now};
 
 const BIN: &str = env!("CARGO_BIN_EXE_mfad");
 
@@ -115,21 +115,6 @@ async fn post(
             .unwrap(),
     )
     .await
-}
-
-#[expect(
-    clippy::disallowed_methods,
-    reason = "the spawned server runs on the real clock"
-)]
-fn totp_now(secret_b32: &str) -> String {
-    let secret = data_encoding::BASE32_NOPAD
-        .decode(secret_b32.as_bytes())
-        .unwrap();
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    mfad_otp::Totp::default().code_at(&secret, now)
 }
 
 #[tokio::test]
