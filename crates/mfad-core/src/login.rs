@@ -20,6 +20,7 @@ use crate::error::{CoreError, Entity};
 use crate::ids::{FactorId, MethodId, TenantId, UserId};
 use crate::model::{Factor, FactorDetails, LoginState, Trust};
 use crate::phone::PhoneNumber;
+use crate::send_limits::{Destination, SendRequest};
 use crate::service::Service;
 use crate::store::Store;
 use crate::two_factor::{
@@ -330,24 +331,33 @@ impl<S: Store> Service<S> {
                 "codes cannot be sent to an authenticator method",
             ));
         }
-        if !self
-            .store
-            .count_login_send(&login.id_digest, self.policy.max_attempts, now)
-            .await?
-        {
-            return Err(CoreError::TooManyRequests);
-        }
-        let code = self
-            .put_new_code(
-                &login.tenant_id,
-                &login_scope(&login.id_digest),
-                Some(&login.user_id),
-                method.method_id.as_ref().map(|m| m.as_str().to_owned()),
-                login.expires_at,
-                now,
-            )
-            .await?;
-        self.deliver_to(method, &code).await
+        let to = Destination::of(method).ok_or(CoreError::WrongFactorType(method.id.clone()))?;
+        let req = SendRequest {
+            tenant: &login.tenant_id,
+            to,
+            end_user: None,
+        };
+        self.limited_send(req, async {
+            if !self
+                .store
+                .count_login_send(&login.id_digest, self.policy.max_attempts, now)
+                .await?
+            {
+                return Err(CoreError::TooManyRequests);
+            }
+            let code = self
+                .put_new_code(
+                    &login.tenant_id,
+                    &login_scope(&login.id_digest),
+                    Some(&login.user_id),
+                    method.method_id.as_ref().map(|m| m.as_str().to_owned()),
+                    login.expires_at,
+                    now,
+                )
+                .await?;
+            self.deliver(to, &code).await
+        })
+        .await
     }
 
     /// Completes a login (FusionAuth's `/api/two-factor/login`). A wrong code is

@@ -14,6 +14,7 @@ use crate::error::{CoreError, Entity, FieldError};
 use crate::ids::{ApiKeyId, ChallengeId, FactorId, TenantId, UserId};
 use crate::model::{ApiKey, Challenge, Factor, FactorDetails, Order, Page, Tenant, TotpFactor};
 use crate::phone::PhoneNumber;
+use crate::send_limits::{Destination, SendRequest};
 use crate::sms::SmsSender;
 use crate::store::{AttemptOutcome, Store, SuccessOutcome};
 
@@ -152,6 +153,7 @@ pub struct Service<S> {
     pub(crate) email: Arc<dyn EmailSender>,
     pub(crate) policy: Policy,
     pub(crate) keys: crate::key_cache::KeyCache,
+    pub(crate) send_limits: crate::send_limits::SendLimits,
 }
 
 impl<S: Store> Service<S> {
@@ -170,6 +172,7 @@ impl<S: Store> Service<S> {
             sms,
             email: Arc::new(NoEmail),
             keys: crate::key_cache::KeyCache::new(policy.api_key_cache_ttl),
+            send_limits: crate::send_limits::SendLimits::default(),
             policy,
         }
     }
@@ -311,6 +314,9 @@ impl<S: Store> Service<S> {
         new: NewFactor,
     ) -> Result<Enrolled, CoreError> {
         let (factor, totp) = self.build_factor(tenant, user_id, new)?;
+        if let FactorDetails::Sms { phone } = &factor.details {
+            self.permit_country(tenant, phone).await?;
+        }
         self.store.insert_factor(&factor, None).await?;
         Ok(Enrolled { factor, totp })
     }
@@ -531,21 +537,29 @@ impl<S: Store> Service<S> {
                 })
             }
             FactorDetails::Sms { phone } => {
-                let code = random_code()?;
-                let challenge = self.new_challenge(&factor, Some(&code))?;
-                self.store.insert_challenge(&challenge).await?;
-                let body = Zeroizing::new(match sms_template {
-                    Some(t) => t.replace(CODE_PLACEHOLDER, &code),
-                    None => format!("Your verification code is {}.", *code),
-                });
-                self.sms.send(phone, &body).await.map_err(|e| {
-                    tracing::warn!(factor = %factor.id, to = %phone.redacted(), error = %e, "SMS delivery failed");
-                    CoreError::Delivery(e)
-                })?;
-                Ok(Issued {
-                    challenge,
-                    code: None,
+                let to = SendRequest {
+                    tenant,
+                    to: Destination::Sms(phone),
+                    end_user: None,
+                };
+                self.limited_send(to, async {
+                    let code = random_code()?;
+                    let challenge = self.new_challenge(&factor, Some(&code))?;
+                    self.store.insert_challenge(&challenge).await?;
+                    let body = Zeroizing::new(match sms_template {
+                        Some(t) => t.replace(CODE_PLACEHOLDER, &code),
+                        None => format!("Your verification code is {}.", *code),
+                    });
+                    self.sms.send(phone, &body).await.map_err(|e| {
+                        tracing::warn!(factor = %factor.id, to = %phone.redacted(), error = %e, "SMS delivery failed");
+                        CoreError::Delivery(e)
+                    })?;
+                    Ok(Issued {
+                        challenge,
+                        code: None,
+                    })
                 })
+                .await
             }
         }
     }

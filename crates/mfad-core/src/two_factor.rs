@@ -25,6 +25,7 @@ use crate::ids::{FactorId, MethodId, TenantId, UserId};
 use crate::model::{Factor, FactorDetails, PendingCode, TotpFactor};
 use crate::phone::PhoneNumber;
 use crate::recovery;
+use crate::send_limits::{Destination, SendRequest};
 use crate::service::{MAX_LABEL_LEN, Service, random_code};
 use crate::store::{FactorScan, Store};
 
@@ -400,6 +401,7 @@ impl<S: Store> Service<S> {
             NewMethod::Sms { mobile_phone } => {
                 let phone = parse_phone(&mobile_phone)?;
                 reject_duplicate(&existing, MethodKind::Sms, phone.as_str())?;
+                self.permit_country(tenant, &phone).await?;
                 let scope = enable_scope(&req.user, MethodKind::Sms, phone.as_str());
                 self.use_sent_code(tenant, &scope, &req.code, now).await?;
                 FactorDetails::Sms { phone }
@@ -436,6 +438,7 @@ impl<S: Store> Service<S> {
                 self.totp_step_of(&secret, &req.code, now)
                     .ok_or(CoreError::InvalidCode)?;
                 reject_duplicate(&existing, MethodKind::Sms, phone.as_str())?;
+                self.permit_country(tenant, &phone).await?;
                 if let Some(c) = sent {
                     // Best effort: the phone mapping has served its purpose.
                     let _ = self
@@ -629,47 +632,52 @@ impl<S: Store> Service<S> {
     }
 
     /// Sends a code to a phone or address the user is enabling; a later send replaces it.
+    /// `end_user` is the user when they asked with their own JWT (see `send_limits`).
     pub async fn send_enable_code(
         &self,
         tenant: &TenantId,
         user: &UserId,
         destination: EnableDestination,
+        end_user: Option<&UserId>,
     ) -> Result<(), CoreError> {
         let now = self.clock.now();
-        match destination {
-            EnableDestination::Sms(raw) => {
-                let phone = parse_phone(&raw)?;
-                let scope = enable_scope(user, MethodKind::Sms, phone.as_str());
-                let code = self
-                    .put_new_code(
-                        tenant,
-                        &scope,
-                        Some(user),
-                        None,
-                        now + self.policy.challenge_ttl,
-                        now,
-                    )
-                    .await?;
-                self.deliver_sms(&phone, &code).await
-            }
+        let (kind, phone, address) = match destination {
+            EnableDestination::Sms(raw) => (MethodKind::Sms, Some(parse_phone(&raw)?), None),
             EnableDestination::Email(raw) => {
                 let address = normalize_email(&raw).ok_or_else(|| {
                     CoreError::invalid("email", "invalid", "email must be a valid email address")
                 })?;
-                let scope = enable_scope(user, MethodKind::Email, &address);
-                let code = self
-                    .put_new_code(
-                        tenant,
-                        &scope,
-                        Some(user),
-                        None,
-                        now + self.policy.challenge_ttl,
-                        now,
-                    )
-                    .await?;
-                self.deliver_email(&address, &code).await
+                (MethodKind::Email, None, Some(address))
             }
-        }
+        };
+        let to = match (&phone, &address) {
+            (Some(p), _) => Destination::Sms(p),
+            (None, Some(a)) => Destination::Email(a),
+            (None, None) => return Err(CoreError::Internal("no destination".into())),
+        };
+        let scope = match to {
+            Destination::Sms(p) => enable_scope(user, kind, p.as_str()),
+            Destination::Email(a) => enable_scope(user, kind, a),
+        };
+        let req = SendRequest {
+            tenant,
+            to,
+            end_user,
+        };
+        self.limited_send(req, async {
+            let code = self
+                .put_new_code(
+                    tenant,
+                    &scope,
+                    Some(user),
+                    None,
+                    now + self.policy.challenge_ttl,
+                    now,
+                )
+                .await?;
+            self.deliver(to, &code).await
+        })
+        .await
     }
 
     /// Sends a code for disabling a method (`method_id`, or without one the user's first
@@ -680,6 +688,7 @@ impl<S: Store> Service<S> {
         tenant: &TenantId,
         user: &UserId,
         method_id: Option<&MethodId>,
+        end_user: Option<&UserId>,
     ) -> Result<(), CoreError> {
         self.require_user(tenant, user).await?;
         let methods = self.user_methods(tenant, user).await?;
@@ -704,17 +713,26 @@ impl<S: Store> Service<S> {
         }
         let now = self.clock.now();
         let scope = disable_scope(user, mid);
-        let code = self
-            .put_new_code(
-                tenant,
-                &scope,
-                Some(user),
-                None,
-                now + self.policy.challenge_ttl,
-                now,
-            )
-            .await?;
-        self.deliver_to(method, &code).await
+        let to = Destination::of(method).ok_or(CoreError::WrongFactorType(method.id.clone()))?;
+        let req = SendRequest {
+            tenant,
+            to,
+            end_user,
+        };
+        self.limited_send(req, async {
+            let code = self
+                .put_new_code(
+                    tenant,
+                    &scope,
+                    Some(user),
+                    None,
+                    now + self.policy.challenge_ttl,
+                    now,
+                )
+                .await?;
+            self.deliver(to, &code).await
+        })
+        .await
     }
 
     /// FusionAuth ≤ 1.25 "send a code to a mobile phone": texts the current TOTP of
@@ -724,27 +742,36 @@ impl<S: Store> Service<S> {
         tenant: &TenantId,
         mobile_phone: &str,
         secret: &[u8],
+        end_user: Option<&UserId>,
     ) -> Result<(), CoreError> {
         let phone = parse_phone(mobile_phone)?;
         let now = self.clock.now();
         let scope = self.legacy_scope(tenant, secret)?;
         let unix = u64::try_from(now.unix_timestamp()).unwrap_or(0);
         let code = Zeroizing::new(mfad_otp::Totp::default().code_at(secret, unix));
-        self.store
-            .put_code(&PendingCode {
-                tenant_id: tenant.clone(),
-                digest: self
-                    .keyring
-                    .code_digest(&code_context(tenant, &scope), scope.as_bytes())?,
-                scope,
-                user_id: None,
-                payload: Some(phone.as_str().to_owned()),
-                expires_at: now + self.policy.challenge_ttl,
-                attempts: 0,
-                created_at: now,
-            })
-            .await?;
-        self.deliver_sms(&phone, &code).await
+        let req = SendRequest {
+            tenant,
+            to: Destination::Sms(&phone),
+            end_user,
+        };
+        self.limited_send(req, async {
+            self.store
+                .put_code(&PendingCode {
+                    tenant_id: tenant.clone(),
+                    digest: self
+                        .keyring
+                        .code_digest(&code_context(tenant, &scope), scope.as_bytes())?,
+                    scope: scope.clone(),
+                    user_id: None,
+                    payload: Some(phone.as_str().to_owned()),
+                    expires_at: now + self.policy.challenge_ttl,
+                    attempts: 0,
+                    created_at: now,
+                })
+                .await?;
+            self.deliver_sms(&phone, &code).await
+        })
+        .await
     }
 
     /// Scope of a legacy send: a peppered digest of the secret, so the table never holds
@@ -801,12 +828,11 @@ impl<S: Store> Service<S> {
         Ok(())
     }
 
-    /// Sends `code` to an SMS or email method.
-    pub(crate) async fn deliver_to(&self, method: &Factor, code: &str) -> Result<(), CoreError> {
-        match &method.details {
-            FactorDetails::Sms { phone } => self.deliver_sms(phone, code).await,
-            FactorDetails::Email { address } => self.deliver_email(address, code).await,
-            _ => Err(CoreError::WrongFactorType(method.id.clone())),
+    /// Sends `code` to a phone or mailbox.
+    pub(crate) async fn deliver(&self, to: Destination<'_>, code: &str) -> Result<(), CoreError> {
+        match to {
+            Destination::Sms(phone) => self.deliver_sms(phone, code).await,
+            Destination::Email(address) => self.deliver_email(address, code).await,
         }
     }
 

@@ -103,6 +103,19 @@ impl IntoResponse for WorkosError {
                 StatusCode::UNAUTHORIZED,
                 json!({"message": "Unauthorized", "code": "unauthorized"}),
             ),
+            CoreError::SendLimited {
+                limit,
+                retry_after_secs,
+            } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                json!({"code": "rate_limit_exceeded",
+                       "message": format!("No SMS was sent: {}. Retry after {retry_after_secs} seconds.", limit.describe())}),
+            ),
+            CoreError::SmsCountryNotAllowed { country } => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                json!({"code": "sms_country_not_allowed",
+                       "message": country_message(country.as_deref())}),
+            ),
             other => {
                 let (status, code, message) = server_failure(other);
                 (status, json!({"message": message, "code": code}))
@@ -113,7 +126,26 @@ impl IntoResponse for WorkosError {
             resp.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }
+        retry_after(&mut resp, &self.0);
         resp
+    }
+}
+
+/// The `Retry-After` of a send refused by a send limit.
+fn retry_after(resp: &mut Response, e: &CoreError) {
+    if let CoreError::SendLimited {
+        retry_after_secs, ..
+    } = e
+    {
+        resp.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
+    }
+}
+
+fn country_message(country: Option<&str>) -> String {
+    match country {
+        Some(c) => format!("Text messages to phone numbers of {c} are not allowed."),
+        None => "Text messages to this phone number's country are not allowed.".to_owned(),
     }
 }
 
@@ -184,6 +216,18 @@ impl IntoResponse for FusionAuthError {
             | CoreError::ChallengeExpired(_)
             | CoreError::TooManyAttempts(_) => INVALID_CODE.into_response(),
             CoreError::TooManyRequests => StatusCode::TOO_MANY_REQUESTS.into_response(),
+            // FusionAuth's rate limits (Advanced Threat Detection) answer 429; the body is
+            // empty, as for its other non-validation refusals.
+            CoreError::SendLimited { .. } => {
+                let mut resp = StatusCode::TOO_MANY_REQUESTS.into_response();
+                retry_after(&mut resp, &self.0);
+                resp
+            }
+            CoreError::SmsCountryNotAllowed { country } => fusionauth_errors(&[FieldError::new(
+                "mobilePhone",
+                "notAllowed",
+                country_message(country.as_deref()),
+            )]),
             CoreError::Validation(fields) => fusionauth_errors(fields),
             CoreError::InvalidPhoneNumber { .. } => fusionauth_errors(&[FieldError::new(
                 "mobilePhone",

@@ -205,7 +205,9 @@ pub fn build_service(
         api_key_cache_ttl: time::Duration::try_from(config.api_key_cache_ttl)
             .unwrap_or(time::Duration::ZERO),
     };
-    Ok(Service::new(db.shared(), keyring, clock, sms, policy).with_email(email_sender(config)?))
+    Ok(Service::new(db.shared(), keyring, clock, sms, policy)
+        .with_email(email_sender(config)?)
+        .with_send_limits(config.send_limits.clone()))
 }
 
 /// A bound, ready-to-run server.

@@ -74,7 +74,7 @@ async fn wrong_codes_are_421_with_an_empty_body_and_change_nothing() {
 
 #[tokio::test]
 async fn sent_codes_expire_and_are_attempt_limited() {
-    let app = spawn_app().await;
+    let app = spawn_relaxed().await;
     let user = uuid();
     let send = || {
         app.key_call(
@@ -264,7 +264,7 @@ async fn guessing_across_logins_is_bounded_per_user() {
 
 #[tokio::test]
 async fn sends_per_login_are_limited() {
-    let app = spawn_app().await;
+    let app = spawn_relaxed().await;
     let user = uuid();
     app.enable_sms(&user, PHONE).await;
     let started = app.start(&user).await;

@@ -8,4 +8,5 @@ mod concurrency;
 mod factors;
 mod input;
 mod pagination;
+mod send_limits;
 mod users;
