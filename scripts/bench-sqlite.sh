@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # The SQLite benchmarks of docs/BENCHMARKS.md: one `mfad serve` on its default SQLite store
-# and the load generator, together on this machine. Prints the load generator's tables.
+# and two load generators, mfad-loadgen (right codes) and wrk (wrong TOTP codes, the
+# judge-and-count path an attacker drives), together on this machine. Prints each tool's
+# figures, then the verify/health ratios of this run.
 #
 #   scripts/bench-sqlite.sh [RUNS]
 #
 # Environment: CONNECTIONS (default 64), SECONDS_PER_RUN (default 10), PREPARE (verify
 # challenges per run, default 100000), PORT (default 8091), MFAD_BIN / LOADGEN_BIN
-# (default target/release/…). Needs: cargo build --release -p mfad-server -p mfad-loadgen
+# (default target/release/…), WRK_CHALLENGES (wrong-code challenges, default 64).
+# Needs: cargo build --release -p mfad-server -p mfad-loadgen; installs wrk if missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,16 +21,40 @@ PORT="${PORT:-8091}"
 MFAD="${MFAD_BIN:-target/release/mfad}"
 LOADGEN="${LOADGEN_BIN:-target/release/mfad-loadgen}"
 
+WRK_CHALLENGES="${WRK_CHALLENGES:-64}"
+if ! command -v wrk >/dev/null; then
+    echo "installing wrk" >&2
+    apt-get install -y -qq wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
+fi
+
 DATA="$(mktemp -d "${TMPDIR:-/tmp}/mfad-bench.XXXXXX")"
 SERVER=""
 cleanup() { [ -n "$SERVER" ] && kill "$SERVER" 2>/dev/null; wait 2>/dev/null; rm -rf "$DATA"; }
 trap cleanup EXIT
 
-export MFAD_DATA_DIR="$DATA" RUST_LOG=warn
+# Wrong codes must keep exercising the judge-and-count path for the whole run, so the
+# attempt limit is out of reach here (each wrong code is still judged and counted).
+export MFAD_DATA_DIR="$DATA" RUST_LOG=warn MFAD_CHALLENGE_MAX_ATTEMPTS=1000000000
 KEY="$("$MFAD" api-key create --tenant bench 2>/dev/null | tail -n 1)"
 MFAD_LISTEN="127.0.0.1:$PORT" "$MFAD" serve 2>"$DATA/serve.log" &
 SERVER=$!
 for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$PORT/health" >/dev/null && break; sleep 0.1; done
+
+BASE="http://127.0.0.1:$PORT"
+api() { curl -sf -H "Authorization: Bearer $KEY" -H 'Content-Type: application/json' "$@"; }
+FACTOR="$(api -d '{"type":"totp","totp_issuer":"bench","totp_user":"wrk@example.com"}' \
+    "$BASE/auth/factors/enroll" | sed -E 's/.*"id":"(auth_factor_[^"]+)".*/\1/')"
+for _ in $(seq 1 "$WRK_CHALLENGES"); do
+    api -X POST "$BASE/auth/factors/$FACTOR/challenge" | sed -E 's/.*"id":"(auth_challenge_[^"]+)".*/\1/'
+done >"$DATA/challenges.txt"
+
+wrk_run() { # NAME URL [wrk args]: prints wrk's report, records requests/s in $DATA/NAME
+    local name="$1" url="$2"
+    shift 2
+    echo "### wrk $name"
+    MFAD_API_KEY="$KEY" wrk -t1 -c"$CONNECTIONS" -d"${SECS}s" --latency "$@" "$url" | tee "$DATA/$name.out"
+    awk '/^Requests\/sec/ {print $2}' "$DATA/$name.out" >"$DATA/$name"
+}
 
 run() {
     echo "### $*"
@@ -35,9 +62,19 @@ run() {
         --seconds "$SECS" --threads 1 --server-pid "$SERVER" "$@" 2>&1 | sed -n '/^measured/,$p'
 }
 
+ratio() { awk -v a="$(cat "$DATA/$1")" -v b="$(cat "$DATA/$2")" 'BEGIN { printf "%.3f", a / b }'; }
+loadgen_rate() { awk '/^measured/ {m=1} m && $1 == "'"$2"'" {print $4; exit}' "$DATA/$1.out"; }
+
 for i in $(seq 1 "$RUNS"); do
-    run --scenario health
-    run --scenario verify --prepare "$PREPARE"
+    echo "### load: $(uptime)"
+    run --scenario health | tee "$DATA/lg-health.out"
+    run --scenario verify --prepare "$PREPARE" | tee "$DATA/lg-verify.out"
+    wrk_run health "$BASE/health"
+    wrk_run verify-wrong "$BASE/" -s scripts/wrk-verify.lua -- "$DATA/challenges.txt"
+    loadgen_rate lg-health health >"$DATA/lg-health"
+    loadgen_rate lg-verify verify >"$DATA/lg-verify"
+    echo "### run $i ratios: loadgen verify(right)/health $(ratio lg-verify lg-health)," \
+        "wrk verify(wrong TOTP)/health $(ratio verify-wrong health)"
     run --scenario enroll-totp
 done
 run --scenario verify-totp --factors 30000

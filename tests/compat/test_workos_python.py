@@ -36,6 +36,7 @@ from workos import (
     AuthenticationError,
     BadRequestError,
     NotFoundError,
+    RateLimitExceededError,
     UnprocessableEntityError,
     WorkOSClient,
 )
@@ -342,10 +343,10 @@ def test_totp_enroll_challenge_verify(client: WorkOSClient) -> None:
 def test_sms_enroll_challenge_verify(client: WorkOSClient) -> None:
     mfa = client.multi_factor_auth
     twilio_reset()
-    f = mfa.enroll_factor(type="sms", phone_number="+1 415 555 2671")
+    f = mfa.enroll_factor(type="sms", phone_number="+1 415 555 2672")
     assert FACTOR_ID.match(f.id)
     assert f.type.value == "sms"
-    assert f.sms is not None and f.sms.phone_number == "+14155552671"
+    assert f.sms is not None and f.sms.phone_number == "+14155552672"
     assert f.totp is None
 
     ch = mfa.challenge_factor(f.id, sms_template="Your code is {{code}}")
@@ -357,7 +358,7 @@ def test_sms_enroll_challenge_verify(client: WorkOSClient) -> None:
     msgs = wait_for_messages(1)
     assert len(msgs) == 1, msgs
     msg = msgs[0]
-    assert msg["to"] == "+14155552671"
+    assert msg["to"] == "+14155552672"
     assert msg["from"] == TWILIO_FROM
     m = re.fullmatch(r"Your code is (\d{6})", msg["body"])
     assert m, f"SMS body must follow the template: {msg['body']!r}"
@@ -366,25 +367,54 @@ def test_sms_enroll_challenge_verify(client: WorkOSClient) -> None:
     assert res.valid is True and res.challenge.id == ch.id
 
     got = mfa.get_factor(f.id)
-    assert got.sms is not None and got.sms.phone_number == "+14155552671"
+    assert got.sms is not None and got.sms.phone_number == "+14155552672"
     status, _, text = raw("GET", f"/auth/factors/{f.id}")
     assert status == 200
     assert_no_secrets(text, "GET sms factor")
-    assert json.loads(text)["sms"] == {"phone_number": "+14155552671"}
+    assert json.loads(text)["sms"] == {"phone_number": "+14155552672"}
 
 
 def test_sms_default_message_contains_code(client: WorkOSClient) -> None:
     mfa = client.multi_factor_auth
-    f = mfa.enroll_factor(type="sms", phone_number="+1 (415) 555-2671")
-    assert f.sms is not None and f.sms.phone_number == "+14155552671"
+    f = mfa.enroll_factor(type="sms", phone_number="+1 (415) 555-2673")
+    assert f.sms is not None and f.sms.phone_number == "+14155552673"
     twilio_reset()
     ch = mfa.challenge_factor(f.id)  # no template: the server's default text
     msgs = wait_for_messages(1)
-    assert len(msgs) == 1 and msgs[0]["to"] == "+14155552671"
+    assert len(msgs) == 1 and msgs[0]["to"] == "+14155552673"
     codes = re.findall(r"(?<!\d)\d{6}(?!\d)", msgs[0]["body"])
     assert len(codes) == 1, f"default SMS must contain exactly one 6-digit code: {msgs[0]['body']!r}"
     assert mfa.verify_challenge(ch.id, code=other_code(codes[0])).valid is False
     assert mfa.verify_challenge(ch.id, code=codes[0]).valid is True
+
+
+def test_sms_send_limit_is_a_typed_rate_limit_error() -> None:
+    """A second challenge within the per-number cooldown: 429 with Retry-After, which the
+    SDK raises as RateLimitExceededError (retries off, or it would wait Retry-After)."""
+    impatient = WorkOSClient(api_key=API_KEY, base_url=MFAD_URL, max_retries=0)
+    mfa = impatient.multi_factor_auth
+    f = mfa.enroll_factor(type="sms", phone_number="+1 415 555 2674")
+    twilio_reset()
+    mfa.challenge_factor(f.id)
+    with pytest.raises(RateLimitExceededError) as ei:
+        mfa.challenge_factor(f.id)
+    assert "No SMS was sent" in str(ei.value), ei.value
+    msgs = wait_for_messages(1)
+    time.sleep(0.5)  # a second text, if one were sent, would have arrived by now
+    _, msgs = _standin("GET", "/_test/messages")
+    assert [m["to"] for m in msgs] == ["+14155552674"], msgs
+    req = urllib.request.Request(
+        f"{MFAD_URL}/auth/factors/{f.id}/challenge",
+        method="POST",
+        data=b"{}",
+        headers={"Authorization": f"Bearer {API_KEY}", "Content-Type": "application/json"},
+    )
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        opener.open(req, timeout=10)
+    assert refused.value.code == 429
+    assert 1 <= int(refused.value.headers["Retry-After"]) <= 30, refused.value.headers
+    assert json.loads(refused.value.read())["code"] == "rate_limit_exceeded"
 
 
 @pytest.mark.parametrize("phone", ["not-a-phone", "+1 415 555"])

@@ -305,6 +305,32 @@ describe('SMS factor through the Twilio provider', () => {
     assert.equal(factor.totp, undefined);
   });
 
+  it('a second challenge within the cooldown is RateLimitExceededException (429, Retry-After), nothing texted', async () => {
+    const u = new URL(MFAD_URL);
+    // Retries off: with them the SDK would wait out Retry-After (up to 60 s) first.
+    const impatient = new WorkOS(API_KEY, { apiHostname: u.hostname, port: Number(u.port), https: false, maxRetries: 0 });
+    const f = await impatient.multiFactorAuth.enrollFactor({ type: 'sms', phoneNumber: '+1 415 555 2675' });
+    await twilioReset();
+    await impatient.multiFactorAuth.challengeFactor({ authenticationFactorId: f.id });
+    await expectError(impatient.multiFactorAuth.challengeFactor({ authenticationFactorId: f.id }), RateLimitExceededException, {
+      status: 429,
+    });
+    await waitForMessages(1);
+    await sleep(500);
+    const res = await fetch(`${TWILIO_URL}/_test/messages`);
+    const msgs = await res.json();
+    assert.deepEqual(msgs.map((m) => m.to), ['+14155552675']);
+    const r = await fetch(`${MFAD_URL}/auth/factors/${f.id}/challenge`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${API_KEY}`, 'Content-Type': 'application/json' },
+      body: '{}',
+    });
+    assert.equal(r.status, 429);
+    const retry = Number(r.headers.get('retry-after'));
+    assert.ok(retry >= 1 && retry <= 30, `Retry-After ${retry}`);
+    assert.equal((await r.json()).code, 'rate_limit_exceeded');
+  });
+
   it('challengeFactor with sms_template texts the code; verify accepts it', async () => {
     await twilioReset();
     const ch = await mfa.challengeFactor({ authenticationFactorId: factor.id, smsTemplate: 'Your code is {{code}}' });

@@ -169,6 +169,20 @@ pub enum CoreError {
     /// operator unlocks it (`mfad factor unlock`) or the factor is enrolled again.
     #[error("locked after too many failed attempts")]
     Locked,
+    /// A send limit refused to send a code (SMS-pumping defence); nothing was sent.
+    #[error("send refused: {}", limit.describe())]
+    SendLimited {
+        /// Which limit.
+        limit: crate::send_limits::SendLimit,
+        /// When a retry can succeed, in whole seconds.
+        retry_after_secs: u64,
+    },
+    /// Codes may not be texted to this number's country (deployment or tenant rules).
+    #[error("SMS to this country is not allowed")]
+    SmsCountryNotAllowed {
+        /// The number's ISO 3166 alpha-2 region, if the numbering plan names one.
+        country: Option<String>,
+    },
     /// Missing, malformed, unknown or revoked credentials.
     #[error("unauthorized")]
     Unauthorized,

@@ -14,6 +14,7 @@ pub mod model;
 pub mod pagination;
 pub mod phone;
 pub mod recovery;
+pub mod send_limits;
 pub mod service;
 pub mod sms;
 pub mod store;

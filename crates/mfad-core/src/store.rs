@@ -9,6 +9,7 @@ use crate::ids::{ApiKeyId, ChallengeId, FactorId, MethodId, TenantId, UserId};
 use crate::model::{
     ApiKey, Challenge, Factor, FailureCount, LoginState, PendingCode, RecoveryCode, Tenant, Trust,
 };
+use crate::send_limits::{CountryRules, SendHistory, SendRecord, SendRefusal, SendTicket};
 
 /// Result of counting a wrong code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -343,4 +344,32 @@ pub trait Store: Send + Sync + 'static {
 
     /// Deletes up to `limit` expired logins, codes and trusts of each kind.
     async fn purge_expired(&self, now: OffsetDateTime, limit: u32) -> Result<(), StoreError>;
+
+    // ---- send limits (see `send_limits`) ------------------------------------------------
+
+    /// Admits one send atomically: under a lock on the tenant held until commit (so
+    /// concurrent admissions for one tenant, on any node, run one after the other), reads
+    /// the [`SendHistory`] of `record` as of `record.at` (sends of the last day) and calls
+    /// `decide` on it. Only if `decide` answers `Ok` is `record` stored; the answer is then
+    /// its ticket, else `decide`'s refusal. Sends older than a day may be deleted.
+    async fn admit_send(
+        &self,
+        record: &SendRecord,
+        decide: &(dyn for<'h> Fn(&'h SendHistory) -> Result<(), SendRefusal> + Send + Sync),
+    ) -> Result<Result<SendTicket, SendRefusal>, StoreError>;
+
+    /// Forgets one admitted send (it was not delivered after all).
+    async fn release_send(&self, tenant: &TenantId, ticket: SendTicket) -> Result<(), StoreError>;
+
+    /// A tenant's own SMS country rules, if it has any.
+    async fn sms_countries(&self, tenant: &TenantId) -> Result<Option<CountryRules>, StoreError>;
+
+    /// Sets a tenant's SMS country rules, or clears them with `None`; the next admission
+    /// on any node sees the change.
+    async fn set_sms_countries(
+        &self,
+        tenant: &TenantId,
+        rules: Option<&CountryRules>,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError>;
 }

@@ -292,7 +292,8 @@ impl<S: Store> Service<S> {
     }
 
     /// Settles a judged FusionAuth code on the user's count, under the count it was
-    /// admitted with (admitting it again on a count another attempt moved).
+    /// admitted with. On a count another attempt moved, a wrong code is admitted again; a
+    /// right one, already used up, clears it regardless.
     async fn settle_user(
         &self,
         tenant: &TenantId,
@@ -313,7 +314,12 @@ impl<S: Store> Service<S> {
                 return Ok(());
             }
             seen = self.store.user_failures(tenant, user).await?;
-            self.admit(&seen, now)?;
+            // A right code was already used up (a recovery code, a sent code, a TOTP
+            // step): it stands whatever failures raced in meanwhile, and clears them.
+            // Only a wrong one is admitted again.
+            if !right {
+                self.admit(&seen, now)?;
+            }
         }
         Err(lost_race())
     }

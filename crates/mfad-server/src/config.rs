@@ -5,6 +5,8 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use mfad_core::send_limits::SendLimits;
+
 /// Which SMS adapter delivers codes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SmsConfig {
@@ -170,6 +172,8 @@ pub struct Config {
     pub api_key_cache_ttl: Duration,
     /// `MFAD_THROTTLE` and `MFAD_FAILURE_*`: brute-force throttling per factor and user.
     pub throttle: ThrottleConfig,
+    /// `MFAD_SMS_*` send limits (SMS-pumping defence), see [`send_limits_config`].
+    pub send_limits: SendLimits,
 }
 
 /// Brute-force throttling (see `mfad_core::verify::ThrottlePolicy`).
@@ -213,6 +217,7 @@ impl std::fmt::Debug for Config {
             .field("challenge_max_attempts", &self.challenge_max_attempts)
             .field("throttle", &self.throttle)
             .field("jwt", &self.jwt)
+            .field("send_limits", &self.send_limits)
             .finish_non_exhaustive()
     }
 }
@@ -422,6 +427,7 @@ impl Config {
         };
         let jwt = jwt_config(&var, &parse)?;
         let throttle = throttle_config(&parse, bool_var("MFAD_THROTTLE", true)?)?;
+        let send_limits = send_limits_config(&var, &parse)?;
         let key_cache = parse("MFAD_API_KEY_CACHE_SECS", 2)?;
         if key_cache > 300 {
             return Err(err("MFAD_API_KEY_CACHE_SECS", "must be at most 300"));
@@ -464,6 +470,7 @@ impl Config {
             two_factor_trust_ttl: Duration::from_secs(trust_ttl),
             api_key_cache_ttl: Duration::from_secs(key_cache),
             throttle,
+            send_limits,
         })
     }
 }
@@ -535,6 +542,52 @@ fn jwt_config(
     })
 }
 
+/// The `MFAD_SMS_*` send limits: `MFAD_SMS_COOLDOWN_SECS` (30, 0 = none),
+/// `MFAD_SMS_PER_NUMBER_HOUR` (5), `MFAD_SMS_PER_NUMBER_DAY` (10),
+/// `MFAD_SMS_PER_TENANT_HOUR` (1000), `MFAD_SMS_PER_PREFIX_HOUR` (100),
+/// `MFAD_SMS_NUMBERS_PER_USER_DAY` (3), and `MFAD_SMS_ALLOWED_COUNTRIES` /
+/// `MFAD_SMS_DENIED_COUNTRIES` (comma-separated ISO 3166 alpha-2 codes). The per-number
+/// limits also bound emails per address.
+fn send_limits_config(
+    var: &impl Fn(&str) -> Option<String>,
+    parse: &impl Fn(&'static str, u64) -> Result<u64, ConfigError>,
+) -> Result<SendLimits, ConfigError> {
+    let defaults = SendLimits::default();
+    let count = |k: &'static str, default: u32| -> Result<u32, ConfigError> {
+        let v = parse(k, u64::from(default))?;
+        u32::try_from(v)
+            .ok()
+            .filter(|v| *v >= 1)
+            .ok_or_else(|| err(k, "must be between 1 and 4294967295"))
+    };
+    let cooldown = parse("MFAD_SMS_COOLDOWN_SECS", 30)?;
+    if cooldown > 86_400 {
+        return Err(err("MFAD_SMS_COOLDOWN_SECS", "must be at most 86400"));
+    }
+    let list = |k: &'static str| var(k).unwrap_or_default();
+    let allowed =
+        mfad_core::send_limits::CountryRules::parse(&list("MFAD_SMS_ALLOWED_COUNTRIES"), "")
+            .map_err(|e| err("MFAD_SMS_ALLOWED_COUNTRIES", e))?;
+    let denied =
+        mfad_core::send_limits::CountryRules::parse("", &list("MFAD_SMS_DENIED_COUNTRIES"))
+            .map_err(|e| err("MFAD_SMS_DENIED_COUNTRIES", e))?;
+    Ok(SendLimits {
+        cooldown: time::Duration::seconds(i64::try_from(cooldown).unwrap_or(30)),
+        per_destination_hour: count("MFAD_SMS_PER_NUMBER_HOUR", defaults.per_destination_hour)?,
+        per_destination_day: count("MFAD_SMS_PER_NUMBER_DAY", defaults.per_destination_day)?,
+        per_tenant_hour: count("MFAD_SMS_PER_TENANT_HOUR", defaults.per_tenant_hour)?,
+        per_prefix_hour: count("MFAD_SMS_PER_PREFIX_HOUR", defaults.per_prefix_hour)?,
+        numbers_per_user_day: count(
+            "MFAD_SMS_NUMBERS_PER_USER_DAY",
+            defaults.numbers_per_user_day,
+        )?,
+        countries: mfad_core::send_limits::CountryRules {
+            allowed: allowed.allowed,
+            denied: denied.denied,
+        },
+    })
+}
+
 fn default_sqlite_url(data_dir: &Path) -> String {
     let path = data_dir.join("mfad.db");
     let abs = std::path::absolute(&path).unwrap_or(path);
@@ -552,6 +605,47 @@ mod tests {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         Config::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn send_limits() {
+        let c = load(&[]).unwrap();
+        assert_eq!(c.send_limits, SendLimits::default());
+        let c = load(&[
+            ("MFAD_SMS_COOLDOWN_SECS", "0"),
+            ("MFAD_SMS_PER_NUMBER_HOUR", "7"),
+            ("MFAD_SMS_PER_NUMBER_DAY", "20"),
+            ("MFAD_SMS_PER_TENANT_HOUR", "50"),
+            ("MFAD_SMS_PER_PREFIX_HOUR", "9"),
+            ("MFAD_SMS_NUMBERS_PER_USER_DAY", "2"),
+            ("MFAD_SMS_ALLOWED_COUNTRIES", "us, CA"),
+            ("MFAD_SMS_DENIED_COUNTRIES", "gb"),
+        ])
+        .unwrap();
+        let l = c.send_limits;
+        assert_eq!(l.cooldown, time::Duration::ZERO);
+        assert_eq!(
+            (
+                l.per_destination_hour,
+                l.per_destination_day,
+                l.per_tenant_hour,
+                l.per_prefix_hour,
+                l.numbers_per_user_day
+            ),
+            (7, 20, 50, 9, 2)
+        );
+        assert_eq!(l.countries.allowed, ["US", "CA"]);
+        assert_eq!(l.countries.denied, ["GB"]);
+        for (k, v) in [
+            ("MFAD_SMS_PER_NUMBER_HOUR", "0"),
+            ("MFAD_SMS_PER_TENANT_HOUR", "many"),
+            ("MFAD_SMS_COOLDOWN_SECS", "100000"),
+            ("MFAD_SMS_ALLOWED_COUNTRIES", "USA"),
+            ("MFAD_SMS_DENIED_COUNTRIES", "XX"),
+        ] {
+            let e = load(&[(k, v)]).unwrap_err().to_string();
+            assert!(e.starts_with(k), "{e}");
+        }
     }
 
     #[test]

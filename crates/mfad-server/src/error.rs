@@ -310,6 +310,22 @@ impl IntoResponse for WorkosError {
                 StatusCode::UNAUTHORIZED,
                 json!({"message": "Unauthorized", "code": "unauthorized"}),
             ),
+            CoreError::SendLimited {
+                limit,
+                retry_after_secs,
+            } => {
+                let body = json!({"code": "rate_limit_exceeded",
+                       "message": format!("No SMS was sent: {}. Retry after {retry_after_secs} seconds.", limit.describe())});
+                return with_retry_after(
+                    json_response(StatusCode::TOO_MANY_REQUESTS, &body),
+                    i64::try_from(*retry_after_secs).unwrap_or(i64::MAX),
+                );
+            }
+            CoreError::SmsCountryNotAllowed { country } => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                json!({"code": "sms_country_not_allowed",
+                       "message": country_message(country.as_deref())}),
+            ),
             other => {
                 let (status, code, message) = server_failure(other);
                 (status, json!({"message": message, "code": code}))
@@ -321,6 +337,13 @@ impl IntoResponse for WorkosError {
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }
         resp
+    }
+}
+
+fn country_message(country: Option<&str>) -> String {
+    match country {
+        Some(c) => format!("Text messages to phone numbers of {c} are not allowed."),
+        None => "Text messages to this phone number's country are not allowed.".to_owned(),
     }
 }
 
@@ -435,6 +458,21 @@ impl IntoResponse for FusionAuthError {
                 ),
                 LOCKED_RETRY_AFTER_SECS,
             ),
+            // FusionAuth's rate limits (Advanced Threat Detection) answer 429; the body is
+            // empty, as for its other non-validation refusals.
+            CoreError::SendLimited {
+                retry_after_secs, ..
+            } => with_retry_after(
+                StatusCode::TOO_MANY_REQUESTS.into_response(),
+                i64::try_from(*retry_after_secs).unwrap_or(i64::MAX),
+            ),
+            CoreError::SmsCountryNotAllowed { country } => {
+                fusionauth_errors(&[WireFieldError::new(
+                    "mobilePhone",
+                    "notAllowed",
+                    country_message(country.as_deref()),
+                )])
+            }
             CoreError::Validation(fields) => {
                 let wire: Vec<WireFieldError> = fields.iter().map(fusionauth_field_error).collect();
                 fusionauth_errors(&wire)

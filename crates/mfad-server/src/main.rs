@@ -1,4 +1,4 @@
-//! `mfad`: serve the API, migrate the database, manage API keys.
+//! `mfad`: serve the API, migrate the database, manage API keys and tenant settings.
 
 use std::sync::Arc;
 
@@ -31,6 +31,9 @@ enum Command {
     /// Inspect and unlock factors throttled after wrong codes.
     #[command(subcommand)]
     Factor(FactorCommand),
+    /// Per-tenant settings.
+    #[command(subcommand)]
+    Tenant(TenantCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -54,6 +57,28 @@ enum FactorCommand {
         /// The user's tenant, by id (`tenant_…`) or name.
         #[arg(long, requires = "user")]
         tenant: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum TenantCommand {
+    /// Show or set which countries a tenant may text (ISO 3166 alpha-2 codes). The rules
+    /// narrow the deployment's MFAD_SMS_ALLOWED_COUNTRIES / MFAD_SMS_DENIED_COUNTRIES and
+    /// apply on every node from the next send. Without options, shows the rules.
+    #[command(name = "sms-countries")]
+    SmsCountries {
+        /// Tenant name or id.
+        #[arg(long)]
+        tenant: String,
+        /// Only these countries, comma-separated (e.g. `US,CA`); `--allow ""` clears.
+        #[arg(long)]
+        allow: Option<String>,
+        /// Never these countries, comma-separated; `--deny ""` clears.
+        #[arg(long)]
+        deny: Option<String>,
+        /// Remove the tenant's rules (the deployment's alone apply).
+        #[arg(long, conflicts_with_all = ["allow", "deny"])]
+        clear: bool,
     },
 }
 
@@ -138,6 +163,14 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             service.store().close().await;
             result
         }
+        Command::Tenant(cmd) => {
+            let db = startup::open_database(&config).await?;
+            db.migrate().await.context("applying migrations")?;
+            let service = startup::build_service(&config, db, clock)?;
+            let result = tenant(&service, cmd).await;
+            service.store().close().await;
+            result
+        }
     }
 }
 
@@ -199,6 +232,60 @@ async fn factor(
             anyhow::bail!("give a factor id, or --user and --tenant")
         }
     }
+    Ok(())
+}
+
+async fn tenant(
+    service: &mfad_core::Service<Arc<dyn mfad_store::Database>>,
+    cmd: TenantCommand,
+) -> anyhow::Result<()> {
+    let TenantCommand::SmsCountries {
+        tenant,
+        allow,
+        deny,
+        clear,
+    } = cmd;
+    // Every tenant has (or had) a key: that is how tenants come to exist.
+    let found = service
+        .list_api_keys()
+        .await
+        .map_err(describe)?
+        .into_iter()
+        .map(|(_, t)| t)
+        .find(|t| t.name == tenant || t.id.as_str() == tenant)
+        .ok_or_else(|| anyhow::anyhow!("no tenant named {tenant:?}"))?;
+    let current = service
+        .tenant_sms_countries(&found.id)
+        .await
+        .map_err(describe)?
+        .unwrap_or_default();
+    if clear || allow.is_some() || deny.is_some() {
+        let rules = mfad_core::send_limits::CountryRules::parse(
+            &allow.unwrap_or_else(|| current.allowed.join(",")),
+            &deny.unwrap_or_else(|| current.denied.join(",")),
+        )
+        .map_err(|e| anyhow::anyhow!(e))?;
+        let rules = (!clear && !rules.is_empty()).then_some(rules);
+        service
+            .set_tenant_sms_countries(&found.id, rules.as_ref())
+            .await
+            .map_err(describe)?;
+    }
+    let shown = service
+        .tenant_sms_countries(&found.id)
+        .await
+        .map_err(describe)?
+        .unwrap_or_default();
+    let or_any = |l: &[String], none: &str| {
+        if l.is_empty() {
+            none.to_owned()
+        } else {
+            l.join(",")
+        }
+    };
+    println!("tenant: {} ({})", found.name, found.id);
+    println!("allowed: {}", or_any(&shown.allowed, "(deployment's)"));
+    println!("denied: {}", or_any(&shown.denied, "(deployment's)"));
     Ok(())
 }
 

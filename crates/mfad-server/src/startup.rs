@@ -207,7 +207,9 @@ pub fn build_service(
             .unwrap_or(time::Duration::ZERO),
         throttle: throttle_policy(&config.throttle),
     };
-    Ok(Service::new(db.shared(), keyring, clock, sms, policy).with_email(email_sender(config)?))
+    Ok(Service::new(db.shared(), keyring, clock, sms, policy)
+        .with_email(email_sender(config)?)
+        .with_send_limits(config.send_limits.clone()))
 }
 
 /// The throttle the configuration asks for.

@@ -452,13 +452,6 @@ impl<DB: SqlDb> LeanTransaction<DB> {
     }
 
     /// Rolls back; the connection goes back to the pool.
-    #[cfg_attr(
-        not(test),
-        expect(
-            dead_code,
-            reason = "the store's statements commit or fail; tests roll back"
-        )
-    )]
     pub(crate) async fn rollback(self) -> Result<(), mfad_core::error::StoreError> {
         self.end("ROLLBACK").await
     }

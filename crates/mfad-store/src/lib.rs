@@ -18,6 +18,7 @@ mod logins;
 mod methods;
 mod postgres;
 mod rows;
+mod send_limits;
 mod sql;
 mod sqlite;
 mod store;

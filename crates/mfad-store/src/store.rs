@@ -11,12 +11,15 @@ use mfad_core::ids::{ApiKeyId, ChallengeId, FactorId, MethodId, TenantId, UserId
 use mfad_core::model::{
     ApiKey, Challenge, Factor, FailureCount, LoginState, PendingCode, RecoveryCode, Tenant, Trust,
 };
+use mfad_core::send_limits::{CountryRules, SendHistory, SendRecord, SendRefusal, SendTicket};
 use mfad_core::store::{AttemptOutcome, FactorScan, Judgement, Store, SuccessOutcome};
 use time::OffsetDateTime;
 
 use crate::lean_pool::{LeanPool, LeanTransaction, PoolStats};
 use crate::sql::SqlDb;
-use crate::{Database, challenges, codes, factors, keys, last_used, logins, methods, throttle};
+use crate::{
+    Database, challenges, codes, factors, keys, last_used, logins, methods, send_limits, throttle,
+};
 
 /// What a backend supplies: its database, where reads and writes go, and the limits every
 /// store operation runs within.
@@ -362,6 +365,34 @@ impl<B: Backend> Store for SqlStore<B> {
     async fn purge_expired(&self, now: OffsetDateTime, limit: u32) -> Result<(), StoreError> {
         self.backend
             .guard(logins::purge_expired(self, now, limit))
+            .await
+    }
+
+    async fn admit_send(
+        &self,
+        record: &SendRecord,
+        decide: &(dyn for<'h> Fn(&'h SendHistory) -> Result<(), SendRefusal> + Send + Sync),
+    ) -> Result<Result<SendTicket, SendRefusal>, StoreError> {
+        self.backend
+            .guard(send_limits::admit(self, record, decide))
+            .await
+    }
+    async fn release_send(&self, t: &TenantId, ticket: SendTicket) -> Result<(), StoreError> {
+        self.backend
+            .guard(send_limits::release(self, t, ticket))
+            .await
+    }
+    async fn sms_countries(&self, t: &TenantId) -> Result<Option<CountryRules>, StoreError> {
+        self.backend.guard(send_limits::countries(self, t)).await
+    }
+    async fn set_sms_countries(
+        &self,
+        t: &TenantId,
+        rules: Option<&CountryRules>,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        self.backend
+            .guard(send_limits::set_countries(self, t, rules, now))
             .await
     }
 }

@@ -164,7 +164,15 @@ conformance!(
     race_one_login_ends_once,
     race_one_recovery_code_is_used_once,
     last_used_method_is_one_per_user_last_write_wins,
+    send_admission_reads_the_history_it_must,
+    send_refusal_records_nothing_and_release_forgets,
+    sms_countries_are_per_tenant_and_seen_by_admissions,
+    race_send_admissions_never_exceed_a_limit,
 );
+
+#[path = "conformance/send_limits.rs"]
+mod send_limits;
+use send_limits::*;
 
 // ---- fixtures ---------------------------------------------------------------------------
 

@@ -318,6 +318,26 @@ test('generateTwoFactorSecretUsingJWT: RS256 token from the configured key pair;
 
 // ------------------------------------------------------------------ the full flow
 
+test('a send past the per-number hourly limit is 429, empty, with Retry-After; nothing sent', async () => {
+  // The suite's server has no cooldown (its flows resend at once); the hourly limit (5) holds.
+  const phone = newPhone();
+  const userId = crypto.randomUUID();
+  for (let i = 0; i < 5; i++) {
+    okEmpty(await call(fa.sendTwoFactorCodeForEnableDisable({ userId, method: 'sms', mobilePhone: phone })));
+  }
+  const before = (await textsTo(phone)).length;
+  fails(await call(fa.sendTwoFactorCodeForEnableDisable({ userId, method: 'sms', mobilePhone: phone })), 429);
+  assert.equal((await textsTo(phone)).length, before);
+  const raw = await fetch(`${MFAD_URL}/api/two-factor/send`, {
+    method: 'POST',
+    headers: { Authorization: API_KEY, 'Content-Type': 'application/json' },
+    body: JSON.stringify({ userId, method: 'sms', mobilePhone: phone }),
+  });
+  assert.equal(raw.status, 429);
+  const retry = Number(raw.headers.get('retry-after'));
+  assert.ok(retry >= 1 && retry <= 3600, `Retry-After ${retry}`);
+});
+
 describe('full flow through the TypeScript client', () => {
   const st = {};
 

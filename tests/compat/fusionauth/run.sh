@@ -174,7 +174,9 @@ wait_healthy() {
 
 PORT="$(free_port)"
 MFAD_URL="http://127.0.0.1:$PORT"
-start_mfad "$PORT" "$TMP/mfad.log"
+# No SMS cooldown and a roomy prefix cap: these flows resend to one phone at once and text
+# many +1415 numbers; the per-number hourly limit stays at its default and is tested here.
+start_mfad "$PORT" "$TMP/mfad.log" MFAD_SMS_COOLDOWN_SECS=0 MFAD_SMS_PER_PREFIX_HOUR=10000
 SERVER_PID=$LAST_PID
 wait_healthy "$SERVER_PID" "$MFAD_URL" "$TMP/mfad.log"
 echo "fusionauth-compat: mfad serving on $MFAD_URL"
@@ -183,7 +185,8 @@ echo "fusionauth-compat: mfad serving on $MFAD_URL"
 # expired-twoFactorId tests.
 SHORT_PORT="$(free_port)"
 MFAD_SHORT_TTL_URL="http://127.0.0.1:$SHORT_PORT"
-start_mfad "$SHORT_PORT" "$TMP/mfad-short-ttl.log" MFAD_TWO_FACTOR_LOGIN_TTL_SECS=2
+start_mfad "$SHORT_PORT" "$TMP/mfad-short-ttl.log" MFAD_TWO_FACTOR_LOGIN_TTL_SECS=2 \
+  MFAD_SMS_COOLDOWN_SECS=0 MFAD_SMS_PER_PREFIX_HOUR=10000
 SHORT_PID=$LAST_PID
 wait_healthy "$SHORT_PID" "$MFAD_SHORT_TTL_URL" "$TMP/mfad-short-ttl.log"
 echo "fusionauth-compat: mfad (2 s twoFactorId lifetime) serving on $MFAD_SHORT_TTL_URL"

@@ -333,6 +333,21 @@ def test_send_to_invalid_phone_is_400_with_errors(fa: FusionAuthClient) -> None:
     assert_errors_400(fa.send_two_factor_code_for_enable_disable({"userId": new_user_id(), "method": "sms", "mobilePhone": "not-a-phone"}))
 
 
+def test_send_past_the_hourly_limit_is_429_with_retry_after(fa: FusionAuthClient) -> None:
+    """The suite's server has no cooldown (its flows resend at once); the per-number hourly
+    limit (5) holds: the sixth send is 429, empty, with Retry-After, and nothing is sent."""
+    user, phone = new_user_id(), new_phone()
+    body = {"userId": user, "method": "sms", "mobilePhone": phone}
+    for _ in range(5):
+        assert_empty(fa.send_two_factor_code_for_enable_disable(body), 200)
+    inbox = Inbox("sms", phone)
+    r = fa.send_two_factor_code_for_enable_disable(body)
+    assert r.status == 429 and not r.was_successful(), describe(r)
+    assert r.response.content == b"", describe(r)
+    assert 1 <= int(r.response.headers["Retry-After"]) <= 3600, r.response.headers
+    inbox.nothing_new()
+
+
 def test_enable_sms_with_texted_code(fa: FusionAuthClient) -> None:
     user, _auth, _codes = enroll_authenticator(fa)
     phone = new_phone()

@@ -7,7 +7,7 @@ use mfad_crypto::Zeroizing;
 use crate::error::{CoreError, Entity, Field, Reason};
 use crate::ids::{ChallengeId, TenantId};
 use crate::model::{Challenge, Factor, FactorDetails};
-use crate::service::delivery::Destination;
+use crate::send_limits::{Destination, SendRequest};
 use crate::service::{Service, random_code};
 use crate::store::Store;
 
@@ -76,23 +76,31 @@ impl<S: Store> Service<S> {
         if let (FactorDetails::Sms { .. }, Some(t)) = (&factor.details, sms_template) {
             validate_sms_template(t)?;
         }
+        if let FactorDetails::Sms { phone } = &factor.details {
+            let req = SendRequest {
+                tenant,
+                to: Destination::Sms(phone),
+                end_user: None,
+            };
+            let issue = async {
+                let code = random_code()?;
+                let challenge = self.new_challenge(&factor, Some(&code))?;
+                self.store.insert_challenge(&challenge).await?;
+                Ok((challenge, code))
+            };
+            let challenge = self.deliver(req, sms_template, issue).await?;
+            return Ok(Issued {
+                challenge,
+                code: None,
+            });
+        }
         let code = match &factor.details {
             FactorDetails::Totp(_) => None,
             _ => Some(random_code()?),
         };
         let challenge = self.new_challenge(&factor, code.as_deref().map(String::as_str))?;
         self.store.insert_challenge(&challenge).await?;
-        match (&factor.details, code) {
-            (FactorDetails::Sms { phone }, Some(code)) => {
-                self.deliver(Destination::Sms(phone), &code, sms_template)
-                    .await?;
-                Ok(Issued {
-                    challenge,
-                    code: None,
-                })
-            }
-            (_, code) => Ok(Issued { challenge, code }),
-        }
+        Ok(Issued { challenge, code })
     }
 
     /// Judges a code against a challenge. A wrong code is `valid: false` and counts an

@@ -1,26 +1,20 @@
-//! The one path every SMS and email carrying a code takes: the message text and the
-//! handling of delivery failures are written here once. Send-limit admission hooks in
-//! here too, so no path can send around it.
+//! The one path every SMS and email carrying a code takes: send-limit admission
+//! (`crate::send_limits`), storing the code, the message text and the handling of delivery
+//! failures are written here once, so no path can send around the limits.
+
+use std::future::Future;
 
 use mfad_crypto::Zeroizing;
 
 use crate::error::CoreError;
-use crate::phone::PhoneNumber;
+pub use crate::send_limits::Destination;
+use crate::send_limits::SendRequest;
 use crate::service::Service;
 use crate::service::challenges::CODE_PLACEHOLDER;
 use crate::store::Store;
 
 /// Subject of emails carrying a code.
 pub const EMAIL_SUBJECT: &str = "Your verification code";
-
-/// Where a code goes.
-#[derive(Debug, Clone, Copy)]
-pub enum Destination<'a> {
-    /// A text to this phone.
-    Sms(&'a PhoneNumber),
-    /// An email to this (normalised) address.
-    Email(&'a str),
-}
 
 /// The text carrying `code`: the caller's template (already validated) or ours.
 fn message(code: &str, template: Option<&str>) -> Zeroizing<String> {
@@ -31,9 +25,36 @@ fn message(code: &str, template: Option<&str>) -> Zeroizing<String> {
 }
 
 impl<S: Store> Service<S> {
-    /// Sends `code` to `to`. Failures are logged with the redacted destination and
-    /// answered as a delivery error; the body (which holds the code) is never logged.
-    pub(crate) async fn deliver(
+    /// Sends a code to `req.to`: admits the send against the send limits first (a refusal
+    /// stores and sends nothing), then runs `issue`, which stores the code (a challenge or
+    /// a pending code) and returns it with its result, then delivers the message. If
+    /// `issue` or the delivery fails, the admission is released, so nothing is charged
+    /// twice.
+    pub(crate) async fn deliver<T>(
+        &self,
+        req: SendRequest<'_>,
+        template: Option<&str>,
+        issue: impl Future<Output = Result<(T, Zeroizing<String>), CoreError>>,
+    ) -> Result<T, CoreError> {
+        let ticket = self.admit_send(req).await?;
+        let sent = async {
+            let (issued, code) = issue.await?;
+            self.transmit(req.to, &code, template).await?;
+            Ok(issued)
+        }
+        .await;
+        if sent.is_err()
+            && let Err(e) = self.store.release_send(req.tenant, ticket).await
+        {
+            tracing::warn!(error = %e, "could not release an undelivered send");
+        }
+        sent
+    }
+
+    /// Hands the message to the provider. Failures are logged with the redacted
+    /// destination and answered as a delivery error; the body (which holds the code) is
+    /// never logged.
+    async fn transmit(
         &self,
         to: Destination<'_>,
         code: &str,

@@ -80,6 +80,10 @@ impl<S: Store> Service<S> {
         new: NewFactor,
     ) -> Result<Enrolled, CoreError> {
         let (mut factor, totp) = self.build_factor(tenant, user_id, new)?;
+        if let FactorDetails::Sms { phone } = &factor.details {
+            // A factor that could never receive a code is not created.
+            self.permit_country(tenant, phone).await?;
+        }
         self.insert_with_method_id(&mut factor, None).await?;
         Ok(Enrolled { factor, totp })
     }

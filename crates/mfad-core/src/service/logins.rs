@@ -21,6 +21,7 @@ use crate::error::{CoreError, Entity, Field, Reason};
 use crate::ids::{FactorId, MethodId, TenantId, UserId};
 use crate::model::{Factor, LoginState, Trust};
 use crate::phone::PhoneNumber;
+use crate::send_limits::SendRequest;
 use crate::service::Service;
 use crate::service::methods::deliverable;
 use crate::store::Store;
@@ -301,24 +302,32 @@ impl<S: Store> Service<S> {
         let login = self.open_login(two_factor_id, tenant, now).await?;
         let methods = self.user_methods(&login.tenant_id, &login.user_id).await?;
         let (method, to) = deliverable(&methods, method_id)?;
-        if !self
-            .store
-            .count_login_send(&login.id_digest, self.policy.max_attempts, now)
-            .await?
-        {
-            return Err(CoreError::TooManyRequests);
-        }
-        let code = self
-            .put_new_code(
-                &login.tenant_id,
-                &LoginState::code_scope(&login.id_digest),
-                Some(&login.user_id),
-                method.method_id.as_ref().map(|m| m.as_str().to_owned()),
-                login.expires_at,
-                now,
-            )
-            .await?;
-        self.deliver(to, &code, None).await
+        let req = SendRequest {
+            tenant: &login.tenant_id,
+            to,
+            end_user: None,
+        };
+        let issue = async {
+            if !self
+                .store
+                .count_login_send(&login.id_digest, self.policy.max_attempts, now)
+                .await?
+            {
+                return Err(CoreError::TooManyRequests);
+            }
+            let code = self
+                .put_new_code(
+                    &login.tenant_id,
+                    &LoginState::code_scope(&login.id_digest),
+                    Some(&login.user_id),
+                    method.method_id.as_ref().map(|m| m.as_str().to_owned()),
+                    login.expires_at,
+                    now,
+                )
+                .await?;
+            Ok(((), code))
+        };
+        self.deliver(req, None, issue).await
     }
 
     /// Completes a login (FusionAuth's `/api/two-factor/login`). A wrong code is

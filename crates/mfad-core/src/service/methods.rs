@@ -14,7 +14,7 @@ use crate::ids::{FactorId, MethodId, TenantId, UserId};
 use crate::model::{Factor, FactorDetails, FactorType, FailureCount, PendingCode, TotpFactor};
 use crate::phone::PhoneNumber;
 use crate::recovery;
-use crate::service::delivery::Destination;
+use crate::send_limits::{Destination, SendRequest};
 use crate::service::{MAX_LABEL_LEN, Service, random_code};
 use crate::store::{FactorScan, Store};
 use crate::verify::{Candidate, Judged, code_context};
@@ -253,6 +253,7 @@ impl<S: Store> Service<S> {
                 let FactorDetails::Sms { phone } = &details else {
                     return Err(CoreError::Internal("not an SMS method".into()));
                 };
+                self.permit_country(tenant, phone).await?;
                 let scope = enable_scope(user, FactorType::Sms, phone.as_str());
                 self.use_sent_code(tenant, user, scope, &req.code, now)
                     .await?;
@@ -284,6 +285,7 @@ impl<S: Store> Service<S> {
                     }
                 };
                 self.prove_new_secret(&secret, &req.code, now)?;
+                self.permit_country(tenant, &phone).await?;
                 let details = FactorDetails::Sms { phone };
                 reject_duplicate(&existing, &details)?;
                 if let Some(c) = sent {
@@ -445,33 +447,54 @@ impl<S: Store> Service<S> {
     }
 
     /// Sends a code to a phone or address the user is enabling; a later send replaces it.
+    /// `end_user` is the user when they asked with their own JWT (see `send_limits`).
     pub async fn send_enable_code(
         &self,
         tenant: &TenantId,
         user: &UserId,
         destination: EnableDestination,
+        end_user: Option<&UserId>,
+    ) -> Result<(), CoreError> {
+        let (phone, address);
+        let (to, scope) = match destination {
+            EnableDestination::Sms(raw) => {
+                phone = PhoneNumber::parse(&raw)?;
+                let scope = enable_scope(user, FactorType::Sms, phone.as_str());
+                (Destination::Sms(&phone), scope)
+            }
+            EnableDestination::Email(raw) => {
+                address = email_address(&raw)?;
+                let scope = enable_scope(user, FactorType::Email, &address);
+                (Destination::Email(&address), scope)
+            }
+        };
+        self.send_user_code(tenant, user, to, &scope, end_user)
+            .await
+    }
+
+    /// Sends a new code of `scope` to `to`, through the send limits.
+    async fn send_user_code(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+        to: Destination<'_>,
+        scope: &str,
+        end_user: Option<&UserId>,
     ) -> Result<(), CoreError> {
         let now = self.clock.now();
         let expires_at = now + self.policy.challenge_ttl;
-        match destination {
-            EnableDestination::Sms(raw) => {
-                let phone = PhoneNumber::parse(&raw)?;
-                let scope = enable_scope(user, FactorType::Sms, phone.as_str());
-                let code = self
-                    .put_new_code(tenant, &scope, Some(user), None, expires_at, now)
-                    .await?;
-                self.deliver(Destination::Sms(&phone), &code, None).await
-            }
-            EnableDestination::Email(raw) => {
-                let address = email_address(&raw)?;
-                let scope = enable_scope(user, FactorType::Email, &address);
-                let code = self
-                    .put_new_code(tenant, &scope, Some(user), None, expires_at, now)
-                    .await?;
-                self.deliver(Destination::Email(&address), &code, None)
-                    .await
-            }
-        }
+        let req = SendRequest {
+            tenant,
+            to,
+            end_user,
+        };
+        let issue = async {
+            let code = self
+                .put_new_code(tenant, scope, Some(user), None, expires_at, now)
+                .await?;
+            Ok(((), code))
+        };
+        self.deliver(req, None, issue).await
     }
 
     /// Sends a code for disabling a method (`method_id`, or without one the user's first
@@ -482,6 +505,7 @@ impl<S: Store> Service<S> {
         tenant: &TenantId,
         user: &UserId,
         method_id: Option<&MethodId>,
+        end_user: Option<&UserId>,
     ) -> Result<(), CoreError> {
         self.require_user(tenant, user).await?;
         let methods = self.user_methods(tenant, user).await?;
@@ -489,13 +513,9 @@ impl<S: Store> Service<S> {
         let Some(mid) = method.method_id.as_ref() else {
             return Err(CoreError::Internal("method without id".into()));
         };
-        let now = self.clock.now();
         let scope = disable_scope(user, mid);
-        let expires_at = now + self.policy.challenge_ttl;
-        let code = self
-            .put_new_code(tenant, &scope, Some(user), None, expires_at, now)
-            .await?;
-        self.deliver(to, &code, None).await
+        self.send_user_code(tenant, user, to, &scope, end_user)
+            .await
     }
 
     /// Texts the current TOTP of `secret` to a phone and remembers the phone for the
@@ -505,27 +525,36 @@ impl<S: Store> Service<S> {
         tenant: &TenantId,
         mobile_phone: &str,
         secret: &[u8],
+        end_user: Option<&UserId>,
     ) -> Result<(), CoreError> {
         let phone = PhoneNumber::parse(mobile_phone)?;
         let now = self.clock.now();
         let scope = self.texted_totp_scope(tenant, secret)?;
         let unix = u64::try_from(now.unix_timestamp()).unwrap_or(0);
-        let code = Zeroizing::new(mfad_otp::Totp::default().code_at(secret, unix));
-        self.store
-            .put_code(&PendingCode {
-                tenant_id: tenant.clone(),
-                digest: self
-                    .keyring
-                    .code_digest(&code_context(tenant, &scope), scope.as_bytes())?,
-                scope,
-                user_id: None,
-                payload: Some(phone.as_str().to_owned()),
-                expires_at: now + self.policy.challenge_ttl,
-                attempts: 0,
-                created_at: now,
-            })
-            .await?;
-        self.deliver(Destination::Sms(&phone), &code, None).await
+        let req = SendRequest {
+            tenant,
+            to: Destination::Sms(&phone),
+            end_user,
+        };
+        let issue = async {
+            let code = Zeroizing::new(mfad_otp::Totp::default().code_at(secret, unix));
+            self.store
+                .put_code(&PendingCode {
+                    tenant_id: tenant.clone(),
+                    digest: self
+                        .keyring
+                        .code_digest(&code_context(tenant, &scope), scope.as_bytes())?,
+                    scope: scope.clone(),
+                    user_id: None,
+                    payload: Some(phone.as_str().to_owned()),
+                    expires_at: now + self.policy.challenge_ttl,
+                    attempts: 0,
+                    created_at: now,
+                })
+                .await?;
+            Ok(((), code))
+        };
+        self.deliver(req, None, issue).await
     }
 
     /// Scope of a texted TOTP: a peppered digest of the secret, so the table never holds

@@ -80,6 +80,7 @@ pub struct Service<S> {
     pub(crate) email: Arc<dyn EmailSender>,
     pub(crate) policy: Policy,
     pub(crate) keys: crate::key_cache::KeyCache,
+    pub(crate) send_limits: crate::send_limits::SendLimits,
 }
 
 impl<S: Store> Service<S> {
@@ -98,6 +99,7 @@ impl<S: Store> Service<S> {
             sms,
             email: Arc::new(NoEmail),
             keys: crate::key_cache::KeyCache::new(policy.api_key_cache_ttl),
+            send_limits: crate::send_limits::SendLimits::default(),
             policy,
         }
     }

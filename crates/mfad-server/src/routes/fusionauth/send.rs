@@ -41,7 +41,9 @@ fn method_id(fields: &mut Fields, raw: Option<String>) -> Option<MethodId> {
 ///   texts the current TOTP of `secret`, for a legacy `TextMessage` enable.
 ///
 /// `messageType: "Voice"` is accepted but the code still goes as a text. A new code
-/// replaces the previous one for the same purpose. 200 empty.
+/// replaces the previous one for the same purpose. 200 empty. A send refused by a send
+/// limit (`mfad_core::send_limits`; with a JWT, also at most 3 distinct numbers a day) is
+/// 429 with `Retry-After` and nothing is sent.
 pub async fn send(
     State(state): State<AppState>,
     caller: Caller,
@@ -65,7 +67,7 @@ pub async fn send(
         let key = decode_secret(Some(secret), None)?;
         state
             .service
-            .send_totp_to_phone(&tenant, phone, &key)
+            .send_totp_to_phone(&tenant, phone, &key, caller.jwt_user.as_ref())
             .await?;
         return Ok(empty_ok());
     }
@@ -77,7 +79,12 @@ pub async fn send(
             })?;
             state
                 .service
-                .send_enable_code(&tenant, &user, EnableDestination::Sms(phone))
+                .send_enable_code(
+                    &tenant,
+                    &user,
+                    EnableDestination::Sms(phone),
+                    caller.jwt_user.as_ref(),
+                )
                 .await?;
         }
         Some(Some(FactorType::Email)) => {
@@ -85,7 +92,12 @@ pub async fn send(
                 .ok_or_else(|| FusionAuthError::field("email", "blank", "email is required"))?;
             state
                 .service
-                .send_enable_code(&tenant, &user, EnableDestination::Email(email))
+                .send_enable_code(
+                    &tenant,
+                    &user,
+                    EnableDestination::Email(email),
+                    caller.jwt_user.as_ref(),
+                )
                 .await?;
         }
         Some(_) => {
@@ -98,7 +110,7 @@ pub async fn send(
         None => {
             state
                 .service
-                .send_disable_code(&tenant, &user, mid.as_ref())
+                .send_disable_code(&tenant, &user, mid.as_ref(), caller.jwt_user.as_ref())
                 .await?
         }
     }

@@ -170,7 +170,7 @@ async fn no_jwt_leaves_the_token_out() {
 
 #[tokio::test]
 async fn texted_login_code_works_and_a_new_send_invalidates_the_earlier_codes() {
-    let app = spawn_app().await;
+    let app = spawn_relaxed().await;
     let user = uuid();
     app.enable_authenticator(&user).await;
     app.enable_sms(&user, PHONE).await.assert_empty(200);
@@ -337,7 +337,7 @@ async fn recovery_codes_log_in_once_and_can_be_listed_and_replaced() {
 
 #[tokio::test]
 async fn disable_by_query_and_by_delete_body() {
-    let app = spawn_app().await;
+    let app = spawn_relaxed().await;
     let user = uuid();
     let (secret, _) = app.enable_authenticator(&user).await;
     app.enable_sms(&user, PHONE).await.assert_empty(200);
@@ -540,7 +540,7 @@ async fn trusting_the_computer_makes_status_200_until_the_trust_ends() {
 
 #[tokio::test]
 async fn email_method_over_real_smtp() {
-    let app = spawn_app().await;
+    let app = spawn_relaxed().await;
     let user = uuid();
     let address = "Richard@PiedPiper.example";
     let r = app

@@ -125,7 +125,7 @@ async fn enable_and_disable_by_jwt_with_both_authorization_headers() {
 
 #[tokio::test]
 async fn text_message_delivery_send_to_phone_then_enable() {
-    let app = spawn_app().await;
+    let app = spawn_relaxed().await;
     let user = uuid();
     let secret = app.secret().await;
     // send_two_factor_code_to_mobile_phone(c, mobile_phone, secret): the text carries the
@@ -193,7 +193,7 @@ async fn text_message_enable_without_a_prior_send_needs_a_phone() {
 
 #[tokio::test]
 async fn send_by_jwt_and_send_to_complete_login() {
-    let app = spawn_app().await;
+    let app = spawn_relaxed().await;
     let user = uuid();
     app.enable_sms(&user, PHONE).await;
     let token = app.hs_jwt(app.claims(&user));

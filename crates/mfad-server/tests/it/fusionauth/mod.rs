@@ -6,4 +6,5 @@ mod current;
 mod errors;
 mod fidelity;
 mod legacy;
+mod send_limits;
 mod shared;

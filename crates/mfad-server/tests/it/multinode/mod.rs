@@ -20,6 +20,8 @@ use tokio::sync::watch;
 
 use crate::support::{on_postgres, test_database, totp_now};
 
+mod send_limits;
+
 const BIN: &str = env!("CARGO_BIN_EXE_mfad");
 const MAX_ATTEMPTS: usize = 5;
 /// How long a node may trust an API key it has read (`MFAD_API_KEY_CACHE_SECS`).
@@ -288,11 +290,16 @@ fn wrong(code: &str) -> String {
 
 /// Sends `n` requests at once, alternating between the nodes.
 async fn burst(c: &Cluster, n: usize, path: &str, body: impl Fn(usize) -> Value) -> Vec<Resp> {
-    let barrier = Arc::new(tokio::sync::Barrier::new(n));
+    burst_to(c, (0..n).map(|i| (path.to_owned(), body(i))).collect()).await
+}
+
+/// POSTs each `(path, body)` at once, alternating between the nodes.
+async fn burst_to(c: &Cluster, requests: Vec<(String, Value)>) -> Vec<Resp> {
+    let barrier = Arc::new(tokio::sync::Barrier::new(requests.len()));
     let mut tasks = Vec::new();
-    for i in 0..n {
+    for (i, (path, body)) in requests.into_iter().enumerate() {
         let (http, key, url) = (c.http.clone(), c.key.clone(), c.node(i).url.clone());
-        let (path, body, barrier) = (path.to_owned(), body(i), barrier.clone());
+        let barrier = barrier.clone();
         tasks.push(tokio::spawn(async move {
             barrier.wait().await;
             call(&http, &key, &url, "POST", &path, Some(body)).await

@@ -115,6 +115,26 @@ pub async fn spawn_app() -> TestApp {
     spawn_with(Options::default()).await
 }
 
+/// Send limits relaxed (no cooldown, 1000 per number an hour and a day), for tests that
+/// send one number several codes to test something else; limits keep their defaults
+/// everywhere else and are tested in `*::send_limits`.
+pub fn relaxed_sends() -> Vec<(&'static str, String)> {
+    vec![
+        ("MFAD_SMS_COOLDOWN_SECS", "0".into()),
+        ("MFAD_SMS_PER_NUMBER_HOUR", "1000".into()),
+        ("MFAD_SMS_PER_NUMBER_DAY", "1000".into()),
+    ]
+}
+
+/// [`spawn_app`] with [`relaxed_sends`].
+pub async fn spawn_relaxed() -> TestApp {
+    spawn_with(Options {
+        vars: relaxed_sends(),
+        ..Options::default()
+    })
+    .await
+}
+
 pub async fn spawn_with(opts: Options) -> TestApp {
     let keys = test_keys();
     let dir = tempfile::tempdir().unwrap();

@@ -389,3 +389,71 @@ async fn logs_carry_no_secrets_codes_keys_or_full_phone_numbers() {
         assert!(!logs.contains(needle), "log leaks {needle:?}");
     }
 }
+
+fn sms_countries(dir: &std::path::Path, args: &[&str]) -> String {
+    let out = command(dir, &[])
+        .args(["tenant", "sms-countries", "--tenant", "acme"])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[tokio::test]
+async fn tenant_sms_countries_from_the_cli_apply_to_a_running_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = create_key(dir.path(), "acme");
+    let server = start(dir.path(), &dir.path().join("mfad.log"), &[]).await;
+    let client = reqwest::Client::new();
+    let enroll = |phone: &'static str| {
+        post(
+            &client,
+            format!("{}/auth/factors/enroll", server.url),
+            &key,
+            json!({"type": "sms", "phone_number": phone}),
+        )
+    };
+    assert_eq!(enroll("+442079460958").await.status, 201);
+    // Set while the server runs: its next enrollment sees the rule, no restart.
+    let shown = sms_countries(dir.path(), &["--deny", "gb"]);
+    assert!(shown.contains("denied: GB"), "{shown}");
+    let r = enroll("+442079460958").await;
+    assert_eq!(r.status, 422, "{}", r.text);
+    assert_eq!(r.body["code"], "sms_country_not_allowed");
+    assert_eq!(enroll("+14155552671").await.status, 201);
+    assert!(sms_countries(dir.path(), &[]).contains("denied: GB"));
+    let cleared = sms_countries(dir.path(), &["--clear"]);
+    assert!(cleared.contains("denied: (deployment's)"), "{cleared}");
+    assert_eq!(enroll("+442079460958").await.status, 201);
+    // Unknown tenants and country codes are refused with a message.
+    let out = command(dir.path(), &[])
+        .args([
+            "tenant",
+            "sms-countries",
+            "--tenant",
+            "nope",
+            "--deny",
+            "GB",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let out = command(dir.path(), &[])
+        .args([
+            "tenant",
+            "sms-countries",
+            "--tenant",
+            "acme",
+            "--allow",
+            "USA",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("USA"));
+}

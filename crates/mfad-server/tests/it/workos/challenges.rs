@@ -90,7 +90,7 @@ async fn totp_wrong_and_malformed_codes_are_valid_false() {
 
 #[tokio::test]
 async fn sms_challenge_texts_the_code_through_twilio() {
-    let app = spawn_app().await;
+    let app = spawn_relaxed().await;
     let f = app
         .enroll(json!({"type": "sms", "phone_number": "+1 415 555 2671"}))
         .await;

@@ -8,5 +8,6 @@ mod concurrency;
 mod factors;
 mod input;
 mod pagination;
+mod send_limits;
 mod throttle;
 mod users;
