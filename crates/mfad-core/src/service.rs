@@ -202,27 +202,8 @@ impl<S: Store> Service<S> {
         tenant_name: &str,
         label: Option<&str>,
     ) -> Result<CreatedKey, CoreError> {
-        let valid_name = !tenant_name.is_empty()
-            && tenant_name.len() <= 64
-            && tenant_name
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
-        if !valid_name {
-            return Err(CoreError::invalid(
-                "tenant",
-                "invalid",
-                "tenant names are 1-64 characters of letters, digits, '-', '_' and '.'",
-            ));
-        }
+        let tenant = self.tenant_by_name(tenant_name).await?;
         let now = self.clock.now();
-        let tenant = self
-            .store
-            .ensure_tenant(&Tenant {
-                id: TenantId::generate(now)?,
-                name: tenant_name.to_owned(),
-                created_at: now,
-            })
-            .await?;
         let id = ApiKeyId::generate(now)?;
         let secret =
             Zeroizing::new(data_encoding::BASE32_NOPAD.encode(&mfad_crypto::random_bytes::<32>()?));
@@ -246,6 +227,31 @@ impl<S: Store> Service<S> {
         };
         self.store.insert_api_key(&key).await?;
         Ok(CreatedKey { key, tenant, token })
+    }
+
+    /// The tenant named `tenant_name`, created if new.
+    pub async fn tenant_by_name(&self, tenant_name: &str) -> Result<Tenant, CoreError> {
+        let valid_name = !tenant_name.is_empty()
+            && tenant_name.len() <= 64
+            && tenant_name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+        if !valid_name {
+            return Err(CoreError::invalid(
+                "tenant",
+                "invalid",
+                "tenant names are 1-64 characters of letters, digits, '-', '_' and '.'",
+            ));
+        }
+        let now = self.clock.now();
+        Ok(self
+            .store
+            .ensure_tenant(&Tenant {
+                id: TenantId::generate(now)?,
+                name: tenant_name.to_owned(),
+                created_at: now,
+            })
+            .await?)
     }
 
     /// All API keys with their tenants.

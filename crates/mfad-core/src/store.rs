@@ -6,7 +6,8 @@ use std::future::Future;
 use time::OffsetDateTime;
 
 use crate::error::StoreError;
-use crate::ids::{ApiKeyId, ChallengeId, FactorId, MethodId, TenantId, UserId};
+use crate::ids::{ApiKeyId, ChallengeId, FactorId, JwtKeyId, MethodId, TenantId, UserId};
+use crate::jwt_keys::JwtKey;
 use crate::model::{
     ApiKey, Challenge, Factor, LoginState, PendingCode, RecoveryCode, Tenant, Trust,
 };
@@ -73,6 +74,25 @@ pub trait Store: Send + Sync + 'static {
         &self,
         id: &ApiKeyId,
         now: OffsetDateTime,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Stores JWT verification keys, all or none (one transaction); `Conflict` if a key's
+    /// `kid` is already taken in its tenant.
+    fn insert_jwt_keys(
+        &self,
+        keys: &[JwtKey],
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Every JWT verification key with its tenant, oldest first. Servers reread this each
+    /// second to pick up changes, so it reads one small table.
+    fn list_jwt_keys(
+        &self,
+    ) -> impl Future<Output = Result<Vec<(JwtKey, Tenant)>, StoreError>> + Send;
+
+    /// Deletes a JWT verification key; false if there was none.
+    fn delete_jwt_key(
+        &self,
+        id: &JwtKeyId,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
     /// Stores a factor, and optionally its first challenge in the same transaction.

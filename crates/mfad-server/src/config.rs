@@ -82,6 +82,9 @@ pub struct JwtConfig {
     /// ES384, Ed25519 → EdDSA) or a JWKS document (each key pinned to its `alg`, or to the
     /// algorithm of its type).
     pub public_keys_file: Option<PathBuf>,
+    /// `MFAD_JWT_DEFAULT_TENANT`: the tenant (by name) the two keys above belong to, the
+    /// single-tenant shortcut for `mfad jwt-key add`; required when either is set.
+    pub default_tenant: Option<String>,
     /// `MFAD_JWT_ISSUER`: when set, tokens must carry this `iss` (and issued ones do).
     pub issuer: Option<String>,
     /// `MFAD_JWT_AUDIENCE`: when set, tokens must carry this `aud`.
@@ -96,6 +99,7 @@ impl std::fmt::Debug for JwtConfig {
         f.debug_struct("JwtConfig")
             .field("hs256_secret", &self.hs256_secret.as_ref().map(|_| "***"))
             .field("public_keys_file", &self.public_keys_file)
+            .field("default_tenant", &self.default_tenant)
             .field("issuer", &self.issuer)
             .field("audience", &self.audience)
             .field("ttl", &self.ttl)
@@ -452,9 +456,20 @@ fn jwt_config(
     parse: &impl Fn(&'static str, u64) -> Result<u64, ConfigError>,
 ) -> Result<JwtConfig, ConfigError> {
     let hs256_secret = var("MFAD_JWT_HS256_SECRET");
-    if hs256_secret.as_ref().is_some_and(|s| s.len() < 32) {
-        // RFC 7518 §3.2: an HS256 key must be at least as long as the hash (256 bits).
+    if hs256_secret
+        .as_ref()
+        .is_some_and(|s| s.len() < mfad_core::jwt_keys::MIN_HS256_SECRET_LEN)
+    {
         return Err(err("MFAD_JWT_HS256_SECRET", "must be at least 32 bytes"));
+    }
+    let public_keys_file = var("MFAD_JWT_PUBLIC_KEYS_FILE").map(PathBuf::from);
+    let default_tenant = var("MFAD_JWT_DEFAULT_TENANT");
+    if (hs256_secret.is_some() || public_keys_file.is_some()) && default_tenant.is_none() {
+        return Err(err(
+            "MFAD_JWT_DEFAULT_TENANT",
+            "required with MFAD_JWT_HS256_SECRET or MFAD_JWT_PUBLIC_KEYS_FILE: \
+             name the tenant those keys act in (or add per-tenant keys with mfad jwt-key add)",
+        ));
     }
     let ttl = parse("MFAD_JWT_TTL_SECS", 3600)?;
     if ttl == 0 || ttl > 86_400 {
@@ -462,7 +477,8 @@ fn jwt_config(
     }
     Ok(JwtConfig {
         hs256_secret,
-        public_keys_file: var("MFAD_JWT_PUBLIC_KEYS_FILE").map(PathBuf::from),
+        public_keys_file,
+        default_tenant,
         issuer: var("MFAD_JWT_ISSUER"),
         audience: var("MFAD_JWT_AUDIENCE"),
         ttl: Duration::from_secs(ttl),
@@ -694,12 +710,18 @@ mod tests {
             }
         );
         let secret = "s".repeat(32);
+        let e = load(&[("MFAD_JWT_HS256_SECRET", secret.as_str())])
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("MFAD_JWT_DEFAULT_TENANT"), "{e}");
         let c = load(&[
             ("MFAD_JWT_HS256_SECRET", secret.as_str()),
             ("MFAD_JWT_PUBLIC_KEYS_FILE", "/etc/mfad/jwks.json"),
+            ("MFAD_JWT_DEFAULT_TENANT", "acme"),
             ("MFAD_TWO_FACTOR_LOGIN_TTL_SECS", "60"),
         ])
         .unwrap();
+        assert_eq!(c.jwt.default_tenant.as_deref(), Some("acme"));
         assert_eq!(c.jwt.hs256_secret.as_deref(), Some(secret.as_str()));
         assert_eq!(
             c.jwt.public_keys_file,

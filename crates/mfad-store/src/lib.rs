@@ -2,6 +2,7 @@
 //! default) and PostgreSQL (many nodes on one database). [`Db`] is what the server holds;
 //! it dispatches to one backend.
 
+mod jwt_keys;
 mod lean_pool;
 pub mod postgres;
 mod rows;
@@ -14,7 +15,8 @@ mod two_factor;
 use std::time::Duration;
 
 use mfad_core::error::StoreError;
-use mfad_core::ids::{ApiKeyId, ChallengeId, FactorId, TenantId};
+use mfad_core::ids::{ApiKeyId, ChallengeId, FactorId, JwtKeyId, TenantId};
+use mfad_core::jwt_keys::JwtKey;
 use mfad_core::model::{ApiKey, Challenge, Factor, Tenant};
 use mfad_core::store::{AttemptOutcome, FactorScan, Store, SuccessOutcome};
 use mfad_core::{LoginState, MethodId, PendingCode, RecoveryCode, Trust, UserId};
@@ -142,6 +144,15 @@ impl Store for Db {
     }
     async fn revoke_api_key(&self, id: &ApiKeyId, now: OffsetDateTime) -> Result<bool, StoreError> {
         dispatch!(self, s => s.revoke_api_key(id, now).await)
+    }
+    async fn insert_jwt_keys(&self, keys: &[JwtKey]) -> Result<(), StoreError> {
+        dispatch!(self, s => s.insert_jwt_keys(keys).await)
+    }
+    async fn list_jwt_keys(&self) -> Result<Vec<(JwtKey, Tenant)>, StoreError> {
+        dispatch!(self, s => s.list_jwt_keys().await)
+    }
+    async fn delete_jwt_key(&self, id: &JwtKeyId) -> Result<bool, StoreError> {
+        dispatch!(self, s => s.delete_jwt_key(id).await)
     }
     async fn insert_factor(&self, f: &Factor, c: Option<&Challenge>) -> Result<(), StoreError> {
         dispatch!(self, s => s.insert_factor(f, c).await)

@@ -119,6 +119,13 @@ impl PgStore {
     fn write(&self) -> &PgPool {
         &self.pool
     }
+
+    fn jwt_keys(&self) -> crate::jwt_keys::JwtKeyStore<'_, sqlx::Postgres> {
+        crate::jwt_keys::JwtKeyStore {
+            read: self.read(),
+            write: self.write(),
+        }
+    }
 }
 
 impl_sql_store!(PgStore);

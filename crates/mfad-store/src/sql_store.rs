@@ -76,6 +76,29 @@ macro_rules! impl_sql_store {
                 .map_err($crate::map_err)
             }
 
+            async fn insert_jwt_keys(
+                &self,
+                keys: &[mfad_core::jwt_keys::JwtKey],
+            ) -> Result<(), mfad_core::error::StoreError> {
+                self.jwt_keys().insert(keys).await
+            }
+
+            async fn list_jwt_keys(
+                &self,
+            ) -> Result<
+                Vec<(mfad_core::jwt_keys::JwtKey, mfad_core::model::Tenant)>,
+                mfad_core::error::StoreError,
+            > {
+                self.jwt_keys().list().await
+            }
+
+            async fn delete_jwt_key(
+                &self,
+                id: &mfad_core::ids::JwtKeyId,
+            ) -> Result<bool, mfad_core::error::StoreError> {
+                self.jwt_keys().delete(id).await
+            }
+
             async fn list_api_keys(
                 &self,
             ) -> Result<

@@ -89,6 +89,13 @@ impl SqliteStore {
     fn write(&self) -> &LeanPool<Sqlite> {
         &self.write
     }
+
+    fn jwt_keys(&self) -> crate::jwt_keys::JwtKeyStore<'_, Sqlite> {
+        crate::jwt_keys::JwtKeyStore {
+            read: self.read(),
+            write: self.write(),
+        }
+    }
 }
 
 impl_sql_store!(SqliteStore);

@@ -17,4 +17,5 @@ mod challenges;
 mod concurrency;
 mod factors;
 mod input;
+mod jwt_keys;
 mod users;

@@ -127,7 +127,8 @@ async fn smtp_sink() -> (SocketAddr, Inbox) {
     (addr, inbox)
 }
 
-/// JWT signing keys: the server trusts the public halves (a PEM bundle) and the HS secret.
+/// JWT signing keys: the server trusts the public halves (a PEM bundle) and the HS secret,
+/// as keys of the `acme` tenant.
 pub struct Keys {
     pub rsa: EncodingKey,
     pub rsa_public_pem: String,
@@ -226,6 +227,8 @@ pub async fn spawn_with(opts: Options) -> TestApp {
         ("MFAD_SMTP_FROM", "mfad@example.com".into()),
         ("MFAD_JWT_HS256_SECRET", HS_SECRET.into()),
         ("MFAD_JWT_PUBLIC_KEYS_FILE", pem_path.display().to_string()),
+        // The keys above are acme's (`mfad jwt-key` gives other tenants theirs).
+        ("MFAD_JWT_DEFAULT_TENANT", "acme".into()),
     ]);
     // `MFAD_FUSIONAUTH_TESTS_BACKEND=postgres` runs every test of this binary on PostgreSQL.
     let all_pg = std::env::var("MFAD_FUSIONAUTH_TESTS_BACKEND").is_ok_and(|v| v == "postgres");
