@@ -172,6 +172,11 @@ pub struct Config {
     /// `MFAD_API_KEY_CACHE_SECS` (default 2, 0 disables): how long a validated API key is
     /// reused without rereading it, i.e. how long a revocation takes to reach other nodes.
     pub api_key_cache_ttl: Duration,
+    /// `MFAD_HEADER_TIMEOUT_SECS` (10), `MFAD_IDLE_TIMEOUT_SECS` (60),
+    /// `MFAD_MAX_CONNECTIONS` (10000).
+    pub connections: crate::serve::ConnectionLimits,
+    /// `MFAD_BODY_TIMEOUT_SECS` (10), `MFAD_REQUEST_TIMEOUT_SECS` (15).
+    pub requests: crate::edge::RequestLimits,
 }
 
 impl std::fmt::Debug for Config {
@@ -423,7 +428,28 @@ impl Config {
                 "must be between 1 and 31536000 (a year)",
             ));
         }
+        let secs = |k: &'static str, default: u64| -> Result<Duration, ConfigError> {
+            match parse(k, default)? {
+                n @ 1..=3600 => Ok(Duration::from_secs(n)),
+                _ => Err(err(k, "must be between 1 and 3600")),
+            }
+        };
+        let max_connections = parse("MFAD_MAX_CONNECTIONS", 10_000)?;
+        if max_connections == 0 || max_connections > 1_000_000 {
+            return Err(err("MFAD_MAX_CONNECTIONS", "must be between 1 and 1000000"));
+        }
+        let connections = crate::serve::ConnectionLimits {
+            header_timeout: secs("MFAD_HEADER_TIMEOUT_SECS", 10)?,
+            idle_timeout: secs("MFAD_IDLE_TIMEOUT_SECS", 60)?,
+            max_connections: usize::try_from(max_connections).unwrap_or(10_000),
+        };
+        let requests = crate::edge::RequestLimits {
+            body_timeout: secs("MFAD_BODY_TIMEOUT_SECS", 10)?,
+            request_timeout: secs("MFAD_REQUEST_TIMEOUT_SECS", 15)?,
+        };
         Ok(Config {
+            connections,
+            requests,
             listen,
             data_dir,
             database_url,
@@ -518,6 +544,8 @@ mod tests {
         assert_eq!(c.master_key, MasterKeySource::DataDir);
         assert_eq!(c.challenge_ttl, Duration::from_secs(600));
         assert_eq!(c.challenge_max_attempts, 5);
+        assert_eq!(c.connections, crate::serve::ConnectionLimits::default());
+        assert_eq!(c.requests, crate::edge::RequestLimits::default());
     }
 
     #[test]
@@ -556,6 +584,11 @@ mod tests {
             ("MFAD_DB_STATEMENT_TIMEOUT_MS", "4000000"),
             ("MFAD_DB_STATEMENT_TIMEOUT_MS", "-1"),
             ("MFAD_MIGRATION_LOCKING", "sometimes"),
+            ("MFAD_HEADER_TIMEOUT_SECS", "0"),
+            ("MFAD_BODY_TIMEOUT_SECS", "3601"),
+            ("MFAD_IDLE_TIMEOUT_SECS", "soon"),
+            ("MFAD_REQUEST_TIMEOUT_SECS", "0"),
+            ("MFAD_MAX_CONNECTIONS", "0"),
         ] {
             let e = load(&[(k, v)]).unwrap_err().to_string();
             assert!(e.starts_with(k), "{e}");

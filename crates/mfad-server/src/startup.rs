@@ -213,6 +213,7 @@ pub fn build_service(
 pub struct Application {
     listener: TcpListener,
     state: AppState,
+    connections: crate::serve::ConnectionLimits,
 }
 
 impl Application {
@@ -234,7 +235,9 @@ impl Application {
                 service,
                 ready,
                 jwt,
+                limits: config.requests,
             },
+            connections: config.connections,
         })
     }
 
@@ -257,9 +260,10 @@ impl Application {
         let probe = tokio::spawn(probe_database(self.state.clone()));
         let jwt_reload = tokio::spawn(reload_jwt_keys(self.state.clone()));
         let app = crate::routes::app(self.state.clone());
-        let result = axum::serve(self.listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await;
+        // In-flight requests get their handler deadline (and a second) to finish.
+        let drain = self.state.limits.request_timeout + Duration::from_secs(1);
+        let result =
+            crate::serve::serve(self.listener, app, self.connections, shutdown, drain).await;
         probe.abort();
         jwt_reload.abort();
         self.state.service.store().close().await;

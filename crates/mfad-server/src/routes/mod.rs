@@ -6,7 +6,6 @@ pub mod workos;
 
 use axum::Router;
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -22,10 +21,15 @@ pub fn app(state: AppState) -> Router {
         .merge(workos::router())
         .merge(fusionauth::router())
         .merge(health::router())
-        .fallback(not_found)
-        .method_not_allowed_fallback(method_not_allowed)
-        // Oversized bodies fail the body extractor, which answers in the API's own shape.
+        .fallback(crate::edge::not_found)
+        .method_not_allowed_fallback(crate::edge::method_not_allowed)
+        // Oversized bodies: refused at once when declared, else by the body extractors
+        // (which read at most MAX_BODY_BYTES); both answer in the API's own shape.
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::edge::limits,
+        ))
         .layer(SetSensitiveRequestHeadersLayer::new([
             axum::http::header::AUTHORIZATION,
         ]))
@@ -40,19 +44,4 @@ pub fn app(state: AppState) -> Router {
             )
         }))
         .with_state(state)
-}
-
-async fn not_found() -> Response {
-    json_response(
-        StatusCode::NOT_FOUND,
-        &json!({"message": "Not found", "code": "not_found"}),
-    )
-}
-
-async fn method_not_allowed() -> Response {
-    json_response(
-        StatusCode::METHOD_NOT_ALLOWED,
-        &json!({"message": "Method not allowed", "code": "method_not_allowed"}),
-    )
-    .into_response()
 }

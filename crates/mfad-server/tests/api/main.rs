@@ -15,6 +15,7 @@ mod auth;
 mod binary;
 mod challenges;
 mod concurrency;
+mod edge;
 mod factors;
 mod input;
 mod jwt_keys;
