@@ -177,6 +177,8 @@ pub struct Config {
     pub connections: crate::serve::ConnectionLimits,
     /// `MFAD_BODY_TIMEOUT_SECS` (10), `MFAD_REQUEST_TIMEOUT_SECS` (15).
     pub requests: crate::edge::RequestLimits,
+    /// `MFAD_RATE_LIMIT_PER_KEY`, `MFAD_RATE_LIMIT_PER_ADDRESS`, `MFAD_TRUSTED_PROXY_HEADER`.
+    pub rate_limits: crate::rate_limit::RateLimitConfig,
 }
 
 impl std::fmt::Debug for Config {
@@ -447,9 +449,28 @@ impl Config {
             body_timeout: secs("MFAD_BODY_TIMEOUT_SECS", 10)?,
             request_timeout: secs("MFAD_REQUEST_TIMEOUT_SECS", 15)?,
         };
+        let rate = |k: &'static str, default: &str| {
+            crate::rate_limit::Rate::parse(&var(k).unwrap_or_else(|| default.to_owned()))
+                .map_err(|e| err(k, e))
+        };
+        let proxy_header = match var("MFAD_TRUSTED_PROXY_HEADER") {
+            None => None,
+            Some(h) => Some(axum::http::HeaderName::try_from(h.trim()).map_err(|_| {
+                err(
+                    "MFAD_TRUSTED_PROXY_HEADER",
+                    format!("not a header name: {h:?}"),
+                )
+            })?),
+        };
+        let rate_limits = crate::rate_limit::RateLimitConfig {
+            per_key: rate("MFAD_RATE_LIMIT_PER_KEY", "200/400")?,
+            per_address: rate("MFAD_RATE_LIMIT_PER_ADDRESS", "20/100")?,
+            proxy_header,
+        };
         Ok(Config {
             connections,
             requests,
+            rate_limits,
             listen,
             data_dir,
             database_url,
@@ -589,6 +610,9 @@ mod tests {
             ("MFAD_IDLE_TIMEOUT_SECS", "soon"),
             ("MFAD_REQUEST_TIMEOUT_SECS", "0"),
             ("MFAD_MAX_CONNECTIONS", "0"),
+            ("MFAD_RATE_LIMIT_PER_KEY", "fast"),
+            ("MFAD_RATE_LIMIT_PER_ADDRESS", "10/0"),
+            ("MFAD_TRUSTED_PROXY_HEADER", "not a header"),
         ] {
             let e = load(&[(k, v)]).unwrap_err().to_string();
             assert!(e.starts_with(k), "{e}");

@@ -236,6 +236,7 @@ impl Application {
                 ready,
                 jwt,
                 limits: config.requests,
+                rates: Arc::new(crate::rate_limit::RateLimits::new(&config.rate_limits)),
             },
             connections: config.connections,
         })
@@ -259,6 +260,14 @@ impl Application {
     ) -> anyhow::Result<()> {
         let probe = tokio::spawn(probe_database(self.state.clone()));
         let jwt_reload = tokio::spawn(reload_jwt_keys(self.state.clone()));
+        let rates = self.state.rates.clone();
+        let prune = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(10));
+            loop {
+                tick.tick().await;
+                rates.prune();
+            }
+        });
         let app = crate::routes::app(self.state.clone());
         // In-flight requests get their handler deadline (and a second) to finish.
         let drain = self.state.limits.request_timeout + Duration::from_secs(1);
@@ -266,6 +275,7 @@ impl Application {
             crate::serve::serve(self.listener, app, self.connections, shutdown, drain).await;
         probe.abort();
         jwt_reload.abort();
+        prune.abort();
         self.state.service.store().close().await;
         result.context("serving HTTP")
     }

@@ -19,4 +19,6 @@ pub struct AppState {
     pub jwt: Arc<JwtKeys>,
     /// Body and handler deadlines.
     pub limits: crate::edge::RequestLimits,
+    /// This node's request rate buckets.
+    pub rates: Arc<crate::rate_limit::RateLimits>,
 }

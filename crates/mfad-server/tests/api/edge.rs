@@ -315,3 +315,107 @@ async fn connections_over_the_cap_are_refused_cleanly() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+#[tokio::test]
+async fn rate_limits_per_key_and_per_address_answer_429_before_the_database() {
+    if crate::helpers::on_postgres() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let create = |tenant: &str| {
+        run_cli(dir.path(), &["api-key", "create", "--tenant", tenant])
+            .lines()
+            .last()
+            .unwrap()
+            .trim()
+            .to_owned()
+    };
+    let (key, other) = (create("acme"), create("globex"));
+    let log = dir.path().join("serve.log");
+    let server = start(
+        dir.path(),
+        &log,
+        &[
+            ("MFAD_RATE_LIMIT_PER_KEY", "1/3"),
+            ("MFAD_RATE_LIMIT_PER_ADDRESS", "1/2"),
+            ("MFAD_TRUSTED_PROXY_HEADER", "X-Forwarded-For"),
+        ],
+    )
+    .await;
+    let client = reqwest::Client::new();
+    let get_factor = |k: String| {
+        client
+            .get(format!(
+                "{}/auth/factors/auth_factor_01FVYZ5QM8N98T9ME5BCB2BBMJ",
+                server.url
+            ))
+            .bearer_auth(k)
+            .send()
+    };
+    // A burst of 3 per key, then 429 in WorkOS's shape with Retry-After.
+    for _ in 0..3 {
+        assert_eq!(get_factor(key.clone()).await.unwrap().status(), 404);
+    }
+    let r = get_factor(key.clone()).await.unwrap();
+    assert_eq!(r.status(), 429);
+    assert!(
+        r.headers()["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse::<u64>()
+            .unwrap()
+            >= 1
+    );
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["code"], "rate_limit_exceeded", "{body}");
+    // The same key on the FusionAuth API: its empty 429.
+    let r = client
+        .get(format!("{}/api/two-factor/status?userId=u", server.url))
+        .header("Authorization", &key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 429);
+    assert!(r.headers().get("retry-after").is_some());
+    assert_eq!(r.text().await.unwrap(), "");
+    // Another key has its own bucket.
+    assert_eq!(get_factor(other.clone()).await.unwrap().status(), 404);
+    // Before any database work: a wrong secret under a real key id is limited too (429,
+    // not 401), so floods with a key id cost no lookups.
+    let (id, _) = other.rsplit_once('_').unwrap();
+    let forged = format!("{id}_wrongsecret");
+    let statuses: Vec<u16> = futures_statuses(&get_factor, &forged, 3).await;
+    assert!(statuses.contains(&429), "{statuses:?}");
+
+    // Unauthenticated FusionAuth login: per client address, from the trusted header.
+    let login = |xff: &'static str| {
+        client
+            .post(format!("{}/api/two-factor/login", server.url))
+            .header("X-Forwarded-For", xff)
+            .json(&serde_json::json!({"twoFactorId": "nope", "code": "123456"}))
+            .send()
+    };
+    for _ in 0..2 {
+        assert_eq!(login("203.0.113.7").await.unwrap().status(), 404);
+    }
+    let r = login("203.0.113.7").await.unwrap();
+    assert_eq!(r.status(), 429);
+    assert!(r.headers().get("retry-after").is_some());
+    assert_eq!(
+        login("203.0.113.8").await.unwrap().status(),
+        404,
+        "another address"
+    );
+}
+
+async fn futures_statuses<F, Fut>(call: &F, key: &str, n: usize) -> Vec<u16>
+where
+    F: Fn(String) -> Fut,
+    Fut: std::future::Future<Output = reqwest::Result<reqwest::Response>>,
+{
+    let mut out = Vec::new();
+    for _ in 0..n {
+        out.push(call(key.to_owned()).await.unwrap().status().as_u16());
+    }
+    out
+}
