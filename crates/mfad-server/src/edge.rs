@@ -162,6 +162,11 @@ pub struct BodyDeadline(pub tokio::time::Instant);
 /// in the caller's API when the handler passes the request deadline.
 pub async fn limits(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let api = Api::of(req.uri().path());
+    // A path segment that is not UTF-8 once decoded (`/auth/factors/%ff`) names nothing:
+    // the API's own 404 rather than axum's plain-text path rejection.
+    if !path_is_text(req.uri().path()) {
+        return EdgeError::NotFound.render(api);
+    }
     let declared = req
         .headers()
         .get(header::CONTENT_LENGTH)
@@ -184,6 +189,15 @@ pub async fn limits(State(state): State<AppState>, mut req: Request, next: Next)
             EdgeError::Deadline.render(api)
         }
     }
+}
+
+/// Whether every segment of `path` percent-decodes to UTF-8.
+fn path_is_text(path: &str) -> bool {
+    path.split('/').all(|seg| {
+        percent_encoding::percent_decode_str(seg)
+            .decode_utf8()
+            .is_ok()
+    })
 }
 
 /// Reads a whole body within its deadline, telling apart the three ways it can fail.
@@ -221,6 +235,14 @@ pub async fn method_not_allowed(req: Request) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn paths_must_decode_to_text() {
+        assert!(path_is_text("/auth/factors/auth_factor_01%20x"));
+        assert!(path_is_text("/api/user/two-factor/%C3%A9"));
+        assert!(!path_is_text("/auth/factors/%ff"));
+        assert!(!path_is_text("/api/two-factor/send/%C3"));
+    }
 
     #[test]
     fn the_path_decides_the_api() {

@@ -6,6 +6,7 @@ pub mod workos;
 
 use axum::Router;
 use axum::http::StatusCode;
+use axum::routing::MethodRouter;
 use serde_json::json;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -15,12 +16,27 @@ use crate::error::json_response;
 use crate::extract::MAX_BODY_BYTES;
 use crate::state::AppState;
 
+/// Every route of both APIs and health, as `(path, methods)`.
+fn routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
+    let mut all = workos::routes();
+    all.extend(fusionauth::routes());
+    all.extend(health::routes());
+    all
+}
+
+/// Every route path the application serves (templates with `{param}`s), taken from the
+/// list the router is built from, so tests can enumerate routes added later.
+pub fn paths() -> Vec<&'static str> {
+    routes().into_iter().map(|(path, _)| path).collect()
+}
+
 /// The whole application.
 pub fn app(state: AppState) -> Router {
-    Router::new()
-        .merge(workos::router())
-        .merge(fusionauth::router())
-        .merge(health::router())
+    routes()
+        .into_iter()
+        .fold(Router::new(), |router, (path, methods)| {
+            router.route(path, methods)
+        })
         .fallback(crate::edge::not_found)
         .method_not_allowed_fallback(crate::edge::method_not_allowed)
         // Oversized bodies: refused at once when declared, else by the body extractors

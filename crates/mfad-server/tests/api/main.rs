@@ -16,6 +16,7 @@ mod binary;
 mod challenges;
 mod concurrency;
 mod edge;
+mod every_route;
 mod factors;
 mod input;
 mod jwt_keys;
