@@ -8,9 +8,15 @@ use axum::Router;
 use axum::http::StatusCode;
 use axum::routing::MethodRouter;
 use serde_json::json;
+use std::time::Duration;
+
+use axum::extract::{MatchedPath, Request};
+use axum::response::Response;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
+use tower_http::trace::TraceLayer;
+use tracing::Span;
 
 use crate::error::json_response;
 use crate::extract::MAX_BODY_BYTES;
@@ -51,6 +57,16 @@ pub fn app(state: AppState) -> Router {
             state.clone(),
             crate::edge::limits,
         ))
+        // One span per request with its X-Request-Id, route template and status, so every
+        // log line of a request (errors included) can be joined to the client's report.
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(request_span)
+                .on_response(|resp: &Response, latency: Duration, span: &Span| {
+                    span.record("status", resp.status().as_u16());
+                    tracing::debug!(?latency, "answered");
+                }),
+        )
         .layer(SetSensitiveRequestHeadersLayer::new([
             axum::http::header::AUTHORIZATION,
         ]))
@@ -65,4 +81,25 @@ pub fn app(state: AppState) -> Router {
             )
         }))
         .with_state(state)
+}
+
+/// The span of one request: method, route template (not the path, which holds ids),
+/// the request id, and the status once answered.
+fn request_span(req: &Request) -> Span {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", MatchedPath::as_str);
+    let request_id = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    tracing::info_span!(
+        "request",
+        method = %req.method(),
+        route,
+        request_id,
+        status = tracing::field::Empty,
+    )
 }

@@ -339,6 +339,7 @@ async fn rate_limits_per_key_and_per_address_answer_429_before_the_database() {
             ("MFAD_RATE_LIMIT_PER_KEY", "1/3"),
             ("MFAD_RATE_LIMIT_PER_ADDRESS", "1/2"),
             ("MFAD_TRUSTED_PROXY_HEADER", "X-Forwarded-For"),
+            ("MFAD_LOG_FORMAT", "json"),
         ],
     )
     .await;
@@ -406,6 +407,20 @@ async fn rate_limits_per_key_and_per_address_answer_429_before_the_database() {
         404,
         "another address"
     );
+
+    // Each request's log lines carry its span: route template, request id and status.
+    let r = get_factor(key.clone()).await.unwrap();
+    let request_id = r.headers()["x-request-id"].to_str().unwrap().to_owned();
+    drop(server);
+    let logs = std::fs::read_to_string(&log).unwrap();
+    let line = logs
+        .lines()
+        .find(|l| l.contains(&request_id) && l.contains("answered"))
+        .unwrap_or_else(|| panic!("no answer logged for request id {request_id}"));
+    let entry: Value = serde_json::from_str(line).unwrap();
+    assert_eq!(entry["span"]["route"], "/auth/factors/{id}", "{line}");
+    assert_eq!(entry["span"]["status"], 429, "{line}");
+    assert!(!logs.contains(&key), "no API key in the logs");
 }
 
 async fn futures_statuses<F, Fut>(call: &F, key: &str, n: usize) -> Vec<u16>
