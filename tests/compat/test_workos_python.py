@@ -21,9 +21,12 @@ import secrets
 import time
 import urllib.error
 import urllib.request
+from collections import Counter
 from datetime import timedelta
+from typing import Any, Callable
 from urllib.parse import parse_qs, unquote, urlsplit
 
+import httpx2
 import pyotp
 import pytest
 import zxingcpp
@@ -35,6 +38,16 @@ from workos import (
     NotFoundError,
     UnprocessableEntityError,
     WorkOSClient,
+)
+from workos.common.models import (
+    AuthenticationChallenge,
+    AuthenticationFactor,
+    AuthenticationFactorEnrolled,
+    ListMetadata,
+)
+from workos.multi_factor_auth.models import (
+    AuthenticationChallengeVerifyResponse,
+    UserAuthenticationFactorEnrollResponse,
 )
 
 
@@ -57,18 +70,90 @@ CHALLENGE_ID = re.compile(r"^auth_challenge_[0-9A-HJKMNP-TV-Z]{26}$")
 BASE32_SECRET = re.compile(r"^[A-Z2-7]{32}$")
 
 
+# ---------------------------------------------------------------- every response through the SDK's models
+#
+# The SDK's `from_dict` models raise on a missing required key, and its `to_dict` writes
+# back only the keys the model declares. Every successful response mfad gives, to the SDK
+# clients below and to `raw()`, is built through its model and must round-trip: a missing
+# key fails, and so does a key the model does not know (a leaked secret, a misspelling).
+
+
+def _without_nulls(v: Any) -> Any:
+    if isinstance(v, dict):
+        return {k: _without_nulls(x) for k, x in v.items() if x is not None}
+    if isinstance(v, list):
+        return [_without_nulls(x) for x in v]
+    return v
+
+
+def _round_trip(model: Any, data: Any, what: str) -> None:
+    built = model.from_dict(data)
+    assert _without_nulls(built.to_dict()) == _without_nulls(data), f"{what} through {model.__name__}"
+
+
+def _list_envelope(data: Any, what: str) -> None:
+    # `object`, `data` and `list_metadata{before, after}` are required (nullable cursors).
+    assert set(data) == {"object", "data", "list_metadata"} and data["object"] == "list", what
+    assert set(data["list_metadata"]) == {"before", "after"}, what
+    _round_trip(ListMetadata, data["list_metadata"], what)
+    for item in data["data"]:
+        _round_trip(AuthenticationFactor, item, what)
+
+
+def _model(model: Any) -> Callable[[Any, str], None]:
+    return lambda data, what: _round_trip(model, data, what)
+
+
+# (method, path, success status) -> how the body is built
+RESPONSE_MODELS: list[tuple[str, re.Pattern[str], int, str, Callable[[Any, str], None]]] = [
+    ("POST", re.compile(r"/auth/factors/enroll"), 201, "enrolled factor", _model(AuthenticationFactorEnrolled)),
+    ("GET", re.compile(r"/auth/factors/[^/]+"), 200, "factor", _model(AuthenticationFactor)),
+    ("POST", re.compile(r"/auth/factors/[^/]+/challenge"), 201, "challenge", _model(AuthenticationChallenge)),
+    ("POST", re.compile(r"/auth/challenges/[^/]+/verify"), 201, "verify", _model(AuthenticationChallengeVerifyResponse)),
+    ("POST", re.compile(r"/user_management/users/[^/]+/auth_factors"), 201, "user factor", _model(UserAuthenticationFactorEnrollResponse)),
+    ("GET", re.compile(r"/user_management/users/[^/]+/auth_factors"), 200, "list", _list_envelope),
+]
+BUILT: Counter[str] = Counter()
+
+
+def build_through_models(method: str, path: str, status: int, text: str) -> None:
+    """Builds one response body through the SDK model its route returns."""
+    if status >= 300 or path == "/health":
+        return
+    if method == "DELETE":
+        assert status == 204 and text == "", f"DELETE {path}: {status} {text!r}"
+        return
+    for m, pattern, want, kind, build in RESPONSE_MODELS:
+        if m == method and pattern.fullmatch(path):
+            assert status == want, f"{method} {path}: status {status}"
+            build(json.loads(text), f"{method} {path}")
+            BUILT[kind] += 1
+            return
+    pytest.fail(f"no SDK model for the response of {method} {path}")
+
+
+def _check_response(response: httpx2.Response) -> None:
+    response.read()
+    build_through_models(response.request.method, response.url.path, response.status_code, response.text)
+
+
+def sdk_client(api_key: str) -> WorkOSClient:
+    http = httpx2.Client(timeout=60, follow_redirects=True, event_hooks={"response": [_check_response]})
+    # default max_retries: the SDK behaves as it does in production use
+    return WorkOSClient(api_key=api_key, base_url=MFAD_URL, http_client=http)
+
+
 # ---------------------------------------------------------------- fixtures
 
 
 @pytest.fixture(scope="module")
 def client() -> WorkOSClient:
-    # default max_retries: the SDK behaves as it does in production use
-    return WorkOSClient(api_key=API_KEY, base_url=MFAD_URL)
+    return sdk_client(API_KEY)
 
 
 @pytest.fixture(scope="module")
 def other() -> WorkOSClient:
-    return WorkOSClient(api_key=OTHER_KEY, base_url=MFAD_URL)
+    return sdk_client(OTHER_KEY)
 
 
 # ---------------------------------------------------------------- helpers
@@ -155,9 +240,11 @@ def raw(method: str, path: str, key: str = API_KEY) -> tuple[int, str, str]:
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     try:
         with opener.open(req, timeout=10) as resp:
-            return resp.status, resp.headers.get("Content-Type", ""), resp.read().decode()
+            status, ctype, text = resp.status, resp.headers.get("Content-Type", ""), resp.read().decode()
     except urllib.error.HTTPError as e:
-        return e.code, e.headers.get("Content-Type", ""), e.read().decode()
+        status, ctype, text = e.code, e.headers.get("Content-Type", ""), e.read().decode()
+    build_through_models(method, urlsplit(path).path, status, text)
+    return status, ctype, text
 
 
 def assert_no_secrets(text: str, what: str) -> None:
@@ -466,6 +553,51 @@ def test_auto_paging_iter(client: WorkOSClient, user_factors) -> None:
     assert_ms_timestamp_on_wire(text)
 
 
+@pytest.fixture(scope="module")
+def many_factors(client: WorkOSClient) -> tuple[str, list[str]]:
+    """25 factors of one user, all three kinds, oldest first (2 ms apart: id order is creation order)."""
+    mfa = client.multi_factor_auth
+    user_id = new_user_id()
+    created = []
+    for i in range(25):
+        if i % 3 == 0:
+            f = mfa.create_user_auth_factor(user_id, type="totp", totp_issuer="Acme", totp_user=f"p{i}").authentication_factor
+        elif i % 3 == 1:
+            f = mfa.enroll_factor(type="generic_otp", user_id=user_id)
+        else:
+            f = mfa.enroll_factor(type="sms", phone_number="+14155552671", user_id=user_id)
+        created.append(f.id)
+        time.sleep(0.002)
+    return user_id, created
+
+
+@pytest.mark.parametrize("order", ["asc", "desc"])
+@pytest.mark.parametrize("limit", [1, 3, 10, 24, 25, 100])
+def test_auto_paging_iter_over_25_factors_from_every_start(client: WorkOSClient, many_factors, order: str, limit: int) -> None:
+    # auto_paging_iter() re-requests with the caller's params, `after` set and `before`
+    # dropped: from a `before` start it shows that page, then runs on to the end.
+    user_id, created = many_factors
+    in_order = created if order == "asc" else created[::-1]
+    mfa = client.multi_factor_auth
+
+    def walk(**cursors: str) -> list[str]:
+        ids = [x.id for x in mfa.list_user_auth_factors(user_id, limit=limit, order=order, **cursors).auto_paging_iter()]
+        assert len(ids) == len(set(ids)), "each factor once"
+        return ids
+
+    assert walk() == in_order
+    for k in range(25):
+        assert walk(after=in_order[k]) == in_order[k + 1 :], f"after {k}"
+        first = in_order[max(0, k - limit) : k]
+        assert walk(before=in_order[k]) == (in_order[max(0, k - limit) :] if first else []), f"before {k}"
+        for j in (k - 2, k + 2, k + limit + 1):
+            if not 0 <= j < 25:
+                continue
+            between = in_order[k + 1 : j]
+            want = between if len(between) <= limit else in_order[k + 1 :]
+            assert walk(after=in_order[k], before=in_order[j]) == want, f"after {k} before {j}"
+
+
 # ---------------------------------------------------------------- isolation and auth
 
 
@@ -505,3 +637,12 @@ def test_bad_api_key() -> None:
     assert ei.value.status_code == 401
     with pytest.raises(AuthenticationError):
         bad.multi_factor_auth.get_factor(f"auth_factor_{fake_ulid()}")
+
+
+# ---------------------------------------------------------------- last: the model checks ran
+
+
+def test_every_kind_of_response_was_built_through_the_sdk_models() -> None:
+    # Runs last (pytest keeps file order): each response kind was seen and built.
+    kinds = {kind for _, _, _, kind, _ in RESPONSE_MODELS}
+    assert set(BUILT) == kinds, f"built {dict(BUILT)}, expected every one of {sorted(kinds)}"

@@ -504,6 +504,46 @@ describe('user factors (createUserAuthFactor / listUserAuthFactors)', () => {
   });
 });
 
+describe('autoPagination() over 25 factors with every cursor form', () => {
+  const userId = newUserId();
+  const created = []; // ids in creation order (2 ms apart, so id order is creation order)
+
+  before(async () => {
+    for (let i = 0; i < 25; i++) {
+      const { authenticationFactor: f } = await mfa.createUserAuthFactor({ userId, type: 'totp', totpIssuer: 'Acme', totpUser: `p${i}` });
+      created.push(f.id);
+      await sleep(2);
+    }
+  });
+
+  // autoPagination() re-requests with the caller's options (so a `before` stays) plus
+  // limit=100 and after=<cursor>: the request that never ended before both cursors were honoured.
+  async function walk(opts) {
+    const list = await mfa.listUserAuthFactors({ userId, ...opts });
+    return (await list.autoPagination()).map((f) => f.id);
+  }
+
+  it('without cursors: all 25 once, in either order', { timeout: 30_000 }, async () => {
+    assert.deepEqual(await walk({ order: 'asc' }), created);
+    assert.deepEqual(await walk({}), [...created].reverse());
+  });
+
+  for (const order of ['asc', 'desc']) {
+    it(`order ${order}: every before, after and before+after start ends with the range`, { timeout: 120_000 }, async () => {
+      const inOrder = order === 'asc' ? created : [...created].reverse();
+      for (const k of [0, 1, 7, 12, 23, 24]) {
+        assert.deepEqual(await walk({ order, after: inOrder[k] }), inOrder.slice(k + 1), `after ${k}`);
+        assert.deepEqual(await walk({ order, before: inOrder[k] }), inOrder.slice(0, k), `before ${k}`);
+        for (const j of [k - 3, k + 1, k + 9]) {
+          if (j < 0 || j > 24) continue;
+          const got = await walk({ order, after: inOrder[k], before: inOrder[j] });
+          assert.deepEqual(got, j > k ? inOrder.slice(k + 1, j) : [], `after ${k} before ${j}`);
+        }
+      }
+    });
+  }
+});
+
 // ---------------------------------------------------------------- isolation and auth
 
 describe('tenant isolation and API keys', () => {

@@ -13,6 +13,7 @@ pub mod jwt_keys;
 pub mod key_cache;
 pub mod login;
 pub mod model;
+pub mod pagination;
 pub mod phone;
 pub mod recovery;
 pub mod service;

@@ -15,7 +15,7 @@ use crate::ids::{ApiKeyId, ChallengeId, FactorId, TenantId, UserId};
 use crate::model::{ApiKey, Challenge, Factor, FactorDetails, Order, Page, Tenant, TotpFactor};
 use crate::phone::PhoneNumber;
 use crate::sms::SmsSender;
-use crate::store::{AttemptOutcome, FactorScan, Store, SuccessOutcome};
+use crate::store::{AttemptOutcome, Store, SuccessOutcome};
 
 /// Tunable security policy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -114,6 +114,8 @@ pub struct Verification {
     pub challenge: Challenge,
     /// Whether the code was right and accepted.
     pub valid: bool,
+    /// The challenged factor's type (WorkOS echoes a generic OTP's code).
+    pub factor_type: crate::model::FactorType,
 }
 
 /// A listing request in WorkOS's cursor terms.
@@ -464,42 +466,17 @@ impl<S: Store> Service<S> {
                 "limit must be between 1 and 100",
             ));
         }
-        let asc = req.order == Order::Asc;
-        // `before` pages walk backwards from the cursor, then flip into the requested order.
-        let (ascending, start_after, backwards) = match (&req.before, &req.after) {
-            (Some(before), _) => (!asc, Some(before), true),
-            (None, after) => (asc, after.as_ref(), false),
-        };
-        let mut rows = self
+        let plan = crate::pagination::plan(
+            req.order,
+            req.before.as_ref(),
+            req.after.as_ref(),
+            req.limit,
+        );
+        let rows = self
             .store
-            .scan_user_factors(FactorScan {
-                tenant_id: tenant,
-                user_id,
-                ascending,
-                start_after,
-                limit: req.limit + 1,
-            })
+            .scan_user_factors(plan.scan(tenant, user_id))
             .await?;
-        let more = rows.len() > req.limit as usize;
-        rows.truncate(req.limit as usize);
-        if backwards {
-            rows.reverse();
-        }
-        let first = rows.first().map(|f| f.id.to_string());
-        let last = rows.last().map(|f| f.id.to_string());
-        let (before, after) = if backwards {
-            (if more { first } else { None }, last)
-        } else {
-            (
-                if start_after.is_some() { first } else { None },
-                if more { last } else { None },
-            )
-        };
-        Ok(Page {
-            data: rows,
-            before,
-            after,
-        })
+        Ok(plan.page(rows, |f| &f.id))
     }
 
     // ---- challenges -----------------------------------------------------------------
@@ -630,6 +607,7 @@ impl<S: Store> Service<S> {
                     return Ok(Verification {
                         challenge,
                         valid: true,
+                        factor_type: factor.details.factor_type(),
                     });
                 }
                 SuccessOutcome::NotPending => {
@@ -643,6 +621,7 @@ impl<S: Store> Service<S> {
             AttemptOutcome::Counted => Ok(Verification {
                 challenge,
                 valid: false,
+                factor_type: factor.details.factor_type(),
             }),
             AttemptOutcome::NotPending => Err(self.why_not_pending(tenant, &cid, now).await),
         }

@@ -2,7 +2,6 @@
 //! a challenge verified once, bounded attempts) is one atomic operation here, so an
 //! implementation on a shared database keeps it across nodes.
 
-use std::future::Future;
 use time::OffsetDateTime;
 
 use crate::error::StoreError;
@@ -48,314 +47,272 @@ pub struct FactorScan<'a> {
 }
 
 /// Persistence for mfad. Implementations must make each method atomic.
+///
+/// Declared with `async_trait` so the server can hold either backend as `Arc<dyn …>`
+/// (measured against static dispatch in docs/BENCHMARKS.md); `Arc<S>` is a store too.
+#[async_trait::async_trait]
+#[auto_impl::auto_impl(Arc)]
 pub trait Store: Send + Sync + 'static {
     /// Cheap liveness check.
-    fn ping(&self) -> impl Future<Output = Result<(), StoreError>> + Send;
+    async fn ping(&self) -> Result<(), StoreError>;
 
     /// Inserts a tenant unless one with the same name exists; returns the stored one.
-    fn ensure_tenant(&self, t: &Tenant) -> impl Future<Output = Result<Tenant, StoreError>> + Send;
+    async fn ensure_tenant(&self, t: &Tenant) -> Result<Tenant, StoreError>;
 
     /// Stores a new API key.
-    fn insert_api_key(&self, k: &ApiKey) -> impl Future<Output = Result<(), StoreError>> + Send;
+    async fn insert_api_key(&self, k: &ApiKey) -> Result<(), StoreError>;
 
     /// Looks up a key by its public id.
-    fn get_api_key(
-        &self,
-        id: &ApiKeyId,
-    ) -> impl Future<Output = Result<Option<ApiKey>, StoreError>> + Send;
+    async fn get_api_key(&self, id: &ApiKeyId) -> Result<Option<ApiKey>, StoreError>;
 
     /// All keys with their tenant, oldest first.
-    fn list_api_keys(
-        &self,
-    ) -> impl Future<Output = Result<Vec<(ApiKey, Tenant)>, StoreError>> + Send;
+    async fn list_api_keys(&self) -> Result<Vec<(ApiKey, Tenant)>, StoreError>;
 
     /// Marks a key revoked; false if no such (unrevoked) key.
-    fn revoke_api_key(
-        &self,
-        id: &ApiKeyId,
-        now: OffsetDateTime,
-    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    async fn revoke_api_key(&self, id: &ApiKeyId, now: OffsetDateTime) -> Result<bool, StoreError>;
 
     /// Stores JWT verification keys, all or none (one transaction); `Conflict` if a key's
     /// `kid` is already taken in its tenant.
-    fn insert_jwt_keys(
-        &self,
-        keys: &[JwtKey],
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    async fn insert_jwt_keys(&self, keys: &[JwtKey]) -> Result<(), StoreError>;
 
     /// Every JWT verification key with its tenant, oldest first. Servers reread this each
     /// second to pick up changes, so it reads one small table.
-    fn list_jwt_keys(
-        &self,
-    ) -> impl Future<Output = Result<Vec<(JwtKey, Tenant)>, StoreError>> + Send;
+    async fn list_jwt_keys(&self) -> Result<Vec<(JwtKey, Tenant)>, StoreError>;
 
     /// Deletes a JWT verification key; false if there was none.
-    fn delete_jwt_key(
-        &self,
-        id: &JwtKeyId,
-    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    async fn delete_jwt_key(&self, id: &JwtKeyId) -> Result<bool, StoreError>;
 
     /// Stores a factor, and optionally its first challenge in the same transaction.
-    fn insert_factor(
+    async fn insert_factor(
         &self,
         f: &Factor,
         first_challenge: Option<&Challenge>,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    ) -> Result<(), StoreError>;
 
     /// A factor of this tenant.
-    fn get_factor(
+    async fn get_factor(
         &self,
         tenant: &TenantId,
         id: &FactorId,
-    ) -> impl Future<Output = Result<Option<Factor>, StoreError>> + Send;
+    ) -> Result<Option<Factor>, StoreError>;
 
     /// Deletes a factor and its challenges; false if it did not exist for this tenant.
-    fn delete_factor(
-        &self,
-        tenant: &TenantId,
-        id: &FactorId,
-    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    async fn delete_factor(&self, tenant: &TenantId, id: &FactorId) -> Result<bool, StoreError>;
 
     /// A keyset page of one user's factors.
-    fn scan_user_factors(
-        &self,
-        scan: FactorScan<'_>,
-    ) -> impl Future<Output = Result<Vec<Factor>, StoreError>> + Send;
+    async fn scan_user_factors(&self, scan: FactorScan<'_>) -> Result<Vec<Factor>, StoreError>;
 
     /// Stores a new challenge.
-    fn insert_challenge(
-        &self,
-        c: &Challenge,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    async fn insert_challenge(&self, c: &Challenge) -> Result<(), StoreError>;
 
     /// A challenge of this tenant, with its factor.
-    fn get_challenge(
+    async fn get_challenge(
         &self,
         tenant: &TenantId,
         id: &ChallengeId,
-    ) -> impl Future<Output = Result<Option<(Challenge, Factor)>, StoreError>> + Send;
+    ) -> Result<Option<(Challenge, Factor)>, StoreError>;
 
     /// Atomically counts one wrong code, only while the challenge is unverified,
     /// unexpired at `now` and below `max_attempts`.
-    fn record_failure(
+    async fn record_failure(
         &self,
         tenant: &TenantId,
         id: &ChallengeId,
         max_attempts: u32,
         now: OffsetDateTime,
-    ) -> impl Future<Output = Result<AttemptOutcome, StoreError>> + Send;
+    ) -> Result<AttemptOutcome, StoreError>;
 
     /// Atomically marks the challenge verified, only while it is unverified, unexpired at
     /// `now` and below `max_attempts`; for TOTP, in the same transaction, advances the
     /// factor's last used step to `step`, only if `step` is greater than the stored one.
-    fn record_success(
+    async fn record_success(
         &self,
         tenant: &TenantId,
         id: &ChallengeId,
         max_attempts: u32,
         now: OffsetDateTime,
         totp_step: Option<(&FactorId, i64)>,
-    ) -> impl Future<Output = Result<SuccessOutcome, StoreError>> + Send;
+    ) -> Result<SuccessOutcome, StoreError>;
 
     // ---- FusionAuth two-factor ------------------------------------------------------
     // A "method" is a factor of type totp, sms or email filed under a user.
 
     /// Gives a factor its method id, only if it has none yet; `Conflict` if the user
     /// already has a method with that id. False if the factor is gone or already had one.
-    fn set_method_id(
+    async fn set_method_id(
         &self,
         tenant: &TenantId,
         factor: &FactorId,
         method_id: &MethodId,
-    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    ) -> Result<bool, StoreError>;
 
     /// Renames one of a user's methods; false if there is no such method.
-    fn rename_method(
+    async fn rename_method(
         &self,
         tenant: &TenantId,
         user: &UserId,
         method_id: &MethodId,
         name: Option<&str>,
         now: OffsetDateTime,
-    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    ) -> Result<bool, StoreError>;
 
     /// Whether this API has seen the user, or the user has any factor, in this tenant.
-    fn user_known(
-        &self,
-        tenant: &TenantId,
-        user: &UserId,
-    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    async fn user_known(&self, tenant: &TenantId, user: &UserId) -> Result<bool, StoreError>;
 
     /// The users (at most `limit`) that have a method whose email address is `email`, or
     /// whose phone number is `phone`, or whose user id is `user_id`.
-    fn find_users(
+    async fn find_users(
         &self,
         tenant: &TenantId,
         email: Option<&str>,
         phone: Option<&str>,
         user_id: Option<&UserId>,
         limit: u32,
-    ) -> impl Future<Output = Result<Vec<UserId>, StoreError>> + Send;
+    ) -> Result<Vec<UserId>, StoreError>;
 
     /// In one transaction serialised per user: records the user, stores the method (which
     /// must carry its user and method id) and, if the user had no other method, replaces
     /// the user's recovery codes with `recovery`. Returns whether the codes were stored.
     /// `Conflict` if the method id is taken.
-    fn insert_method(
+    async fn insert_method(
         &self,
         method: &Factor,
         recovery: &[RecoveryCode],
         now: OffsetDateTime,
-    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    ) -> Result<bool, StoreError>;
 
     /// Deletes one method (`only`) or every method of a user, with their challenges; when
     /// no method remains, the recovery codes go too. Returns how many methods went.
-    fn delete_methods(
+    async fn delete_methods(
         &self,
         tenant: &TenantId,
         user: &UserId,
         only: Option<&FactorId>,
         now: OffsetDateTime,
-    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+    ) -> Result<u64, StoreError>;
 
     /// Advances a TOTP factor's last used step to `step`, only forwards; false if the
     /// step (or a later one) was already used: the code is a replay.
-    fn advance_totp_step(
+    async fn advance_totp_step(
         &self,
         tenant: &TenantId,
         factor: &FactorId,
         step: i64,
         now: OffsetDateTime,
-    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    ) -> Result<bool, StoreError>;
 
     /// Reserves one code check for a user: counts it and answers true, unless `limit`
     /// checks already failed in the current window (which then ends at `window_end`).
     /// Atomic, so a burst of parallel guesses cannot exceed the limit.
-    fn reserve_user_attempt(
+    async fn reserve_user_attempt(
         &self,
         tenant: &TenantId,
         user: &UserId,
         limit: u32,
         window_end: OffsetDateTime,
         now: OffsetDateTime,
-    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    ) -> Result<bool, StoreError>;
 
     /// Clears a user's failure count after a right code.
-    fn reset_user_attempts(
-        &self,
-        tenant: &TenantId,
-        user: &UserId,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    async fn reset_user_attempts(&self, tenant: &TenantId, user: &UserId)
+    -> Result<(), StoreError>;
 
     /// Replaces all of a user's recovery codes.
-    fn replace_recovery_codes(
+    async fn replace_recovery_codes(
         &self,
         tenant: &TenantId,
         user: &UserId,
         codes: &[RecoveryCode],
         now: OffsetDateTime,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    ) -> Result<(), StoreError>;
 
     /// A user's remaining recovery codes.
-    fn recovery_codes(
+    async fn recovery_codes(
         &self,
         tenant: &TenantId,
         user: &UserId,
-    ) -> impl Future<Output = Result<Vec<RecoveryCode>, StoreError>> + Send;
+    ) -> Result<Vec<RecoveryCode>, StoreError>;
 
     /// Uses up one recovery code; false if it was already used (single use, atomically).
-    fn consume_recovery_code(
+    async fn consume_recovery_code(
         &self,
         tenant: &TenantId,
         user: &UserId,
         digest: &[u8],
-    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    ) -> Result<bool, StoreError>;
 
     /// Stores a one-time code, replacing any earlier one of the same scope.
-    fn put_code(&self, code: &PendingCode) -> impl Future<Output = Result<(), StoreError>> + Send;
+    async fn put_code(&self, code: &PendingCode) -> Result<(), StoreError>;
 
     /// The live code of a scope.
-    fn get_code(
+    async fn get_code(
         &self,
         tenant: &TenantId,
         scope: &str,
-    ) -> impl Future<Output = Result<Option<PendingCode>, StoreError>> + Send;
+    ) -> Result<Option<PendingCode>, StoreError>;
 
     /// Uses up the code whose digest is `digest`, only while it is unexpired at `now` and
     /// below `max_attempts` (and not replaced meanwhile); false otherwise.
-    fn consume_code(
+    async fn consume_code(
         &self,
         tenant: &TenantId,
         scope: &str,
         digest: &[u8],
         max_attempts: u32,
         now: OffsetDateTime,
-    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    ) -> Result<bool, StoreError>;
 
     /// Counts one wrong code against the code whose digest is `digest`, under the same
     /// conditions; false if it was no longer open.
-    fn fail_code(
+    async fn fail_code(
         &self,
         tenant: &TenantId,
         scope: &str,
         digest: &[u8],
         max_attempts: u32,
         now: OffsetDateTime,
-    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    ) -> Result<bool, StoreError>;
 
     /// Stores a new login in progress.
-    fn insert_login(
-        &self,
-        login: &LoginState,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    async fn insert_login(&self, login: &LoginState) -> Result<(), StoreError>;
 
     /// A login in progress, by the digest of its id (any tenant: the id is the credential).
-    fn get_login(
-        &self,
-        id_digest: &str,
-    ) -> impl Future<Output = Result<Option<LoginState>, StoreError>> + Send;
+    async fn get_login(&self, id_digest: &str) -> Result<Option<LoginState>, StoreError>;
 
     /// Counts one code sent for a login, only while it is open and below `max_sends`.
-    fn count_login_send(
+    async fn count_login_send(
         &self,
         id_digest: &str,
         max_sends: u32,
         now: OffsetDateTime,
-    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    ) -> Result<bool, StoreError>;
 
     /// Counts one wrong code against a login; at `max_attempts` the login (and its code) is
     /// deleted. Returns whether the login is still open.
-    fn fail_login(
+    async fn fail_login(
         &self,
         tenant: &TenantId,
         id_digest: &str,
         max_attempts: u32,
         now: OffsetDateTime,
-    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    ) -> Result<bool, StoreError>;
 
     /// Ends a login successfully (deleting it and its code), only while it is open and
     /// below `max_attempts`; false if another request ended it first.
-    fn consume_login(
+    async fn consume_login(
         &self,
         tenant: &TenantId,
         id_digest: &str,
         max_attempts: u32,
         now: OffsetDateTime,
-    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    ) -> Result<bool, StoreError>;
 
     /// Stores a trusted computer.
-    fn insert_trust(&self, trust: &Trust) -> impl Future<Output = Result<(), StoreError>> + Send;
+    async fn insert_trust(&self, trust: &Trust) -> Result<(), StoreError>;
 
     /// A trusted computer, by the digest of its id.
-    fn get_trust(
-        &self,
-        id_digest: &str,
-    ) -> impl Future<Output = Result<Option<Trust>, StoreError>> + Send;
+    async fn get_trust(&self, id_digest: &str) -> Result<Option<Trust>, StoreError>;
 
     /// Deletes up to `limit` expired logins, codes and trusts of each kind.
-    fn purge_expired(
-        &self,
-        now: OffsetDateTime,
-        limit: u32,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    async fn purge_expired(&self, now: OffsetDateTime, limit: u32) -> Result<(), StoreError>;
 }

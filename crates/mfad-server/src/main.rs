@@ -152,7 +152,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
 }
 
 async fn jwt_key(
-    service: &mfad_core::Service<mfad_store::Db>,
+    service: &mfad_core::Service<Arc<dyn mfad_store::Database>>,
     cmd: JwtKeyCommand,
 ) -> anyhow::Result<()> {
     match cmd {
@@ -205,7 +205,7 @@ async fn jwt_key(
 }
 
 async fn api_key(
-    service: &mfad_core::Service<mfad_store::Db>,
+    service: &mfad_core::Service<Arc<dyn mfad_store::Database>>,
     cmd: ApiKeyCommand,
 ) -> anyhow::Result<()> {
     match cmd {

@@ -14,7 +14,7 @@ use mfad_core::{Clock, Policy, Service};
 use mfad_crypto::Keyring;
 use mfad_providers::email::SmtpOptions;
 use mfad_providers::{ConsoleEmail, ConsoleSms, SmtpEmail, TwilioSms, WebhookSms};
-use mfad_store::{Db, StoreOptions};
+use mfad_store::{Database, Db, StoreOptions};
 use tokio::net::TcpListener;
 
 use crate::config::{Config, EmailConfig, MasterKeySource, SmsConfig, redact_url};
@@ -190,7 +190,7 @@ pub fn build_service(
     config: &Config,
     db: Db,
     clock: Arc<dyn Clock>,
-) -> anyhow::Result<Service<Db>> {
+) -> anyhow::Result<Service<Arc<dyn Database>>> {
     let keyring = Arc::new(load_keyring(config)?);
     let sms = sms_sender(config, clock.clone())?;
     let policy = Policy {
@@ -205,7 +205,7 @@ pub fn build_service(
         api_key_cache_ttl: time::Duration::try_from(config.api_key_cache_ttl)
             .unwrap_or(time::Duration::ZERO),
     };
-    Ok(Service::new(db, keyring, clock, sms, policy).with_email(email_sender(config)?))
+    Ok(Service::new(db.shared(), keyring, clock, sms, policy).with_email(email_sender(config)?))
 }
 
 /// A bound, ready-to-run server.
@@ -301,7 +301,10 @@ async fn probe_database(state: AppState) {
 
 /// The JWT keys: the configured ones as keys of `MFAD_JWT_DEFAULT_TENANT` (created if
 /// new, as `mfad api-key create` does), and the stored ones.
-async fn load_jwt_keys(config: &Config, service: &Service<Db>) -> anyhow::Result<JwtKeys> {
+async fn load_jwt_keys(
+    config: &Config,
+    service: &Service<Arc<dyn Database>>,
+) -> anyhow::Result<JwtKeys> {
     let default_tenant = match &config.jwt.default_tenant {
         None => None,
         Some(name) => Some(

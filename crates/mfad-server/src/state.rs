@@ -4,15 +4,15 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 use mfad_core::Service;
-use mfad_store::Db;
+use mfad_store::Database;
 
 use crate::jwt::JwtKeys;
 
 /// What every handler can reach.
 #[derive(Debug, Clone)]
 pub struct AppState {
-    /// The MFA service over the configured database.
-    pub service: Arc<Service<Db>>,
+    /// The MFA service over the configured database (either backend, behind the port).
+    pub service: Arc<Service<Arc<dyn Database>>>,
     /// Whether the database answered the last probe (see `startup::probe_database`).
     pub ready: Arc<AtomicBool>,
     /// JWT keys of the FusionAuth API.

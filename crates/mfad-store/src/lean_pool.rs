@@ -4,41 +4,91 @@
 //! back to the pool, on a spawned task. A verification runs three short statements, so
 //! that doubled the round trips, and the wake-ups they cost the database and this process
 //! were most of the CPU a verification used on a 2-core machine (see docs/BENCHMARKS.md).
-//! This pool returns a connection without a round trip when the statement it ran finished
-//! cleanly, and discards it otherwise (an I/O error, or a future dropped mid-statement by a
-//! deadline or a disconnected client), so a connection in the pool is always idle and in a
-//! known state. A connection that sat idle long enough to have died meanwhile (a database
-//! restart, a failover, a NAT timeout) is pinged before it is lent out again.
+//! On SQLite that ping is a round trip to the connection's worker thread: two context
+//! switches per statement that this pool does not pay.
 //!
-//! `&LeanPool<DB>` is an [`Executor`], and [`LeanPool::begin`] opens a transaction, so the shared
-//! SQL in `sql_store.rs` runs on it exactly as on sqlx's `Pool`.
+//! What it decides:
+//! - **Return.** A connection whose statement finished cleanly (or failed with an error the
+//!   server reported) goes back without a round trip. After an I/O error, or a future
+//!   dropped mid-statement (a deadline, a disconnected client), it is discarded: closed on
+//!   a task of its own, so a connection in the pool is always idle and in a known state.
+//! - **Lending.** Most recently used first, so busy periods reuse warm connections. One idle
+//!   at least [`PING_IF_IDLE_FOR`] is pinged first (a database restart, a failover or a NAT
+//!   timeout may have killed it meanwhile).
+//! - **Reaping.** A sweeper closes idle connections past [`IDLE_TIMEOUT`] or
+//!   [`MAX_LIFETIME`] every [`REAP_EVERY`], so the ones at the bottom of the stack do not
+//!   outlive both limits; a connection past its lifetime is also closed when it comes back.
+//! - **Transactions.** [`LeanPool::begin`] opens one with the dialect's `BEGIN` (SQLite:
+//!   `BEGIN IMMEDIATE`). One dropped unfinished between statements (an early return on a
+//!   conflict) is rolled back on a task and its connection reused: no reconnect. One
+//!   dropped mid-statement is discarded, which makes the server roll it back.
+//! - **Gauges.** [`LeanPool::stats`]: size, idle, waiters, connections opened, acquires,
+//!   time spent waiting and timeouts.
 //!
-//! SQLite gains as much: there sqlx's return-time ping is a round trip to the connection's
-//! worker thread, two context switches per statement that this pool does not pay.
+//! It uses only sqlx's public connection API (`ConnectOptions::connect`,
+//! `Connection::ping`/`close`, `Executor` for `&mut Connection`); statements run on it
+//! through `crate::sql`.
 
 use std::fmt;
-use std::future::Future;
-use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
-use futures_util::{TryStreamExt, stream};
-use sqlx::{ConnectOptions, Connection, Database, Describe, Either, Error, Execute, Executor};
+use sqlx::{ConnectOptions, Connection, Database, Error};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use crate::sql::{Decode, Sql, SqlDb, sql};
 
 /// A pooled connection idle at least this long is pinged before it is lent out.
 const PING_IF_IDLE_FOR: Duration = Duration::from_secs(1);
-/// An idle connection unused this long is closed rather than lent out (and replaced).
+/// An idle connection unused this long is closed.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(10 * 60);
-/// A connection this old is closed when it comes back, so server-side memory and a moved
-/// DNS name (after a failover) are picked up eventually.
+/// A connection this old is closed, so server-side memory and a moved DNS name (after a
+/// failover) are picked up eventually.
 const MAX_LIFETIME: Duration = Duration::from_secs(30 * 60);
+/// How often the sweeper looks for idle connections past their limits.
+const REAP_EVERY: Duration = Duration::from_secs(30);
 
-type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
-type BoxStream<'a, T> = Pin<Box<dyn futures_core::Stream<Item = T> + Send + 'a>>;
+/// The pool's timing limits (tests shorten them).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Limits {
+    pub ping_if_idle_for: Duration,
+    pub idle_timeout: Duration,
+    pub max_lifetime: Duration,
+    pub reap_every: Duration,
+}
 
-/// The lean pool on PostgreSQL.
-pub(crate) type PgPool = LeanPool<sqlx::Postgres>;
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            ping_if_idle_for: PING_IF_IDLE_FOR,
+            idle_timeout: IDLE_TIMEOUT,
+            max_lifetime: MAX_LIFETIME,
+            reap_every: REAP_EVERY,
+        }
+    }
+}
+
+/// A snapshot of one pool's gauges and counters, for export as metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PoolStats {
+    /// Most connections the pool may hold.
+    pub max: usize,
+    /// Connections open now, idle or lent.
+    pub size: usize,
+    /// Connections idle in the pool now.
+    pub idle: usize,
+    /// Callers waiting for a connection now.
+    pub waiters: usize,
+    /// Connections opened since the pool started.
+    pub opened: u64,
+    /// Connections lent since the pool started.
+    pub acquires: u64,
+    /// Total time callers spent waiting for a connection (including opening one).
+    pub wait_total: Duration,
+    /// Acquires that gave up at the acquire timeout.
+    pub timeouts: u64,
+}
 
 /// Up to `max_connections` connections to one database.
 pub(crate) struct LeanPool<DB: Database> {
@@ -59,18 +109,29 @@ struct Inner<DB: Database> {
     options: Options<DB>,
     max_connections: usize,
     acquire_timeout: Duration,
-    /// [`PING_IF_IDLE_FOR`], except in tests.
-    ping_if_idle_for: Duration,
+    limits: Limits,
     /// One permit per connection that may exist, idle or lent.
     permits: Arc<Semaphore>,
-    /// Idle connections, most recently used last (so busy periods reuse warm ones).
+    /// Idle connections, most recently used last.
     idle: Mutex<Vec<Idle<DB>>>,
+    size: AtomicUsize,
+    waiters: AtomicUsize,
+    opened: AtomicU64,
+    acquires: AtomicU64,
+    wait_nanos: AtomicU64,
+    timeouts: AtomicU64,
 }
 
 struct Idle<DB: Database> {
     conn: DB::Connection,
     created: Instant,
     since: Instant,
+}
+
+impl<DB: Database> Idle<DB> {
+    fn expired(&self, limits: &Limits) -> bool {
+        self.since.elapsed() >= limits.idle_timeout || self.created.elapsed() >= limits.max_lifetime
+    }
 }
 
 impl<DB: Database> fmt::Debug for LeanPool<DB> {
@@ -82,16 +143,22 @@ impl<DB: Database> fmt::Debug for LeanPool<DB> {
     }
 }
 
-impl<DB: Database> LeanPool<DB>
-where
-    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-{
+impl<DB: SqlDb> LeanPool<DB> {
     /// Opens one connection (so a wrong URL or an unreachable server fails here) and keeps
-    /// it as the pool's first.
+    /// it as the pool's first; starts the sweeper.
     pub(crate) async fn connect(
         options: Options<DB>,
         max_connections: u32,
         acquire_timeout: Duration,
+    ) -> Result<LeanPool<DB>, Error> {
+        Self::with_limits(options, max_connections, acquire_timeout, Limits::default()).await
+    }
+
+    pub(crate) async fn with_limits(
+        options: Options<DB>,
+        max_connections: u32,
+        acquire_timeout: Duration,
+        limits: Limits,
     ) -> Result<LeanPool<DB>, Error> {
         let max_connections = usize::try_from(max_connections.max(1)).unwrap_or(1);
         let pool = LeanPool {
@@ -99,20 +166,41 @@ where
                 options,
                 max_connections,
                 acquire_timeout,
-                ping_if_idle_for: PING_IF_IDLE_FOR,
+                limits,
                 permits: Arc::new(Semaphore::new(max_connections)),
                 idle: Mutex::new(Vec::new()),
+                size: AtomicUsize::new(0),
+                waiters: AtomicUsize::new(0),
+                opened: AtomicU64::new(0),
+                acquires: AtomicU64::new(0),
+                wait_nanos: AtomicU64::new(0),
+                timeouts: AtomicU64::new(0),
             }),
         };
         pool.acquire().await?.release();
+        tokio::spawn(sweep(Arc::downgrade(&pool.inner)));
         Ok(pool)
     }
 
     /// Lends a connection, waiting at most the acquire timeout (then `PoolTimedOut`).
     pub(crate) async fn acquire(&self) -> Result<Lent<DB>, Error> {
-        tokio::time::timeout(self.inner.acquire_timeout, self.acquire_inner())
-            .await
-            .map_err(|_| Error::PoolTimedOut)?
+        let inner = &self.inner;
+        let started = Instant::now();
+        inner.waiters.fetch_add(1, Ordering::Relaxed);
+        let result = tokio::time::timeout(inner.acquire_timeout, self.acquire_inner()).await;
+        inner.waiters.fetch_sub(1, Ordering::Relaxed);
+        let waited = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        inner.wait_nanos.fetch_add(waited, Ordering::Relaxed);
+        match result {
+            Ok(lent) => {
+                inner.acquires.fetch_add(1, Ordering::Relaxed);
+                lent
+            }
+            Err(_) => {
+                inner.timeouts.fetch_add(1, Ordering::Relaxed);
+                Err(Error::PoolTimedOut)
+            }
+        }
     }
 
     async fn acquire_inner(&self) -> Result<Lent<DB>, Error> {
@@ -127,13 +215,18 @@ where
             let idle = self.inner.lock_idle().pop();
             let Some(mut idle) = idle else {
                 let conn = self.inner.options.connect().await?;
+                self.inner.size.fetch_add(1, Ordering::Relaxed);
+                self.inner.opened.fetch_add(1, Ordering::Relaxed);
                 return Ok(self.lend(conn, Instant::now(), permit));
             };
-            let idle_for = idle.since.elapsed();
-            if idle_for >= IDLE_TIMEOUT {
-                continue; // dropped: closes the socket; the server ends the session
+            if idle.expired(&self.inner.limits) {
+                self.inner.close_conn(idle.conn).await;
+                continue;
             }
-            if idle_for >= self.inner.ping_if_idle_for && idle.conn.ping().await.is_err() {
+            if idle.since.elapsed() >= self.inner.limits.ping_if_idle_for
+                && idle.conn.ping().await.is_err()
+            {
+                self.inner.close_conn(idle.conn).await;
                 continue;
             }
             return Ok(self.lend(idle.conn, idle.created, permit));
@@ -147,7 +240,7 @@ where
         permit: OwnedSemaphorePermit,
     ) -> Lent<DB> {
         Lent {
-            conn,
+            conn: Some(conn),
             created,
             pool: self.inner.clone(),
             _permit: permit,
@@ -157,16 +250,69 @@ where
     /// Opens a transaction on a connection of its own.
     pub(crate) async fn begin(&self) -> Result<LeanTransaction<DB>, Error> {
         let mut lent = self.acquire().await?;
-        lent.conn.execute("BEGIN").await?;
-        Ok(LeanTransaction { lent })
+        match lent.execute(sql(DB::BEGIN)).await {
+            Ok(_) => Ok(LeanTransaction {
+                lent: Some(lent),
+                state: TxState::Idle,
+            }),
+            Err(e) => {
+                if reusable_after(&e) {
+                    lent.release();
+                }
+                Err(e)
+            }
+        }
     }
 
-    /// Stops lending and closes the idle connections (lent ones close when dropped).
+    /// Stops lending and closes the idle connections (lent ones close when they come back).
     pub(crate) async fn close(&self) {
         self.inner.permits.close();
         let idle: Vec<Idle<DB>> = std::mem::take(&mut *self.inner.lock_idle());
         for i in idle {
-            let _ = i.conn.close().await;
+            self.inner.close_conn(i.conn).await;
+        }
+    }
+
+    /// The pool's gauges now.
+    pub(crate) fn stats(&self) -> PoolStats {
+        let i = &self.inner;
+        PoolStats {
+            max: i.max_connections,
+            size: i.size.load(Ordering::Relaxed),
+            idle: i.lock_idle().len(),
+            waiters: i.waiters.load(Ordering::Relaxed),
+            opened: i.opened.load(Ordering::Relaxed),
+            acquires: i.acquires.load(Ordering::Relaxed),
+            wait_total: Duration::from_nanos(i.wait_nanos.load(Ordering::Relaxed)),
+            timeouts: i.timeouts.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// Closes idle connections past their limits, every `reap_every`, until the pool is gone.
+async fn sweep<DB: Database>(pool: Weak<Inner<DB>>) {
+    let every = match pool.upgrade() {
+        Some(p) => p.limits.reap_every,
+        None => return,
+    };
+    let mut tick = tokio::time::interval(every);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        let Some(inner) = pool.upgrade() else { return };
+        if inner.permits.is_closed() {
+            return;
+        }
+        let expired: Vec<Idle<DB>> = {
+            let mut idle = inner.lock_idle();
+            let (old, keep) = std::mem::take(&mut *idle)
+                .into_iter()
+                .partition(|i| i.expired(&inner.limits));
+            *idle = keep;
+            old
+        };
+        for i in expired {
+            inner.close_conn(i.conn).await;
         }
     }
 }
@@ -179,291 +325,197 @@ impl<DB: Database> Inner<DB> {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
+
+    /// Closes a connection the pool lets go of (the server ends its session cleanly).
+    async fn close_conn(&self, conn: DB::Connection) {
+        let _ = conn.close().await;
+        self.size.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
-/// A lent connection. [`Lent::release`] puts it back in the pool; dropping it instead
-/// (after a failure, or when the future using it is cancelled) closes it.
+/// Closes a connection on a task of its own (from a destructor, which cannot wait).
+fn discard<DB: Database>(pool: Arc<Inner<DB>>, conn: DB::Connection) {
+    match tokio::runtime::Handle::try_current() {
+        Ok(rt) => {
+            rt.spawn(async move { pool.close_conn(conn).await });
+        }
+        Err(_) => {
+            drop(conn);
+            pool.size.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Whether a connection is still in a known state after `e`: after an error the server
+/// reported, the protocol is back at "ready for query".
+fn reusable_after(e: &Error) -> bool {
+    matches!(e, Error::Database(_))
+}
+
+/// A lent connection. [`Lent::release`] puts it back in the pool; dropped instead (after
+/// a failure, or when the future using it is cancelled), it is closed.
 pub(crate) struct Lent<DB: Database> {
-    conn: DB::Connection,
+    /// `Some` until it goes back or is discarded.
+    conn: Option<DB::Connection>,
     created: Instant,
     pool: Arc<Inner<DB>>,
     _permit: OwnedSemaphorePermit,
 }
 
 impl<DB: Database> Lent<DB> {
-    /// Back to the pool (unless the pool is closing or the connection is old enough to be
-    /// retired). Only for a connection idle at "ready for query" outside a transaction.
-    fn release(self) {
-        if !self.pool.permits.is_closed() && self.created.elapsed() < MAX_LIFETIME {
-            self.pool.lock_idle().push(Idle {
-                conn: self.conn,
-                created: self.created,
-                since: Instant::now(),
-            });
+    /// Back to the pool (unless the pool is closing or the connection is past its
+    /// lifetime). Only for a connection idle at "ready for query" outside a transaction.
+    fn release(mut self) {
+        let Some(conn) = self.conn.take() else { return };
+        if self.pool.permits.is_closed() || self.created.elapsed() >= self.pool.limits.max_lifetime
+        {
+            discard(self.pool.clone(), conn);
+            return;
+        }
+        self.pool.lock_idle().push(Idle {
+            conn,
+            created: self.created,
+            since: Instant::now(),
+        });
+    }
+
+    /// Runs one statement; the number of rows it changed.
+    pub(crate) async fn execute(&mut self, q: Sql<'_>) -> Result<u64, Error>
+    where
+        DB: SqlDb,
+    {
+        match self.conn.as_mut() {
+            Some(conn) => DB::execute(conn, q).await,
+            None => Err(Error::PoolClosed), // taken only by `release` and `drop`
         }
     }
 
-    /// Releases the connection if `result` leaves it in a known state: after success, or
-    /// after an error the server reported (the protocol is then back at "ready for query");
-    /// not after an I/O or protocol failure, when it is dropped and so closed.
-    fn settle<T>(self, result: &Result<T, Error>) {
-        if matches!(result, Ok(_) | Err(Error::Database(_))) {
+    /// Runs one statement; its rows.
+    pub(crate) async fn fetch_all<R: Decode>(&mut self, q: Sql<'_>) -> Result<Vec<R>, Error>
+    where
+        DB: SqlDb,
+    {
+        match self.conn.as_mut() {
+            Some(conn) => DB::fetch_all(conn, q).await,
+            None => Err(Error::PoolClosed),
+        }
+    }
+
+    /// Releases the connection if `result` leaves it in a known state (success, or an
+    /// error the server reported); otherwise discards it.
+    pub(crate) fn settle<T>(self, result: &Result<T, Error>) {
+        if result.as_ref().err().is_none_or(reusable_after) {
             self.release();
         }
     }
 }
 
-/// A transaction on a lent connection: `&mut *tx` executes statements in it. Dropped
-/// without [`commit`](Self::commit) or [`rollback`](Self::rollback), its connection is
-/// closed, which makes the server roll the transaction back.
-pub(crate) struct LeanTransaction<DB: Database> {
-    lent: Lent<DB>,
+impl<DB: Database> Drop for Lent<DB> {
+    fn drop(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            discard(self.pool.clone(), conn);
+        }
+    }
 }
 
-impl<DB: Database> LeanTransaction<DB>
-where
-    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-{
+/// Where a transaction's connection stands between statements.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TxState {
+    /// No statement running: the connection is at "ready for query" inside the transaction.
+    Idle,
+    /// A statement started and has not finished (if dropped now, it was cancelled).
+    Running,
+    /// A statement failed below the protocol (I/O): the connection is unusable.
+    Broken,
+}
+
+/// A transaction on a lent connection: statements run in it through `crate::sql`.
+/// Dropped without [`commit`](Self::commit) or [`rollback`](Self::rollback), it is rolled
+/// back (see the module docs).
+pub(crate) struct LeanTransaction<DB: SqlDb> {
+    lent: Option<Lent<DB>>,
+    state: TxState,
+}
+
+impl<DB: SqlDb> fmt::Debug for LeanTransaction<DB> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LeanTransaction")
+            .field("state", &self.state)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<DB: SqlDb> LeanTransaction<DB> {
     /// Commits; the connection goes back to the pool.
-    pub(crate) async fn commit(mut self) -> Result<(), Error> {
-        let result = self.lent.conn.execute("COMMIT").await.map(|_| ());
-        self.lent.settle(&result);
-        result
+    pub(crate) async fn commit(self) -> Result<(), mfad_core::error::StoreError> {
+        self.end("COMMIT").await
     }
 
     /// Rolls back; the connection goes back to the pool.
-    pub(crate) async fn rollback(mut self) -> Result<(), Error> {
-        let result = self.lent.conn.execute("ROLLBACK").await.map(|_| ());
-        self.lent.settle(&result);
+    pub(crate) async fn rollback(self) -> Result<(), mfad_core::error::StoreError> {
+        self.end("ROLLBACK").await
+    }
+
+    async fn end(mut self, statement: &'static str) -> Result<(), mfad_core::error::StoreError> {
+        let Some(mut lent) = self.lent.take() else {
+            return Err(mfad_core::error::StoreError::Other(
+                "transaction already ended".into(),
+            ));
+        };
+        let result = lent.execute(sql(statement)).await.map(|_| ());
+        lent.settle(&result);
+        result.map_err(crate::map_err)
+    }
+
+    /// Runs one statement in the transaction; the number of rows it changed.
+    pub(crate) async fn execute(&mut self, q: Sql<'_>) -> Result<u64, Error> {
+        let Some(lent) = self.lent.as_mut() else {
+            return Err(Error::PoolClosed); // taken only by `end` and `drop`
+        };
+        self.state = TxState::Running;
+        let result = lent.execute(q).await;
+        self.state = after(&result);
+        result
+    }
+
+    /// Runs one statement in the transaction; its rows.
+    pub(crate) async fn fetch_all<R: Decode>(&mut self, q: Sql<'_>) -> Result<Vec<R>, Error> {
+        let Some(lent) = self.lent.as_mut() else {
+            return Err(Error::PoolClosed);
+        };
+        self.state = TxState::Running;
+        let result = lent.fetch_all(q).await;
+        self.state = after(&result);
         result
     }
 }
 
-impl<DB: Database> std::ops::Deref for LeanTransaction<DB> {
-    type Target = DB::Connection;
-
-    fn deref(&self) -> &DB::Connection {
-        &self.lent.conn
+/// Where a transaction stands after a statement that came to `result`.
+fn after<T>(result: &Result<T, Error>) -> TxState {
+    match result {
+        Err(e) if !reusable_after(e) => TxState::Broken,
+        _ => TxState::Idle,
     }
 }
 
-impl<DB: Database> std::ops::DerefMut for LeanTransaction<DB> {
-    fn deref_mut(&mut self) -> &mut DB::Connection {
-        &mut self.lent.conn
+impl<DB: SqlDb> Drop for LeanTransaction<DB> {
+    fn drop(&mut self) {
+        let Some(mut lent) = self.lent.take() else {
+            return;
+        };
+        if self.state != TxState::Idle {
+            return; // `lent` drops here: discarded, and the server rolls back
+        }
+        // Between statements: roll back on a task and keep the connection.
+        let Ok(rt) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        rt.spawn(async move {
+            let result = lent.execute(sql("ROLLBACK")).await;
+            lent.settle(&result);
+        });
     }
 }
 
-impl<'c, DB: Database> Executor<'c> for &'c LeanPool<DB>
-where
-    for<'x> &'x mut DB::Connection: Executor<'x, Database = DB>,
-{
-    type Database = DB;
-
-    fn fetch_many<'e, 'q: 'e, E>(
-        self,
-        query: E,
-    ) -> BoxStream<'e, Result<Either<DB::QueryResult, DB::Row>, Error>>
-    where
-        'c: 'e,
-        E: 'q + Execute<'q, DB>,
-    {
-        // Our statements return a handful of rows, so collecting them lets the connection
-        // go back to the pool as soon as the statement is done.
-        let rows = async move {
-            let mut lent = self.acquire().await?;
-            let result = lent.conn.fetch_many(query).try_collect::<Vec<_>>().await;
-            lent.settle(&result);
-            result
-        };
-        Box::pin(
-            stream::once(rows)
-                .map_ok(|rows| stream::iter(rows.into_iter().map(Ok)))
-                .try_flatten(),
-        )
-    }
-
-    fn fetch_optional<'e, 'q: 'e, E>(
-        self,
-        query: E,
-    ) -> BoxFuture<'e, Result<Option<DB::Row>, Error>>
-    where
-        'c: 'e,
-        E: 'q + Execute<'q, DB>,
-    {
-        Box::pin(async move {
-            let mut lent = self.acquire().await?;
-            let result = lent.conn.fetch_optional(query).await;
-            lent.settle(&result);
-            result
-        })
-    }
-
-    fn prepare_with<'e>(
-        self,
-        sql: sqlx::SqlStr,
-        parameters: &'e [DB::TypeInfo],
-    ) -> BoxFuture<'e, Result<DB::Statement, Error>>
-    where
-        'c: 'e,
-    {
-        Box::pin(async move {
-            let mut lent = self.acquire().await?;
-            let result = lent.conn.prepare_with(sql, parameters).await;
-            lent.settle(&result);
-            result
-        })
-    }
-
-    fn describe<'e>(self, sql: sqlx::SqlStr) -> BoxFuture<'e, Result<Describe<DB>, Error>>
-    where
-        'c: 'e,
-    {
-        Box::pin(async move {
-            let mut lent = self.acquire().await?;
-            let result = lent.conn.describe(sql).await;
-            lent.settle(&result);
-            result
-        })
-    }
-}
-
-#[cfg(all(test, feature = "testing"))]
-mod tests {
-    //! Against a real server, when `MFAD_TEST_DATABASE_URL` (or `CI`) is set.
-    #![allow(
-        clippy::unwrap_used,
-        reason = "test code: a failed unwrap is a failed test"
-    )]
-
-    use std::str::FromStr;
-
-    use super::*;
-    use crate::testing::{TestDatabase, admin_url_from_env};
-    use sqlx::postgres::{PgConnectOptions, PgConnection};
-
-    async fn pool(max: u32, timeout: Duration) -> Option<(PgPool, TestDatabase)> {
-        let admin = admin_url_from_env()?;
-        let db = TestDatabase::create(&admin).await.unwrap();
-        let opts = PgConnectOptions::from_str(db.url()).unwrap();
-        Some((PgPool::connect(opts, max, timeout).await.unwrap(), db))
-    }
-
-    async fn backend_pid(p: &PgPool) -> i32 {
-        sqlx::query_scalar("SELECT pg_backend_pid()")
-            .fetch_one(p)
-            .await
-            .unwrap()
-    }
-
-    #[tokio::test]
-    async fn a_connection_is_reused_after_success_and_after_a_server_error() {
-        let Some((p, _db)) = pool(1, Duration::from_secs(2)).await else {
-            return;
-        };
-        let pid = backend_pid(&p).await;
-        assert_eq!(backend_pid(&p).await, pid);
-        let e = sqlx::query("SELECT * FROM no_such_table")
-            .execute(&p)
-            .await
-            .unwrap_err();
-        assert!(matches!(e, Error::Database(_)), "{e:?}");
-        assert_eq!(
-            backend_pid(&p).await,
-            pid,
-            "a server-reported error leaves it usable"
-        );
-    }
-
-    #[tokio::test]
-    async fn a_cancelled_statement_discards_its_connection() {
-        let Some((p, _db)) = pool(1, Duration::from_secs(2)).await else {
-            return;
-        };
-        let pid = backend_pid(&p).await;
-        let slow = sqlx::query("SELECT pg_sleep(5)").execute(&p);
-        assert!(
-            tokio::time::timeout(Duration::from_millis(200), slow)
-                .await
-                .is_err()
-        );
-        // The connection still busy with pg_sleep must not be lent again: a fresh one
-        // answers at once.
-        let started = Instant::now();
-        assert_ne!(backend_pid(&p).await, pid);
-        assert!(
-            started.elapsed() < Duration::from_secs(2),
-            "{:?}",
-            started.elapsed()
-        );
-    }
-
-    #[tokio::test]
-    async fn a_transaction_dropped_unfinished_is_rolled_back() {
-        let Some((p, _db)) = pool(2, Duration::from_secs(2)).await else {
-            return;
-        };
-        sqlx::query("CREATE TABLE t (x BIGINT)")
-            .execute(&p)
-            .await
-            .unwrap();
-        let mut tx = p.begin().await.unwrap();
-        sqlx::query("INSERT INTO t VALUES (1)")
-            .execute(&mut *tx)
-            .await
-            .unwrap();
-        drop(tx);
-        let mut tx = p.begin().await.unwrap();
-        sqlx::query("INSERT INTO t VALUES (2)")
-            .execute(&mut *tx)
-            .await
-            .unwrap();
-        tx.commit().await.unwrap();
-        let mut tx = p.begin().await.unwrap();
-        sqlx::query("INSERT INTO t VALUES (3)")
-            .execute(&mut *tx)
-            .await
-            .unwrap();
-        tx.rollback().await.unwrap();
-        let xs: Vec<i64> = sqlx::query_scalar("SELECT x FROM t")
-            .fetch_all(&p)
-            .await
-            .unwrap();
-        assert_eq!(xs, vec![2]);
-    }
-
-    #[tokio::test]
-    async fn at_most_max_connections_then_a_timeout() {
-        let Some((p, _db)) = pool(2, Duration::from_millis(300)).await else {
-            return;
-        };
-        let a = p.acquire().await.unwrap();
-        let _b = p.acquire().await.unwrap();
-        let started = Instant::now();
-        assert!(matches!(p.acquire().await, Err(Error::PoolTimedOut)));
-        assert!(started.elapsed() >= Duration::from_millis(250));
-        a.release();
-        assert!(
-            p.acquire().await.is_ok(),
-            "a released connection is lent again"
-        );
-    }
-
-    #[tokio::test]
-    async fn a_dead_idle_connection_is_replaced_before_it_is_lent() {
-        let Some((mut p, db)) = pool(1, Duration::from_secs(2)).await else {
-            return;
-        };
-        // Ping every idle connection, as the pool does for those idle a second or more.
-        Arc::get_mut(&mut p.inner).unwrap().ping_if_idle_for = Duration::ZERO;
-        let pid = backend_pid(&p).await;
-        let mut admin = PgConnection::connect(db.url()).await.unwrap();
-        // With a timeout, pg_terminate_backend waits until the backend has exited.
-        let killed: bool = sqlx::query_scalar("SELECT pg_terminate_backend($1, 5000)")
-            .bind(pid)
-            .fetch_one(&mut admin)
-            .await
-            .unwrap();
-        assert!(killed);
-        assert_ne!(backend_pid(&p).await, pid, "replaced without an error");
-    }
-}
+#[cfg(test)]
+mod tests;

@@ -1,29 +1,38 @@
 //! mfad's persistence: the [`mfad_core::store::Store`] port on SQLite (the zero-setup
-//! default) and PostgreSQL (many nodes on one database). [`Db`] is what the server holds;
-//! it dispatches to one backend.
+//! default) and PostgreSQL (many nodes on one database).
+//!
+//! One generic store, `SqlStore<B: Backend>`, holds the SQL, written once for both
+//! backends in one file per aggregate (`keys`, `factors`, `challenges`, `methods`, `codes`,
+//! `logins`); each query sits beside its binds (`sql.rs`). A backend (`sqlite.rs`,
+//! `postgres.rs`) only says where reads and writes go and what limits an operation runs
+//! within. [`Db::connect`] picks one from the URL; the server holds it as
+//! `Arc<dyn Database>`.
 
+mod challenges;
+mod codes;
+mod factors;
 mod jwt_keys;
+mod keys;
 mod lean_pool;
-pub mod postgres;
+mod logins;
+mod methods;
+mod postgres;
 mod rows;
-mod sql_store;
-pub mod sqlite;
+mod sql;
+mod sqlite;
+mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
-mod two_factor;
 
+use std::fmt::Debug;
+use std::ops::Deref;
+use std::sync::Arc;
 use std::time::Duration;
 
 use mfad_core::error::StoreError;
-use mfad_core::ids::{ApiKeyId, ChallengeId, FactorId, JwtKeyId, TenantId};
-use mfad_core::jwt_keys::JwtKey;
-use mfad_core::model::{ApiKey, Challenge, Factor, Tenant};
-use mfad_core::store::{AttemptOutcome, FactorScan, Store, SuccessOutcome};
-use mfad_core::{LoginState, MethodId, PendingCode, RecoveryCode, Trust, UserId};
-use time::OffsetDateTime;
+use mfad_core::store::Store;
 
-pub use postgres::PgStore;
-pub use sqlite::SqliteStore;
+pub use lean_pool::PoolStats;
 
 /// Connection settings shared by the backends.
 #[derive(Clone)]
@@ -75,289 +84,52 @@ impl std::fmt::Debug for StoreOptions {
     }
 }
 
-/// The configured database.
-#[derive(Debug, Clone)]
-pub enum Db {
-    /// An embedded SQLite file.
-    Sqlite(SqliteStore),
-    /// A PostgreSQL database, possibly shared by many nodes.
-    Postgres(PgStore),
+/// A database the server can run on without knowing its backend: the [`Store`] port plus
+/// the backend's own upkeep. (A trait object's methods need no import, so callers holding
+/// a [`Db`] or an `Arc<dyn Database>` just call them.)
+#[async_trait::async_trait]
+pub trait Database: Store + Debug {
+    /// Applies the embedded migrations (idempotent).
+    async fn migrate(&self) -> Result<(), StoreError>;
+
+    /// Closes every connection (on SQLite, flushing the WAL).
+    async fn close(&self);
+
+    /// The connection pools' gauges, for export as metrics (one entry per pool).
+    fn pool_stats(&self) -> Vec<PoolStats>;
 }
+
+/// The configured database, shared: cloning it shares the connections.
+#[derive(Debug, Clone)]
+pub struct Db(Arc<dyn Database>);
 
 impl Db {
     /// Opens the database named by `url` (`sqlite://…`, `postgres://…` or `postgresql://…`).
     pub async fn connect(url: &str, opts: &StoreOptions) -> Result<Db, StoreError> {
-        if url.starts_with("sqlite:") {
-            Ok(Db::Sqlite(SqliteStore::connect(url, opts).await?))
+        let db: Arc<dyn Database> = if url.starts_with("sqlite:") {
+            Arc::new(sqlite::SqliteBackend::connect(url, opts).await?)
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            Ok(Db::Postgres(PgStore::connect(url, opts).await?))
+            Arc::new(postgres::PgBackend::connect(url, opts).await?)
         } else {
-            Err(StoreError::Other(format!(
+            return Err(StoreError::Other(format!(
                 "unsupported database URL scheme (expected sqlite:// or postgres://): {}",
                 url.split(':').next().unwrap_or("")
-            )))
-        }
+            )));
+        };
+        Ok(Db(db))
     }
 
-    /// Applies the embedded migrations.
-    pub async fn migrate(&self) -> Result<(), StoreError> {
-        match self {
-            Db::Sqlite(s) => s.migrate().await,
-            Db::Postgres(s) => s.migrate().await,
-        }
-    }
-
-    /// Closes every connection (on SQLite, flushing the WAL).
-    pub async fn close(&self) {
-        match self {
-            Db::Sqlite(s) => s.close().await,
-            Db::Postgres(s) => s.close().await,
-        }
+    /// The database as the service holds it (a [`Store`], through `Arc`).
+    pub fn shared(&self) -> Arc<dyn Database> {
+        self.0.clone()
     }
 }
 
-// `$e` awaits the backend's future; on PostgreSQL it runs inside the client-side deadline.
-macro_rules! dispatch {
-    ($self:ident, $s:ident => $e:expr) => {
-        match $self {
-            Db::Sqlite($s) => $e,
-            Db::Postgres($s) => $s.within_deadline(async { $e }).await,
-        }
-    };
-}
+impl Deref for Db {
+    type Target = Arc<dyn Database>;
 
-impl Store for Db {
-    async fn ping(&self) -> Result<(), StoreError> {
-        dispatch!(self, s => s.ping().await)
-    }
-    async fn ensure_tenant(&self, t: &Tenant) -> Result<Tenant, StoreError> {
-        dispatch!(self, s => s.ensure_tenant(t).await)
-    }
-    async fn insert_api_key(&self, k: &ApiKey) -> Result<(), StoreError> {
-        dispatch!(self, s => s.insert_api_key(k).await)
-    }
-    async fn get_api_key(&self, id: &ApiKeyId) -> Result<Option<ApiKey>, StoreError> {
-        dispatch!(self, s => s.get_api_key(id).await)
-    }
-    async fn list_api_keys(&self) -> Result<Vec<(ApiKey, Tenant)>, StoreError> {
-        dispatch!(self, s => s.list_api_keys().await)
-    }
-    async fn revoke_api_key(&self, id: &ApiKeyId, now: OffsetDateTime) -> Result<bool, StoreError> {
-        dispatch!(self, s => s.revoke_api_key(id, now).await)
-    }
-    async fn insert_jwt_keys(&self, keys: &[JwtKey]) -> Result<(), StoreError> {
-        dispatch!(self, s => s.insert_jwt_keys(keys).await)
-    }
-    async fn list_jwt_keys(&self) -> Result<Vec<(JwtKey, Tenant)>, StoreError> {
-        dispatch!(self, s => s.list_jwt_keys().await)
-    }
-    async fn delete_jwt_key(&self, id: &JwtKeyId) -> Result<bool, StoreError> {
-        dispatch!(self, s => s.delete_jwt_key(id).await)
-    }
-    async fn insert_factor(&self, f: &Factor, c: Option<&Challenge>) -> Result<(), StoreError> {
-        dispatch!(self, s => s.insert_factor(f, c).await)
-    }
-    async fn get_factor(&self, t: &TenantId, id: &FactorId) -> Result<Option<Factor>, StoreError> {
-        dispatch!(self, s => s.get_factor(t, id).await)
-    }
-    async fn delete_factor(&self, t: &TenantId, id: &FactorId) -> Result<bool, StoreError> {
-        dispatch!(self, s => s.delete_factor(t, id).await)
-    }
-    async fn scan_user_factors(&self, scan: FactorScan<'_>) -> Result<Vec<Factor>, StoreError> {
-        dispatch!(self, s => s.scan_user_factors(scan).await)
-    }
-    async fn insert_challenge(&self, c: &Challenge) -> Result<(), StoreError> {
-        dispatch!(self, s => s.insert_challenge(c).await)
-    }
-    async fn get_challenge(
-        &self,
-        t: &TenantId,
-        id: &ChallengeId,
-    ) -> Result<Option<(Challenge, Factor)>, StoreError> {
-        dispatch!(self, s => s.get_challenge(t, id).await)
-    }
-    async fn record_failure(
-        &self,
-        t: &TenantId,
-        id: &ChallengeId,
-        max: u32,
-        now: OffsetDateTime,
-    ) -> Result<AttemptOutcome, StoreError> {
-        dispatch!(self, s => s.record_failure(t, id, max, now).await)
-    }
-    async fn record_success(
-        &self,
-        t: &TenantId,
-        id: &ChallengeId,
-        max: u32,
-        now: OffsetDateTime,
-        step: Option<(&FactorId, i64)>,
-    ) -> Result<SuccessOutcome, StoreError> {
-        dispatch!(self, s => s.record_success(t, id, max, now, step).await)
-    }
-
-    // ---- FusionAuth two-factor (SQL in `two_factor.rs`) ----------------------------
-
-    async fn set_method_id(
-        &self,
-        t: &TenantId,
-        f: &FactorId,
-        m: &MethodId,
-    ) -> Result<bool, StoreError> {
-        dispatch!(self, s => s.set_method_id(t, f, m).await)
-    }
-    async fn rename_method(
-        &self,
-        t: &TenantId,
-        u: &UserId,
-        m: &MethodId,
-        name: Option<&str>,
-        now: OffsetDateTime,
-    ) -> Result<bool, StoreError> {
-        dispatch!(self, s => s.rename_method(t, u, m, name, now).await)
-    }
-    async fn user_known(&self, t: &TenantId, u: &UserId) -> Result<bool, StoreError> {
-        dispatch!(self, s => s.user_known(t, u).await)
-    }
-    async fn find_users(
-        &self,
-        t: &TenantId,
-        email: Option<&str>,
-        phone: Option<&str>,
-        user: Option<&UserId>,
-        limit: u32,
-    ) -> Result<Vec<UserId>, StoreError> {
-        dispatch!(self, s => s.find_users(t, email, phone, user, limit).await)
-    }
-    async fn insert_method(
-        &self,
-        f: &Factor,
-        codes: &[RecoveryCode],
-        now: OffsetDateTime,
-    ) -> Result<bool, StoreError> {
-        dispatch!(self, s => s.insert_method(f, codes, now).await)
-    }
-    async fn delete_methods(
-        &self,
-        t: &TenantId,
-        u: &UserId,
-        only: Option<&FactorId>,
-        now: OffsetDateTime,
-    ) -> Result<u64, StoreError> {
-        dispatch!(self, s => s.delete_methods(t, u, only, now).await)
-    }
-    async fn advance_totp_step(
-        &self,
-        t: &TenantId,
-        f: &FactorId,
-        step: i64,
-        now: OffsetDateTime,
-    ) -> Result<bool, StoreError> {
-        dispatch!(self, s => s.advance_totp_step(t, f, step, now).await)
-    }
-    async fn reserve_user_attempt(
-        &self,
-        t: &TenantId,
-        u: &UserId,
-        limit: u32,
-        window_end: OffsetDateTime,
-        now: OffsetDateTime,
-    ) -> Result<bool, StoreError> {
-        dispatch!(self, s => s.reserve_user_attempt(t, u, limit, window_end, now).await)
-    }
-    async fn reset_user_attempts(&self, t: &TenantId, u: &UserId) -> Result<(), StoreError> {
-        dispatch!(self, s => s.reset_user_attempts(t, u).await)
-    }
-    async fn replace_recovery_codes(
-        &self,
-        t: &TenantId,
-        u: &UserId,
-        codes: &[RecoveryCode],
-        now: OffsetDateTime,
-    ) -> Result<(), StoreError> {
-        dispatch!(self, s => s.replace_recovery_codes(t, u, codes, now).await)
-    }
-    async fn recovery_codes(
-        &self,
-        t: &TenantId,
-        u: &UserId,
-    ) -> Result<Vec<RecoveryCode>, StoreError> {
-        dispatch!(self, s => s.recovery_codes(t, u).await)
-    }
-    async fn consume_recovery_code(
-        &self,
-        t: &TenantId,
-        u: &UserId,
-        digest: &[u8],
-    ) -> Result<bool, StoreError> {
-        dispatch!(self, s => s.consume_recovery_code(t, u, digest).await)
-    }
-    async fn put_code(&self, c: &PendingCode) -> Result<(), StoreError> {
-        dispatch!(self, s => s.put_code(c).await)
-    }
-    async fn get_code(&self, t: &TenantId, scope: &str) -> Result<Option<PendingCode>, StoreError> {
-        dispatch!(self, s => s.get_code(t, scope).await)
-    }
-    async fn consume_code(
-        &self,
-        t: &TenantId,
-        scope: &str,
-        digest: &[u8],
-        max: u32,
-        now: OffsetDateTime,
-    ) -> Result<bool, StoreError> {
-        dispatch!(self, s => s.consume_code(t, scope, digest, max, now).await)
-    }
-    async fn fail_code(
-        &self,
-        t: &TenantId,
-        scope: &str,
-        digest: &[u8],
-        max: u32,
-        now: OffsetDateTime,
-    ) -> Result<bool, StoreError> {
-        dispatch!(self, s => s.fail_code(t, scope, digest, max, now).await)
-    }
-    async fn insert_login(&self, l: &LoginState) -> Result<(), StoreError> {
-        dispatch!(self, s => s.insert_login(l).await)
-    }
-    async fn get_login(&self, id: &str) -> Result<Option<LoginState>, StoreError> {
-        dispatch!(self, s => s.get_login(id).await)
-    }
-    async fn count_login_send(
-        &self,
-        id: &str,
-        max: u32,
-        now: OffsetDateTime,
-    ) -> Result<bool, StoreError> {
-        dispatch!(self, s => s.count_login_send(id, max, now).await)
-    }
-    async fn fail_login(
-        &self,
-        t: &TenantId,
-        id: &str,
-        max: u32,
-        now: OffsetDateTime,
-    ) -> Result<bool, StoreError> {
-        dispatch!(self, s => s.fail_login(t, id, max, now).await)
-    }
-    async fn consume_login(
-        &self,
-        t: &TenantId,
-        id: &str,
-        max: u32,
-        now: OffsetDateTime,
-    ) -> Result<bool, StoreError> {
-        dispatch!(self, s => s.consume_login(t, id, max, now).await)
-    }
-    async fn insert_trust(&self, tr: &Trust) -> Result<(), StoreError> {
-        dispatch!(self, s => s.insert_trust(tr).await)
-    }
-    async fn get_trust(&self, id: &str) -> Result<Option<Trust>, StoreError> {
-        dispatch!(self, s => s.get_trust(id).await)
-    }
-    async fn purge_expired(&self, now: OffsetDateTime, limit: u32) -> Result<(), StoreError> {
-        dispatch!(self, s => s.purge_expired(now, limit).await)
+    fn deref(&self) -> &Arc<dyn Database> {
+        &self.0
     }
 }
 

@@ -1,45 +1,46 @@
 //! The PostgreSQL backend: one pool (the lean pool of `lean_pool.rs`) shared by reads
-//! and writes, for any number of mfad nodes on one database. Every guarantee is a conditional `UPDATE` (see `sql_store.rs`)
-//! whose row lock serialises concurrent callers on the server, so nothing here depends on
+//! and writes, for any number of mfad nodes on one database. Every guarantee is a
+//! conditional `UPDATE` (see `challenges.rs`) whose row lock serialises concurrent callers on the server, so nothing here depends on
 //! which node a request reached.
 
 use std::future::Future;
 use std::str::FromStr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use mfad_core::error::StoreError;
 use sqlx::migrate::Migrator;
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions, Postgres};
 
 use crate::StoreOptions;
-use crate::lean_pool::PgPool;
-use crate::sql_store::impl_sql_store;
+use crate::lean_pool::LeanPool;
+use crate::store::{Backend, SqlStore};
 
 /// Leeway added to the client-side deadline of one store operation beyond the connect and
 /// statement timeouts, for network round trips and a transaction's several statements.
 const DEADLINE_SLACK: Duration = Duration::from_secs(1);
 
 /// A PostgreSQL (or wire-compatible) database.
-#[derive(Debug, Clone)]
-pub struct PgStore {
-    pool: PgPool,
+#[derive(Debug)]
+pub(crate) struct PgBackend {
+    pool: LeanPool<Postgres>,
     acquire_timeout: Duration,
     /// Options for a dedicated migration connection: no statement timeout, so waiting for
-    /// another node's migration lock or a long DDL is not cut short. (Boxed in an `Arc`:
-    /// the options are large and `Db` moves by value.)
-    migrate_options: Arc<PgConnectOptions>,
+    /// another node's migration lock or a long DDL is not cut short.
+    migrate_options: PgConnectOptions,
     migration_locking: bool,
     /// The longest one store operation may take, end to end, before it is abandoned as
     /// unavailable (`None`: unbounded).
     deadline: Option<Duration>,
 }
 
-impl PgStore {
+/// The store on PostgreSQL.
+pub(crate) type PgStore = SqlStore<PgBackend>;
+
+impl PgBackend {
     /// Connects to `url` (`postgres://user@host:5432/db?sslmode=require`). TLS settings
     /// (`sslmode`, `sslrootcert`, …) come from the URL; a password in `opts` overrides the
     /// URL's.
-    pub async fn connect(url: &str, opts: &StoreOptions) -> Result<Self, StoreError> {
+    pub(crate) async fn connect(url: &str, opts: &StoreOptions) -> Result<PgStore, StoreError> {
         let mut base = PgConnectOptions::from_str(url)
             .map_err(|e| StoreError::Other(format!("invalid PostgreSQL URL: {e}")))?
             .application_name("mfad");
@@ -53,25 +54,37 @@ impl PgStore {
             Some(t) => base.clone().options([("statement_timeout", t.as_millis())]),
             None => base.clone(),
         };
-        let pool = PgPool::connect(serving, opts.max_connections, opts.acquire_timeout)
+        let pool = LeanPool::connect(serving, opts.max_connections, opts.acquire_timeout)
             .await
             .map_err(crate::map_err)?;
         let deadline = opts
             .statement_timeout
             .map(|t| opts.acquire_timeout + t + DEADLINE_SLACK);
-        Ok(PgStore {
+        Ok(SqlStore::new(PgBackend {
             pool,
             acquire_timeout: opts.acquire_timeout,
-            migrate_options: Arc::new(base),
+            migrate_options: base,
             migration_locking: opts.migration_locking,
             deadline,
-        })
+        }))
+    }
+}
+
+impl Backend for PgBackend {
+    type DB = Postgres;
+
+    fn read(&self) -> &LeanPool<Postgres> {
+        &self.pool
+    }
+
+    fn write(&self) -> &LeanPool<Postgres> {
+        &self.pool
     }
 
     /// Applies the embedded PostgreSQL migrations (idempotent). Runs on a connection of its
     /// own, closed afterwards, so the session-level advisory lock that serialises
     /// concurrent migrators (one per database) is released even if a migration fails.
-    pub async fn migrate(&self) -> Result<(), StoreError> {
+    async fn migrate(&self) -> Result<(), StoreError> {
         let mut migrator: Migrator = sqlx::migrate!("./migrations/postgres");
         // CockroachDB has no advisory locks; there, run `mfad migrate` once before starting
         // nodes with MFAD_AUTO_MIGRATE=false instead.
@@ -82,7 +95,7 @@ impl PgStore {
         let conn = PgPoolOptions::new()
             .max_connections(1)
             .acquire_timeout(self.acquire_timeout)
-            .connect_with(PgConnectOptions::clone(&self.migrate_options))
+            .connect_with(self.migrate_options.clone())
             .await
             .map_err(crate::map_err)?;
         let result = migrator.run(&conn).await;
@@ -90,16 +103,11 @@ impl PgStore {
         result.map_err(|e| StoreError::Other(format!("migration failed: {e}")))
     }
 
-    /// Closes the pool.
-    pub async fn close(&self) {
-        self.pool.close().await;
-    }
-
     /// Runs one store operation within the client-side deadline, so an unreachable
     /// database answers "unavailable" instead of hanging the request.
-    pub(crate) async fn within_deadline<T>(
+    async fn guard<T: Send>(
         &self,
-        op: impl Future<Output = Result<T, StoreError>>,
+        op: impl Future<Output = Result<T, StoreError>> + Send,
     ) -> Result<T, StoreError> {
         match self.deadline {
             None => op.await,
@@ -111,21 +119,4 @@ impl PgStore {
             }),
         }
     }
-
-    fn read(&self) -> &PgPool {
-        &self.pool
-    }
-
-    fn write(&self) -> &PgPool {
-        &self.pool
-    }
-
-    fn jwt_keys(&self) -> crate::jwt_keys::JwtKeyStore<'_, sqlx::Postgres> {
-        crate::jwt_keys::JwtKeyStore {
-            read: self.read(),
-            write: self.write(),
-        }
-    }
 }
-
-impl_sql_store!(PgStore);

@@ -1,5 +1,5 @@
-//! Row shapes shared by the backends, and their mapping to domain records. Both schemas
-//! use the same column names and 64-bit integers, so one mapping serves both.
+//! Row shapes shared by the backends, and their mapping to and from domain records. Both
+//! schemas use the same column names and 64-bit integers, so one mapping serves both.
 
 use mfad_core::clock::{from_unix_ms, unix_ms};
 use mfad_core::error::StoreError;
@@ -7,26 +7,7 @@ use mfad_core::ids::{ApiKeyId, ChallengeId, FactorId, MethodId, TenantId, UserId
 use mfad_core::model::{ApiKey, Challenge, Factor, FactorDetails, FactorType, Tenant, TotpFactor};
 use mfad_core::phone::PhoneNumber;
 
-/// The factor columns, qualified by the alias `f` (a macro, so queries can be `concat!`ed
-/// into static strings).
-macro_rules! factor_columns {
-    () => {
-        "f.id, f.tenant_id, f.user_id, f.type, f.totp_issuer, f.totp_user, \
-     f.totp_algorithm, f.totp_digits, f.totp_period, f.totp_secret, f.totp_last_step, \
-     f.phone_number, f.email, f.method_id, f.name, f.created_at, f.updated_at"
-    };
-}
-pub(crate) use factor_columns;
-
-/// The challenge columns, qualified by `c` and prefixed `ch_` so they can sit beside a factor's.
-macro_rules! challenge_columns {
-    () => {
-        "c.id AS ch_id, c.tenant_id AS ch_tenant_id, \
-     c.factor_id AS ch_factor_id, c.code_digest AS ch_code_digest, c.expires_at AS ch_expires_at, \
-     c.attempts AS ch_attempts, c.verified_at AS ch_verified_at, c.created_at AS ch_created_at"
-    };
-}
-pub(crate) use challenge_columns;
+use crate::sql::{Sql, sql};
 
 #[derive(Debug, sqlx::FromRow)]
 pub(crate) struct FactorRow {
@@ -58,7 +39,7 @@ impl TryFrom<FactorRow> for Factor {
     type Error = StoreError;
 
     fn try_from(r: FactorRow) -> Result<Self, StoreError> {
-        let kind = FactorType::parse(&r.kind).ok_or_else(|| corrupt("type", &r.id))?;
+        let kind = type_from_code(&r.kind).ok_or_else(|| corrupt("type", &r.id))?;
         let details = match kind {
             FactorType::Totp => FactorDetails::Totp(TotpFactor {
                 issuer: r.totp_issuer.unwrap_or_default(),
@@ -66,7 +47,7 @@ impl TryFrom<FactorRow> for Factor {
                 algorithm: r
                     .totp_algorithm
                     .as_deref()
-                    .and_then(mfad_otp_algorithm)
+                    .and_then(mfad_otp::Algorithm::parse)
                     .ok_or_else(|| corrupt("totp_algorithm", &r.id))?,
                 digits: r
                     .totp_digits
@@ -103,73 +84,90 @@ impl TryFrom<FactorRow> for Factor {
     }
 }
 
-fn mfad_otp_algorithm(s: &str) -> Option<mfad_otp::Algorithm> {
-    mfad_otp::Algorithm::parse(s)
-}
-
-/// Column values of a factor, in the order of [`FACTOR_INSERT`].
-pub(crate) struct FactorValues<'a> {
-    pub id: &'a str,
-    pub tenant_id: &'a str,
-    pub user_id: Option<&'a str>,
-    pub kind: &'static str,
-    pub totp_issuer: Option<&'a str>,
-    pub totp_user: Option<&'a str>,
-    pub totp_algorithm: Option<&'static str>,
-    pub totp_digits: Option<i64>,
-    pub totp_period: Option<i64>,
-    pub totp_secret: Option<&'a [u8]>,
-    pub totp_last_step: Option<i64>,
-    pub phone_number: Option<&'a str>,
-    pub email: Option<&'a str>,
-    pub method_id: Option<&'a str>,
-    pub name: Option<&'a str>,
-    pub created_at: i64,
-    pub updated_at: i64,
-}
-
-pub(crate) const FACTOR_INSERT: &str = "INSERT INTO factors (id, tenant_id, user_id, type, \
-     totp_issuer, totp_user, totp_algorithm, totp_digits, totp_period, totp_secret, totp_last_step, \
-     phone_number, email, method_id, name, created_at, updated_at) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)";
-
-impl<'a> From<&'a Factor> for FactorValues<'a> {
-    fn from(f: &'a Factor) -> Self {
-        let mut v = FactorValues {
-            id: f.id.as_str(),
-            tenant_id: f.tenant_id.as_str(),
-            user_id: f.user_id.as_ref().map(UserId::as_str),
-            kind: f.details.factor_type().as_str(),
-            totp_issuer: None,
-            totp_user: None,
-            totp_algorithm: None,
-            totp_digits: None,
-            totp_period: None,
-            totp_secret: None,
-            totp_last_step: None,
-            phone_number: None,
-            email: None,
-            method_id: f.method_id.as_ref().map(MethodId::as_str),
-            name: f.name.as_deref(),
-            created_at: unix_ms(f.created_at),
-            updated_at: unix_ms(f.updated_at),
-        };
-        match &f.details {
-            FactorDetails::Totp(t) => {
-                v.totp_issuer = Some(&t.issuer);
-                v.totp_user = Some(&t.user);
-                v.totp_algorithm = Some(t.algorithm.uri_name());
-                v.totp_digits = Some(i64::from(t.digits));
-                v.totp_period = Some(i64::from(t.period));
-                v.totp_secret = Some(&t.sealed_secret);
-                v.totp_last_step = t.last_used_step;
-            }
-            FactorDetails::Sms { phone } => v.phone_number = Some(phone.as_str()),
-            FactorDetails::GenericOtp => {}
-            FactorDetails::Email { address } => v.email = Some(address),
-        }
-        v
+/// The storage encoding of factor types: fixed strings of our own, independent of either
+/// API's wire names (they happen to match WorkOS's today, which keeps existing rows valid).
+pub(crate) fn type_code(t: FactorType) -> &'static str {
+    match t {
+        FactorType::Totp => "totp",
+        FactorType::Sms => "sms",
+        FactorType::GenericOtp => "generic_otp",
+        FactorType::Email => "email",
     }
+}
+
+/// The factor type a stored code names.
+pub(crate) fn type_from_code(s: &str) -> Option<FactorType> {
+    [
+        FactorType::Totp,
+        FactorType::Sms,
+        FactorType::GenericOtp,
+        FactorType::Email,
+    ]
+    .into_iter()
+    .find(|t| type_code(*t) == s)
+}
+
+/// The factor types that are FusionAuth methods.
+pub(crate) const METHOD_TYPES: [FactorType; 3] =
+    [FactorType::Totp, FactorType::Sms, FactorType::Email];
+
+/// Binds [`METHOD_TYPES`] to the next three placeholders (a query's `type IN ($n, …)`).
+pub(crate) fn bind_method_types(q: Sql<'_>) -> Sql<'_> {
+    METHOD_TYPES
+        .into_iter()
+        .fold(q, |q, t| q.bind(type_code(t)))
+}
+
+/// The insert of a whole factor row, every column bound.
+pub(crate) fn insert_factor(f: &Factor) -> Sql<'_> {
+    let totp = match &f.details {
+        FactorDetails::Totp(t) => Some(t),
+        _ => None,
+    };
+    let (phone, email) = match &f.details {
+        FactorDetails::Sms { phone } => (Some(phone.as_str()), None),
+        FactorDetails::Email { address } => (None, Some(address.as_str())),
+        FactorDetails::Totp(_) | FactorDetails::GenericOtp => (None, None),
+    };
+    sql(
+        "INSERT INTO factors (id, tenant_id, user_id, type, totp_issuer, totp_user, \
+         totp_algorithm, totp_digits, totp_period, totp_secret, totp_last_step, phone_number, \
+         email, method_id, name, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
+    )
+    .bind(f.id.as_str())
+    .bind(f.tenant_id.as_str())
+    .bind(f.user_id.as_ref().map(UserId::as_str))
+    .bind(type_code(f.details.factor_type()))
+    .bind(totp.map(|t| t.issuer.as_str()))
+    .bind(totp.map(|t| t.user.as_str()))
+    .bind(totp.map(|t| t.algorithm.uri_name()))
+    .bind(totp.map(|t| i64::from(t.digits)))
+    .bind(totp.map(|t| i64::from(t.period)))
+    .bind(totp.map(|t| t.sealed_secret.as_slice()))
+    .bind(totp.and_then(|t| t.last_used_step))
+    .bind(phone)
+    .bind(email)
+    .bind(f.method_id.as_ref().map(MethodId::as_str))
+    .bind(f.name.as_deref())
+    .bind(unix_ms(f.created_at))
+    .bind(unix_ms(f.updated_at))
+}
+
+/// The insert of a challenge row.
+pub(crate) fn insert_challenge(c: &Challenge) -> Sql<'_> {
+    sql(
+        "INSERT INTO challenges (id, tenant_id, factor_id, code_digest, expires_at, attempts, \
+         verified_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(c.id.as_str())
+    .bind(c.tenant_id.as_str())
+    .bind(c.factor_id.as_str())
+    .bind(c.code_digest.as_deref())
+    .bind(unix_ms(c.expires_at))
+    .bind(i64::from(c.attempts))
+    .bind(c.verified_at.map(unix_ms))
+    .bind(unix_ms(c.created_at))
 }
 
 #[derive(Debug, sqlx::FromRow)]
@@ -253,4 +251,26 @@ pub(crate) struct ApiKeyWithTenantRow {
     pub key: ApiKeyRow,
     pub tenant_name: String,
     pub tenant_created_at: i64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn factor_type_codes_round_trip_and_keep_the_stored_strings() {
+        // Rows written before the encoding was the store's own used these strings.
+        let stored = [
+            (FactorType::Totp, "totp"),
+            (FactorType::Sms, "sms"),
+            (FactorType::GenericOtp, "generic_otp"),
+            (FactorType::Email, "email"),
+        ];
+        for (t, code) in stored {
+            assert_eq!(type_code(t), code);
+            assert_eq!(type_from_code(code), Some(t));
+        }
+        assert_eq!(type_from_code("TOTP"), None);
+        assert_eq!(type_from_code(""), None);
+    }
 }

@@ -4,9 +4,9 @@
 
 use std::str::FromStr;
 
-use mfad_core::error::StoreError;
-use std::sync::Arc;
+use std::future::Future;
 
+use mfad_core::error::StoreError;
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{
     Sqlite, SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
@@ -14,22 +14,25 @@ use sqlx::sqlite::{
 
 use crate::StoreOptions;
 use crate::lean_pool::LeanPool;
-use crate::sql_store::impl_sql_store;
+use crate::store::{Backend, SqlStore};
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
 
 /// A SQLite database file.
-#[derive(Debug, Clone)]
-pub struct SqliteStore {
+#[derive(Debug)]
+pub(crate) struct SqliteBackend {
     read: LeanPool<Sqlite>,
     write: LeanPool<Sqlite>,
-    /// For the migration connection (boxed: the options are large and `Db` moves by value).
-    options: Arc<SqliteConnectOptions>,
+    /// For the migration connection.
+    options: SqliteConnectOptions,
 }
 
-impl SqliteStore {
+/// The store on a SQLite file.
+pub(crate) type SqliteStore = SqlStore<SqliteBackend>;
+
+impl SqliteBackend {
     /// Opens (creating if missing) the database at `url` (`sqlite:///abs.db`, `sqlite://rel.db`).
-    pub async fn connect(url: &str, opts: &StoreOptions) -> Result<Self, StoreError> {
+    pub(crate) async fn connect(url: &str, opts: &StoreOptions) -> Result<SqliteStore, StoreError> {
         let base = SqliteConnectOptions::from_str(url)
             .map_err(|e| StoreError::Other(format!("invalid SQLite URL: {e}")))?
             .create_if_missing(true)
@@ -53,34 +56,16 @@ impl SqliteStore {
         )
         .await
         .map_err(crate::map_err)?;
-        Ok(SqliteStore {
+        Ok(SqlStore::new(SqliteBackend {
             read,
             write,
-            options: Arc::new(base),
-        })
+            options: base,
+        }))
     }
+}
 
-    /// Applies the embedded SQLite migrations (idempotent).
-    pub async fn migrate(&self) -> Result<(), StoreError> {
-        // A pool of one connection of its own (sqlx's migrator takes a pool), closed after.
-        let conn = SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect_with(SqliteConnectOptions::clone(&self.options))
-            .await
-            .map_err(crate::map_err)?;
-        let result = MIGRATOR
-            .run(&conn)
-            .await
-            .map_err(|e| StoreError::Other(format!("migration failed: {e}")));
-        conn.close().await;
-        result
-    }
-
-    /// Closes both pools.
-    pub async fn close(&self) {
-        self.read.close().await;
-        self.write.close().await;
-    }
+impl Backend for SqliteBackend {
+    type DB = Sqlite;
 
     fn read(&self) -> &LeanPool<Sqlite> {
         &self.read
@@ -90,12 +75,27 @@ impl SqliteStore {
         &self.write
     }
 
-    fn jwt_keys(&self) -> crate::jwt_keys::JwtKeyStore<'_, Sqlite> {
-        crate::jwt_keys::JwtKeyStore {
-            read: self.read(),
-            write: self.write(),
-        }
+    fn guard<T: Send>(
+        &self,
+        op: impl Future<Output = Result<T, StoreError>> + Send,
+    ) -> impl Future<Output = Result<T, StoreError>> + Send {
+        // A local file: `busy_timeout` bounds the only wait.
+        op
+    }
+
+    /// Applies the embedded SQLite migrations (idempotent).
+    async fn migrate(&self) -> Result<(), StoreError> {
+        // A pool of one connection of its own (sqlx's migrator takes a pool), closed after.
+        let conn = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(self.options.clone())
+            .await
+            .map_err(crate::map_err)?;
+        let result = MIGRATOR
+            .run(&conn)
+            .await
+            .map_err(|e| StoreError::Other(format!("migration failed: {e}")));
+        conn.close().await;
+        result
     }
 }
-
-impl_sql_store!(SqliteStore);

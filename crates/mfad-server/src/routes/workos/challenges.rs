@@ -34,7 +34,9 @@ pub async fn challenge(
 }
 
 /// `POST /auth/challenges/{id}/verify`: WorkOS's `verifyChallenge`. 201 with
-/// `{challenge, valid}`; a wrong code is `valid: false`, not an error.
+/// `{challenge, valid}`; a wrong code is `valid: false`, not an error. A generic OTP
+/// challenge carries its `code` back, as WorkOS's recorded response does; only when the
+/// code was right, since mfad keeps just its digest and the submitted code is then it.
 pub async fn verify(
     State(state): State<AppState>,
     BearerTenant(tenant): BearerTenant,
@@ -46,8 +48,9 @@ pub async fn verify(
     fields.finish()?;
     let code = code.unwrap_or_default();
     let v = state.service.verify(&tenant, &id, &code).await?;
+    let echoed = (v.valid && wire::shows_code(v.factor_type)).then_some(code.as_str());
     Ok(json_response(
         StatusCode::CREATED,
-        &json!({"challenge": wire::challenge(&v.challenge, None), "valid": v.valid}),
+        &json!({"challenge": wire::challenge(&v.challenge, echoed), "valid": v.valid}),
     ))
 }

@@ -52,7 +52,13 @@ pub fn factor(f: &Factor, secrets: Option<&TotpSecrets>) -> Value {
     Value::Object(m)
 }
 
-/// An `authentication_challenge`; `code` only for generic OTP at creation.
+/// Whether a challenge of this factor type shows its code on WorkOS's API: generic OTP
+/// (and email, which shows as generic OTP here), whose code the caller delivers.
+pub fn shows_code(kind: FactorType) -> bool {
+    matches!(kind, FactorType::GenericOtp | FactorType::Email)
+}
+
+/// An `authentication_challenge`; `code` only for generic OTP.
 pub fn challenge(c: &Challenge, code: Option<&str>) -> Value {
     let mut m = Map::new();
     m.insert("object".into(), "authentication_challenge".into());

@@ -1,0 +1,8 @@
+//! The FusionAuth Two Factor API over real HTTP, with requests exactly as FusionAuth clients
+//! send them. Modules by topic.
+
+mod auth;
+mod current;
+mod errors;
+mod legacy;
+mod shared;

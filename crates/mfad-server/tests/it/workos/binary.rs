@@ -1,0 +1,396 @@
+//! The real `mfad` binary on its default SQLite store: CLI beside a running server, crash
+//! safety, and logs free of secrets. These run on the real clock, as a deployed server
+//! does. (On PostgreSQL the same concerns — several processes on one database, outages,
+//! nothing acknowledged lost — are covered by `multinode`.)
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::support::{read, totp_now};
+
+const BIN: &str = env!("CARGO_BIN_EXE_mfad");
+
+pub(crate) struct Server {
+    child: Child,
+    pub(crate) url: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+pub(crate) fn command(dir: &std::path::Path, extra: &[(&str, &str)]) -> Command {
+    let mut c = Command::new(BIN);
+    c.current_dir(dir)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default());
+    c.env("MFAD_DATA_DIR", dir.join("data"));
+    for (k, v) in extra {
+        c.env(k, v);
+    }
+    c
+}
+
+fn create_key(dir: &std::path::Path, tenant: &str) -> String {
+    run_cli(dir, &["api-key", "create", "--tenant", tenant])
+        .lines()
+        .last()
+        .unwrap()
+        .trim()
+        .to_owned()
+}
+
+/// Runs `mfad <args>` on the data dir in `dir`, asserting success; its standard output.
+pub(crate) fn run_cli(dir: &std::path::Path, args: &[&str]) -> String {
+    let out = command(dir, &[]).args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "mfad {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+pub(crate) async fn start(
+    dir: &std::path::Path,
+    log: &std::path::Path,
+    extra: &[(&str, &str)],
+) -> Server {
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let mut env: Vec<(&str, &str)> = vec![("MFAD_LISTEN", &listen), ("RUST_LOG", "debug")];
+    env.extend_from_slice(extra);
+    let logfile = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .unwrap();
+    let child = command(dir, &env)
+        .arg("serve")
+        .stdout(Stdio::null())
+        .stderr(logfile)
+        .spawn()
+        .unwrap();
+    let server = Server {
+        child,
+        url: format!("http://{listen}"),
+    };
+    let client = reqwest::Client::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Ok(r) = client.get(format!("{}/health", server.url)).send().await
+            && r.status() == 200
+        {
+            return server;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "server did not become ready"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn post(
+    client: &reqwest::Client,
+    url: String,
+    key: &str,
+    body: Value,
+) -> crate::support::Resp {
+    read(
+        client
+            .post(url)
+            .bearer_auth(key)
+            .json(&body)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn cli_keys_work_against_a_running_server_and_revocation_is_immediate() {
+    if crate::support::on_postgres() {
+        return; // SQLite-specific; see the module doc.
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let first = create_key(dir.path(), "acme");
+    assert!(first.starts_with("sk_"));
+    let log = dir.path().join("serve.log");
+    let server = start(dir.path(), &log, &[]).await;
+    let client = reqwest::Client::new();
+    // Created while the server runs, on the same SQLite file.
+    let second = create_key(dir.path(), "acme");
+    let r = post(
+        &client,
+        format!("{}/auth/factors/enroll", server.url),
+        &second,
+        json!({"type": "generic_otp"}),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let list = command(dir.path(), &[])
+        .args(["api-key", "list"])
+        .output()
+        .unwrap();
+    let listing = String::from_utf8(list.stdout).unwrap();
+    assert_eq!(listing.lines().count(), 2, "{listing}");
+    assert!(
+        !listing.contains(&first) && !listing.contains(&second),
+        "secrets never listed"
+    );
+    let second_id = listing
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split('\t')
+        .next()
+        .unwrap()
+        .to_owned();
+    let out = command(dir.path(), &[])
+        .args(["api-key", "revoke", &second_id])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    // Revoked by another process: the server's key cache (MFAD_API_KEY_CACHE_SECS, 2 s by
+    // default) bounds how long the key keeps working.
+    let revoked_at = tokio::time::Instant::now();
+    loop {
+        let r = post(
+            &client,
+            format!("{}/auth/factors/enroll", server.url),
+            &second,
+            json!({"type": "generic_otp"}),
+        )
+        .await;
+        if r.status == 401 {
+            break;
+        }
+        assert_eq!(r.status, 201);
+        assert!(
+            revoked_at.elapsed() < Duration::from_millis(2500),
+            "revocation not effective within the cache TTL"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let r = post(
+        &client,
+        format!("{}/auth/factors/enroll", server.url),
+        &first,
+        json!({"type": "generic_otp"}),
+    )
+    .await;
+    assert_eq!(r.status, 201);
+    // The master key was generated on first use, private to the owner.
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(dir.path().join("data/master.key"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+}
+
+#[tokio::test]
+async fn sigkill_during_enrollments_loses_nothing_acknowledged() {
+    if crate::support::on_postgres() {
+        return; // SQLite-specific; see the module doc.
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let key = create_key(dir.path(), "acme");
+    let log = dir.path().join("serve.log");
+    let server = start(dir.path(), &log, &[]).await;
+    let url = server.url.clone();
+    let client = reqwest::Client::new();
+
+    // Eight concurrent streams of enrollments; the server is killed mid-stream.
+    let acked = std::sync::Arc::new(std::sync::Mutex::new(Vec::<(String, String)>::new()));
+    let mut tasks = tokio::task::JoinSet::new();
+    for w in 0..8 {
+        let (client, url, key, acked) = (client.clone(), url.clone(), key.clone(), acked.clone());
+        tasks.spawn(async move {
+            for i in 0.. {
+                let body = json!({"type": "totp", "totp_issuer": "Crash", "totp_user": format!("w{w}-{i}")});
+                let Ok(resp) = client.post(format!("{url}/auth/factors/enroll")).bearer_auth(&key).json(&body).send().await else { break };
+                if resp.status() != 201 {
+                    break;
+                }
+                let Ok(v) = resp.json::<Value>().await else { break };
+                acked.lock().unwrap().push((v["id"].as_str().unwrap().to_owned(), v["totp"]["secret"].as_str().unwrap().to_owned()));
+            }
+        });
+    }
+    // Kill once a good number were acknowledged (polling, bounded).
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while acked.lock().unwrap().len() < 200 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "enrollments too slow"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let mut server = server;
+    nix_kill(&server.child);
+    let _ = server.child.wait();
+    while tasks.join_next().await.is_some() {}
+    let acked = acked.lock().unwrap().clone();
+    assert!(acked.len() >= 200);
+    drop(server);
+
+    let server = start(dir.path(), &log, &[]).await;
+    for (id, _) in &acked {
+        let r = read(
+            client
+                .get(format!("{}/auth/factors/{id}", server.url))
+                .bearer_auth(&key)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(r.status, 200, "acknowledged factor {id} lost");
+    }
+    // Each one still verifies (the sealed secret decrypts to the one handed out).
+    for (id, secret) in acked.iter().step_by(7) {
+        let ch = post(
+            &client,
+            format!("{}/auth/factors/{id}/challenge", server.url),
+            &key,
+            json!({}),
+        )
+        .await;
+        let v = post(
+            &client,
+            format!(
+                "{}/auth/challenges/{}/verify",
+                server.url,
+                ch.body["id"].as_str().unwrap()
+            ),
+            &key,
+            json!({"code": totp_now(secret)}),
+        )
+        .await;
+        assert_eq!(v.body["valid"], true, "{id}: {}", v.text);
+    }
+}
+
+fn nix_kill(child: &Child) {
+    let status = Command::new("kill")
+        .args(["-KILL", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+#[tokio::test]
+async fn logs_carry_no_secrets_codes_keys_or_full_phone_numbers() {
+    if crate::support::on_postgres() {
+        return; // SQLite-specific; see the module doc.
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let key = create_key(dir.path(), "acme");
+    let log = dir.path().join("serve.log");
+    // Twilio pointed at a closed port: delivery fails, which is the path that logs the most.
+    let dead = format!("http://127.0.0.1:{}", free_port());
+    let server = start(
+        dir.path(),
+        &log,
+        &[
+            ("MFAD_SMS_PROVIDER", "twilio"),
+            ("MFAD_TWILIO_BASE_URL", &dead),
+            ("MFAD_TWILIO_ACCOUNT_SID", "ACx"),
+            ("MFAD_TWILIO_AUTH_TOKEN", "tw-secret-token"),
+            ("MFAD_TWILIO_FROM", "+15005550006"),
+        ],
+    )
+    .await;
+    let client = reqwest::Client::new();
+    let t = post(
+        &client,
+        format!("{}/auth/factors/enroll", server.url),
+        &key,
+        json!({"type": "totp", "totp_issuer": "A", "totp_user": "u"}),
+    )
+    .await;
+    let secret = t.body["totp"]["secret"].as_str().unwrap().to_owned();
+    let g = post(
+        &client,
+        format!("{}/auth/factors/enroll", server.url),
+        &key,
+        json!({"type": "generic_otp"}),
+    )
+    .await;
+    let ch = post(
+        &client,
+        format!(
+            "{}/auth/factors/{}/challenge",
+            server.url,
+            g.body["id"].as_str().unwrap()
+        ),
+        &key,
+        json!({}),
+    )
+    .await;
+    let code = ch.body["code"].as_str().unwrap().to_owned();
+    post(
+        &client,
+        format!(
+            "{}/auth/challenges/{}/verify",
+            server.url,
+            ch.body["id"].as_str().unwrap()
+        ),
+        &key,
+        json!({"code": code}),
+    )
+    .await;
+    let s = post(
+        &client,
+        format!("{}/auth/factors/enroll", server.url),
+        &key,
+        json!({"type": "sms", "phone_number": "+14155552671"}),
+    )
+    .await;
+    let failed = post(
+        &client,
+        format!(
+            "{}/auth/factors/{}/challenge",
+            server.url,
+            s.body["id"].as_str().unwrap()
+        ),
+        &key,
+        json!({}),
+    )
+    .await;
+    assert_eq!(failed.status, 502, "{}", failed.text);
+    assert_eq!(failed.body["code"], "delivery_failed");
+    drop(server);
+    let logs = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        logs.contains("SMS delivery failed"),
+        "the failure is logged: {logs}"
+    );
+    for needle in [
+        secret.as_str(),
+        code.as_str(),
+        key.as_str(),
+        &key[key.len() - 20..],
+        "+14155552671",
+        "4155552671",
+        "tw-secret-token",
+    ] {
+        assert!(!logs.contains(needle), "log leaks {needle:?}");
+    }
+}

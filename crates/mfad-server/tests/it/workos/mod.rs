@@ -1,0 +1,14 @@
+//! The WorkOS MFA API over real HTTP, and the real `mfad` binary beside it (`binary`).
+//! Modules group tests by behaviour.
+
+mod auth;
+mod binary;
+mod challenges;
+mod concurrency;
+mod edge;
+mod every_route;
+mod factors;
+mod input;
+mod jwt_keys;
+mod pagination;
+mod users;

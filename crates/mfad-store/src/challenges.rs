@@ -1,0 +1,113 @@
+//! Challenges: insert, read with their factor, and the two atomic outcomes of a code check.
+
+use mfad_core::clock::unix_ms;
+use mfad_core::error::StoreError;
+use mfad_core::ids::{ChallengeId, FactorId, TenantId};
+use mfad_core::model::{Challenge, Factor};
+use mfad_core::store::{AttemptOutcome, SuccessOutcome};
+use time::OffsetDateTime;
+
+use crate::factors::advance_step;
+use crate::rows::{ChallengeWithFactorRow, insert_challenge};
+use crate::sql::sql;
+use crate::store::{Backend, SqlStore};
+
+pub(crate) async fn insert<B: Backend>(s: &SqlStore<B>, c: &Challenge) -> Result<(), StoreError> {
+    insert_challenge(c).execute(s.write()).await.map(|_| ())
+}
+
+pub(crate) async fn get<B: Backend>(
+    s: &SqlStore<B>,
+    tenant: &TenantId,
+    id: &ChallengeId,
+) -> Result<Option<(Challenge, Factor)>, StoreError> {
+    let row: Option<ChallengeWithFactorRow> = sql(
+        "SELECT c.id AS ch_id, c.tenant_id AS ch_tenant_id, c.factor_id AS ch_factor_id, \
+         c.code_digest AS ch_code_digest, c.expires_at AS ch_expires_at, \
+         c.attempts AS ch_attempts, c.verified_at AS ch_verified_at, \
+         c.created_at AS ch_created_at, \
+         f.id, f.tenant_id, f.user_id, f.type, f.totp_issuer, f.totp_user, \
+         f.totp_algorithm, f.totp_digits, f.totp_period, f.totp_secret, f.totp_last_step, \
+         f.phone_number, f.email, f.method_id, f.name, f.created_at, f.updated_at \
+         FROM challenges c JOIN factors f ON f.id = c.factor_id \
+         WHERE c.id = $1 AND c.tenant_id = $2",
+    )
+    .bind(id.as_str())
+    .bind(tenant.as_str())
+    .fetch_optional(s.read())
+    .await?;
+    match row {
+        None => Ok(None),
+        Some(r) => Ok(Some((r.challenge.into(), r.factor.try_into()?))),
+    }
+}
+
+pub(crate) async fn record_failure<B: Backend>(
+    s: &SqlStore<B>,
+    tenant: &TenantId,
+    id: &ChallengeId,
+    max_attempts: u32,
+    now: OffsetDateTime,
+) -> Result<AttemptOutcome, StoreError> {
+    let n = sql(
+        "UPDATE challenges SET attempts = attempts + 1 WHERE id = $1 AND tenant_id = $2 \
+         AND verified_at IS NULL AND attempts < $3 AND expires_at > $4",
+    )
+    .bind(id.as_str())
+    .bind(tenant.as_str())
+    .bind(i64::from(max_attempts))
+    .bind(unix_ms(now))
+    .execute(s.write())
+    .await?;
+    Ok(if n == 1 {
+        AttemptOutcome::Counted
+    } else {
+        AttemptOutcome::NotPending
+    })
+}
+
+pub(crate) async fn record_success<B: Backend>(
+    s: &SqlStore<B>,
+    tenant: &TenantId,
+    id: &ChallengeId,
+    max_attempts: u32,
+    now: OffsetDateTime,
+    totp_step: Option<(&FactorId, i64)>,
+) -> Result<SuccessOutcome, StoreError> {
+    let mark = sql(
+        "UPDATE challenges SET verified_at = $1 WHERE id = $2 AND tenant_id = $3 \
+         AND verified_at IS NULL AND attempts < $4 AND expires_at > $1",
+    )
+    .bind(unix_ms(now))
+    .bind(id.as_str())
+    .bind(tenant.as_str())
+    .bind(i64::from(max_attempts));
+    let verified = |n: u64| {
+        if n == 1 {
+            SuccessOutcome::Verified
+        } else {
+            SuccessOutcome::NotPending
+        }
+    };
+    let Some((factor_id, step)) = totp_step else {
+        return Ok(verified(mark.execute(s.write()).await?));
+    };
+    // Both conditions or neither: the step is consumed only by a verification that also
+    // closes its challenge. The conditional UPDATEs serialise on the rows, so of two
+    // concurrent verifications with one code only one commits.
+    let mut tx = s.begin().await?;
+    let advanced = advance_step(factor_id, tenant, step, now)
+        .execute(&mut tx)
+        .await?;
+    if advanced != 1 {
+        tx.rollback().await?;
+        return Ok(SuccessOutcome::StepAlreadyUsed);
+    }
+    let outcome = verified(mark.execute(&mut tx).await?);
+    if outcome == SuccessOutcome::Verified {
+        tx.commit().await?;
+    } else {
+        tx.rollback().await?;
+    }
+    Ok(outcome)
+}

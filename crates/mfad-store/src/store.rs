@@ -1,0 +1,357 @@
+//! [`SqlStore`]: the [`Store`] port on either backend. The SQL lives in one file per
+//! aggregate (`keys`, `factors`, `challenges`, `methods`, `codes`, `logins`), written once
+//! for both backends; this file only hooks each port method to its function, inside the
+//! backend's [`Backend::guard`].
+
+use std::fmt::Debug;
+use std::future::Future;
+
+use mfad_core::error::StoreError;
+use mfad_core::ids::{ApiKeyId, ChallengeId, FactorId, JwtKeyId, MethodId, TenantId, UserId};
+use mfad_core::jwt_keys::JwtKey;
+use mfad_core::model::{
+    ApiKey, Challenge, Factor, LoginState, PendingCode, RecoveryCode, Tenant, Trust,
+};
+use mfad_core::store::{AttemptOutcome, FactorScan, Store, SuccessOutcome};
+use time::OffsetDateTime;
+
+use crate::lean_pool::{LeanPool, LeanTransaction, PoolStats};
+use crate::sql::SqlDb;
+use crate::{Database, challenges, codes, factors, jwt_keys, keys, logins, methods};
+
+/// What a backend supplies: its database, where reads and writes go, and the limits every
+/// store operation runs within.
+pub(crate) trait Backend: Debug + Send + Sync + 'static {
+    /// The sqlx database.
+    type DB: SqlDb;
+
+    /// The pool reads go to.
+    fn read(&self) -> &LeanPool<Self::DB>;
+
+    /// The pool writes and transactions go to.
+    fn write(&self) -> &LeanPool<Self::DB>;
+
+    /// Runs one store operation (PostgreSQL: within its client-side deadline).
+    fn guard<T: Send>(
+        &self,
+        op: impl Future<Output = Result<T, StoreError>> + Send,
+    ) -> impl Future<Output = Result<T, StoreError>> + Send;
+
+    /// Applies the backend's embedded migrations.
+    fn migrate(&self) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// The store on one backend.
+#[derive(Debug)]
+pub(crate) struct SqlStore<B> {
+    backend: B,
+}
+
+impl<B: Backend> SqlStore<B> {
+    pub(crate) fn new(backend: B) -> Self {
+        SqlStore { backend }
+    }
+
+    pub(crate) fn read(&self) -> &LeanPool<B::DB> {
+        self.backend.read()
+    }
+
+    pub(crate) fn write(&self) -> &LeanPool<B::DB> {
+        self.backend.write()
+    }
+
+    /// Opens a transaction on the write pool.
+    pub(crate) async fn begin(&self) -> Result<LeanTransaction<B::DB>, StoreError> {
+        self.write().begin().await.map_err(crate::map_err)
+    }
+}
+
+#[async_trait::async_trait]
+impl<B: Backend> Database for SqlStore<B> {
+    async fn migrate(&self) -> Result<(), StoreError> {
+        self.backend.migrate().await
+    }
+
+    async fn close(&self) {
+        self.read().close().await;
+        self.write().close().await;
+    }
+
+    fn pool_stats(&self) -> Vec<PoolStats> {
+        let (read, write) = (self.read().stats(), self.write().stats());
+        if std::ptr::eq(self.read(), self.write()) {
+            vec![read]
+        } else {
+            vec![read, write]
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl<B: Backend> Store for SqlStore<B> {
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.backend.guard(keys::ping(self)).await
+    }
+    async fn ensure_tenant(&self, t: &Tenant) -> Result<Tenant, StoreError> {
+        self.backend.guard(keys::ensure_tenant(self, t)).await
+    }
+    async fn insert_api_key(&self, k: &ApiKey) -> Result<(), StoreError> {
+        self.backend.guard(keys::insert_api_key(self, k)).await
+    }
+    async fn get_api_key(&self, id: &ApiKeyId) -> Result<Option<ApiKey>, StoreError> {
+        self.backend.guard(keys::get_api_key(self, id)).await
+    }
+    async fn list_api_keys(&self) -> Result<Vec<(ApiKey, Tenant)>, StoreError> {
+        self.backend.guard(keys::list_api_keys(self)).await
+    }
+    async fn revoke_api_key(&self, id: &ApiKeyId, now: OffsetDateTime) -> Result<bool, StoreError> {
+        self.backend
+            .guard(keys::revoke_api_key(self, id, now))
+            .await
+    }
+
+    async fn insert_jwt_keys(&self, keys: &[JwtKey]) -> Result<(), StoreError> {
+        self.backend.guard(jwt_keys::insert(self, keys)).await
+    }
+    async fn list_jwt_keys(&self) -> Result<Vec<(JwtKey, Tenant)>, StoreError> {
+        self.backend.guard(jwt_keys::list(self)).await
+    }
+    async fn delete_jwt_key(&self, id: &JwtKeyId) -> Result<bool, StoreError> {
+        self.backend.guard(jwt_keys::delete(self, id)).await
+    }
+
+    async fn insert_factor(&self, f: &Factor, c: Option<&Challenge>) -> Result<(), StoreError> {
+        self.backend.guard(factors::insert(self, f, c)).await
+    }
+    async fn get_factor(&self, t: &TenantId, id: &FactorId) -> Result<Option<Factor>, StoreError> {
+        self.backend.guard(factors::get(self, t, id)).await
+    }
+    async fn delete_factor(&self, t: &TenantId, id: &FactorId) -> Result<bool, StoreError> {
+        self.backend.guard(factors::delete(self, t, id)).await
+    }
+    async fn scan_user_factors(&self, scan: FactorScan<'_>) -> Result<Vec<Factor>, StoreError> {
+        self.backend.guard(factors::scan(self, scan)).await
+    }
+
+    async fn insert_challenge(&self, c: &Challenge) -> Result<(), StoreError> {
+        self.backend.guard(challenges::insert(self, c)).await
+    }
+    async fn get_challenge(
+        &self,
+        t: &TenantId,
+        id: &ChallengeId,
+    ) -> Result<Option<(Challenge, Factor)>, StoreError> {
+        self.backend.guard(challenges::get(self, t, id)).await
+    }
+    async fn record_failure(
+        &self,
+        t: &TenantId,
+        id: &ChallengeId,
+        max: u32,
+        now: OffsetDateTime,
+    ) -> Result<AttemptOutcome, StoreError> {
+        let op = challenges::record_failure(self, t, id, max, now);
+        self.backend.guard(op).await
+    }
+    async fn record_success(
+        &self,
+        t: &TenantId,
+        id: &ChallengeId,
+        max: u32,
+        now: OffsetDateTime,
+        step: Option<(&FactorId, i64)>,
+    ) -> Result<SuccessOutcome, StoreError> {
+        let op = challenges::record_success(self, t, id, max, now, step);
+        self.backend.guard(op).await
+    }
+
+    async fn set_method_id(
+        &self,
+        t: &TenantId,
+        f: &FactorId,
+        m: &MethodId,
+    ) -> Result<bool, StoreError> {
+        self.backend
+            .guard(methods::set_method_id(self, t, f, m))
+            .await
+    }
+    async fn rename_method(
+        &self,
+        t: &TenantId,
+        u: &UserId,
+        m: &MethodId,
+        name: Option<&str>,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let op = methods::rename(self, t, u, m, name, now);
+        self.backend.guard(op).await
+    }
+    async fn user_known(&self, t: &TenantId, u: &UserId) -> Result<bool, StoreError> {
+        self.backend.guard(methods::user_known(self, t, u)).await
+    }
+    async fn find_users(
+        &self,
+        t: &TenantId,
+        email: Option<&str>,
+        phone: Option<&str>,
+        user: Option<&UserId>,
+        limit: u32,
+    ) -> Result<Vec<UserId>, StoreError> {
+        let op = methods::find_users(self, t, email, phone, user, limit);
+        self.backend.guard(op).await
+    }
+    async fn insert_method(
+        &self,
+        f: &Factor,
+        codes: &[RecoveryCode],
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        self.backend
+            .guard(methods::insert(self, f, codes, now))
+            .await
+    }
+    async fn delete_methods(
+        &self,
+        t: &TenantId,
+        u: &UserId,
+        only: Option<&FactorId>,
+        now: OffsetDateTime,
+    ) -> Result<u64, StoreError> {
+        self.backend
+            .guard(methods::delete(self, t, u, only, now))
+            .await
+    }
+    async fn advance_totp_step(
+        &self,
+        t: &TenantId,
+        f: &FactorId,
+        step: i64,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let op = factors::advance_totp_step(self, t, f, step, now);
+        self.backend.guard(op).await
+    }
+    async fn reserve_user_attempt(
+        &self,
+        t: &TenantId,
+        u: &UserId,
+        limit: u32,
+        window_end: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let op = methods::reserve_user_attempt(self, t, u, limit, window_end, now);
+        self.backend.guard(op).await
+    }
+    async fn reset_user_attempts(&self, t: &TenantId, u: &UserId) -> Result<(), StoreError> {
+        self.backend
+            .guard(methods::reset_user_attempts(self, t, u))
+            .await
+    }
+    async fn replace_recovery_codes(
+        &self,
+        t: &TenantId,
+        u: &UserId,
+        codes: &[RecoveryCode],
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let op = methods::replace_recovery_codes(self, t, u, codes, now);
+        self.backend.guard(op).await
+    }
+    async fn recovery_codes(
+        &self,
+        t: &TenantId,
+        u: &UserId,
+    ) -> Result<Vec<RecoveryCode>, StoreError> {
+        self.backend
+            .guard(methods::recovery_codes(self, t, u))
+            .await
+    }
+    async fn consume_recovery_code(
+        &self,
+        t: &TenantId,
+        u: &UserId,
+        digest: &[u8],
+    ) -> Result<bool, StoreError> {
+        let op = methods::consume_recovery_code(self, t, u, digest);
+        self.backend.guard(op).await
+    }
+
+    async fn put_code(&self, c: &PendingCode) -> Result<(), StoreError> {
+        self.backend.guard(codes::put(self, c)).await
+    }
+    async fn get_code(&self, t: &TenantId, scope: &str) -> Result<Option<PendingCode>, StoreError> {
+        self.backend.guard(codes::get(self, t, scope)).await
+    }
+    async fn consume_code(
+        &self,
+        t: &TenantId,
+        scope: &str,
+        digest: &[u8],
+        max: u32,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let op = codes::settle(self, codes::Outcome::Used, t, scope, digest, max, now);
+        self.backend.guard(op).await
+    }
+    async fn fail_code(
+        &self,
+        t: &TenantId,
+        scope: &str,
+        digest: &[u8],
+        max: u32,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let op = codes::settle(self, codes::Outcome::Failed, t, scope, digest, max, now);
+        self.backend.guard(op).await
+    }
+
+    async fn insert_login(&self, l: &LoginState) -> Result<(), StoreError> {
+        self.backend.guard(logins::insert(self, l)).await
+    }
+    async fn get_login(&self, id: &str) -> Result<Option<LoginState>, StoreError> {
+        self.backend.guard(logins::get(self, id)).await
+    }
+    async fn count_login_send(
+        &self,
+        id: &str,
+        max: u32,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        self.backend
+            .guard(logins::count_send(self, id, max, now))
+            .await
+    }
+    async fn fail_login(
+        &self,
+        t: &TenantId,
+        id: &str,
+        max: u32,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        self.backend
+            .guard(logins::fail(self, t, id, max, now))
+            .await
+    }
+    async fn consume_login(
+        &self,
+        t: &TenantId,
+        id: &str,
+        max: u32,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        self.backend
+            .guard(logins::consume(self, t, id, max, now))
+            .await
+    }
+    async fn insert_trust(&self, tr: &Trust) -> Result<(), StoreError> {
+        self.backend.guard(logins::insert_trust(self, tr)).await
+    }
+    async fn get_trust(&self, id: &str) -> Result<Option<Trust>, StoreError> {
+        self.backend.guard(logins::get_trust(self, id)).await
+    }
+    async fn purge_expired(&self, now: OffsetDateTime, limit: u32) -> Result<(), StoreError> {
+        self.backend
+            .guard(logins::purge_expired(self, now, limit))
+            .await
+    }
+}
