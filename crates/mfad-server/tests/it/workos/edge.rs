@@ -434,3 +434,41 @@ where
     }
     out
 }
+
+#[tokio::test]
+async fn a_malformed_chunked_body_is_reported_as_unreadable_not_too_large() {
+    if crate::support::on_postgres() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let key = run_cli(dir.path(), &["api-key", "create", "--tenant", "acme"])
+        .lines()
+        .last()
+        .unwrap()
+        .trim()
+        .to_owned();
+    let log = dir.path().join("serve.log");
+    let server = start(dir.path(), &log, &[]).await;
+    for (path, auth, fusionauth) in [
+        ("/auth/factors/enroll", format!("Bearer {key}"), false),
+        ("/api/two-factor/start", key.clone(), true),
+    ] {
+        let mut s = TcpStream::connect(addr(&server.url)).await.unwrap();
+        let req = format!(
+            "POST {path} HTTP/1.1\r\nHost: x\r\nAuthorization: {auth}\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n{{}}\r\n0\r\n\r\n"
+        );
+        s.write_all(req.as_bytes()).await.unwrap();
+        let (raw, _) = read_until_closed(&mut s, Duration::from_secs(3)).await;
+        let (status, body) = parse(&raw);
+        assert_eq!(status, 400, "{raw}");
+        assert!(!raw.contains("at most"), "{raw}");
+        if fusionauth {
+            assert_eq!(
+                body["generalErrors"][0]["code"], "[invalid_request_body]",
+                "{raw}"
+            );
+        } else {
+            assert_eq!(body["code"], "invalid_request_body", "{raw}");
+        }
+    }
+}
