@@ -17,7 +17,7 @@ use mfad_crypto::Zeroizing;
 use time::OffsetDateTime;
 
 use crate::error::{CoreError, Entity};
-use crate::ids::{MethodId, TenantId, UserId};
+use crate::ids::{FactorId, MethodId, TenantId, UserId};
 use crate::model::{Factor, FactorDetails, LoginState, Trust};
 use crate::phone::PhoneNumber;
 use crate::service::Service;
@@ -65,6 +65,8 @@ pub struct Started {
     pub user_id: UserId,
     /// The user's methods.
     pub methods: Vec<Factor>,
+    /// The method the user last logged in with.
+    pub last_used: Option<FactorId>,
 }
 
 /// A `login` request.
@@ -104,6 +106,9 @@ pub struct LoggedIn {
     pub used: UsedCode,
     /// The user's methods after the login.
     pub methods: Vec<Factor>,
+    /// The method the user last logged in with: this one, unless a recovery code or
+    /// the code from `start` completed it.
+    pub last_used: Option<FactorId>,
     /// The application of the login.
     pub application_id: Option<String>,
     /// The caller's `state`, from `start`.
@@ -158,6 +163,7 @@ impl<S: Store> Service<S> {
             }
         }
         let methods = self.user_methods(tenant, &user).await?;
+        let last_used = self.store.last_used_method(tenant, &user).await?;
         let now = self.clock.now();
         // Opportunistic cleanup, bounded, through the expiry indexes.
         self.store.purge_expired(now, PURGE_BATCH).await?;
@@ -192,6 +198,7 @@ impl<S: Store> Service<S> {
             code,
             user_id: user,
             methods,
+            last_used,
         })
     }
 
@@ -392,6 +399,15 @@ impl<S: Store> Service<S> {
         {
             return Err(login_not_found());
         }
+        let last_used = match &used {
+            UsedCode::Method(f) => {
+                self.store
+                    .set_last_used_method(&tenant, &user, &f.id, now)
+                    .await?;
+                Some(f.id.clone())
+            }
+            _ => self.store.last_used_method(&tenant, &user).await?,
+        };
         let application_id = req.application_id.or(login.application_id);
         let (trust_id, trust_expires_at) = if req.trust_computer {
             let id = new_token()?;
@@ -416,6 +432,7 @@ impl<S: Store> Service<S> {
             user_id: user,
             used,
             methods,
+            last_used,
             application_id,
             state: login.state,
             trust_id,

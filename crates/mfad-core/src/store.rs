@@ -146,6 +146,23 @@ pub trait Store: Send + Sync + 'static {
         method_id: &MethodId,
     ) -> Result<bool, StoreError>;
 
+    /// Records `factor` as the method the user last logged in with (FusionAuth's
+    /// `lastUsed`), replacing the previous one in one atomic upsert: the last write wins.
+    async fn set_last_used_method(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+        factor: &FactorId,
+        at: OffsetDateTime,
+    ) -> Result<(), StoreError>;
+
+    /// The factor the user last logged in with, if any (it may since have been deleted).
+    async fn last_used_method(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+    ) -> Result<Option<FactorId>, StoreError>;
+
     /// Renames one of a user's methods; false if there is no such method.
     async fn rename_method(
         &self,

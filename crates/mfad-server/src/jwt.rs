@@ -303,8 +303,13 @@ impl JwtKeys {
             .find_map(|k| k.sign.clone().map(|s| (k.kid.clone(), s)))
     }
 
-    /// Signs the token of a completed two-factor login with the tenant's HS256 key, when
-    /// it has one (and the caller did not ask for none).
+    /// Signs the token of a completed two-factor login with the tenant's HS256 key (its
+    /// newest; the default tenant's may be `MFAD_JWT_HS256_SECRET`), when it has one (and
+    /// the caller did not ask for none). Claims as FusionAuth fills them where mfad can
+    /// honestly: `tid` as the tenant's UUID, a fresh `jti`, `authenticationType`
+    /// `ONE_TIME_PASSWORD` (mfad checked a one-time code, never a password), `iss` as
+    /// configured, `applicationId` (and `aud`) when given. No `sid`: mfad keeps no
+    /// sessions. docs/FUSIONAUTH.md lists what is absent and why.
     pub fn issue(
         &self,
         tenant: &TenantId,
@@ -318,7 +323,9 @@ impl JwtKeys {
         let expires_at = now + self.ttl;
         let mut claims = json!({
             "sub": user.as_str(),
-            "tid": tenant.as_str(),
+            "tid": tenant.as_uuid(),
+            "jti": uuid::Uuid::new_v4().to_string(),
+            "authenticationType": "ONE_TIME_PASSWORD",
             "iat": now.unix_timestamp(),
             "exp": expires_at.unix_timestamp(),
             "auth_time": now.unix_timestamp(),

@@ -13,6 +13,7 @@ mod codes;
 mod factors;
 mod jwt_keys;
 mod keys;
+mod last_used;
 mod lean_pool;
 mod logins;
 mod methods;

@@ -17,7 +17,7 @@ use time::OffsetDateTime;
 
 use crate::lean_pool::{LeanPool, LeanTransaction, PoolStats};
 use crate::sql::SqlDb;
-use crate::{Database, challenges, codes, factors, jwt_keys, keys, logins, methods};
+use crate::{Database, challenges, codes, factors, jwt_keys, keys, last_used, logins, methods};
 
 /// What a backend supplies: its database, where reads and writes go, and the limits every
 /// store operation runs within.
@@ -174,6 +174,22 @@ impl<B: Backend> Store for SqlStore<B> {
         self.backend
             .guard(methods::set_method_id(self, t, f, m))
             .await
+    }
+    async fn set_last_used_method(
+        &self,
+        t: &TenantId,
+        u: &UserId,
+        f: &FactorId,
+        at: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        self.backend.guard(last_used::set(self, t, u, f, at)).await
+    }
+    async fn last_used_method(
+        &self,
+        t: &TenantId,
+        u: &UserId,
+    ) -> Result<Option<FactorId>, StoreError> {
+        self.backend.guard(last_used::get(self, t, u)).await
     }
     async fn rename_method(
         &self,

@@ -148,6 +148,7 @@ conformance!(
     race_right_and_wrong_codes_together,
     race_totp_step_never_moves_backwards,
     race_delete_against_verification,
+    last_used_method_is_one_per_user_last_write_wins,
 );
 
 // ---- fixtures ---------------------------------------------------------------------------
@@ -230,6 +231,40 @@ async fn last_step(db: &Db, t: &Tenant, f: &FactorId) -> Option<i64> {
 
 async fn ping_answers(h: &Harness) {
     h.db.ping().await.unwrap();
+}
+
+async fn last_used_method_is_one_per_user_last_write_wins(h: &Harness) {
+    let acme = tenant(&h.db, "acme").await;
+    let globex = tenant(&h.db, "globex").await;
+    let (ann, bob) = (UserId::parse("ann").unwrap(), UserId::parse("bob").unwrap());
+    let (f1, f2) = (
+        FactorId::generate(at(NOW)).unwrap(),
+        FactorId::generate(at(NOW + 1)).unwrap(),
+    );
+    assert_eq!(h.db.last_used_method(&acme.id, &ann).await.unwrap(), None);
+    h.db.set_last_used_method(&acme.id, &ann, &f1, at(NOW))
+        .await
+        .unwrap();
+    h.db.set_last_used_method(&acme.id, &bob, &f2, at(NOW))
+        .await
+        .unwrap();
+    assert_eq!(
+        h.db.last_used_method(&acme.id, &ann).await.unwrap(),
+        Some(f1.clone())
+    );
+    h.db.set_last_used_method(&acme.id, &ann, &f2, at(NOW + 5))
+        .await
+        .unwrap();
+    assert_eq!(
+        h.db.last_used_method(&acme.id, &ann).await.unwrap(),
+        Some(f2.clone())
+    );
+    assert_eq!(
+        h.db.last_used_method(&acme.id, &bob).await.unwrap(),
+        Some(f2)
+    );
+    // Per tenant: the same user id elsewhere has none.
+    assert_eq!(h.db.last_used_method(&globex.id, &ann).await.unwrap(), None);
 }
 
 async fn ensure_tenant_keeps_the_first_of_a_name(h: &Harness) {

@@ -232,6 +232,8 @@ def test_enable_authenticator_returns_ten_recovery_codes_then_status_242(fa: Fus
         assert RECOVERY_CODE.match(c), codes
     r = fa.retrieve_two_factor_status(user, None, None)
     assert r.status == 242, describe(r)
+    # requests' `reason` is the status line's phrase: one is sent for the unregistered 242
+    assert r.response.reason == "Two Factor Required", describe(r)
     if r.response.content:
         assert isinstance(r.success_response, dict), describe(r)
     m = methods_by_kind(start(fa, user))

@@ -388,7 +388,7 @@ async fn authenticator_enable_login_recovery_and_disable() {
     assert_eq!(done.status, 200);
     let logged_in = done.user.as_ref().expect("the user");
     assert_eq!(logged_in.id, user);
-    assert_eq!(logged_in.extra["tenantId"], mfad.tenant_id.as_str());
+    assert_eq!(logged_in.extra["tenantId"], mfad.tenant_uuid());
     assert_eq!(
         logged_in.extra["twoFactor"]["methods"][0]["name"], "Work phone",
         "renamed"
@@ -398,7 +398,7 @@ async fn authenticator_enable_login_recovery_and_disable() {
     // The login token is an HS256 JWT for the user, signed with the configured secret.
     let claims = verified_claims(JWT_SECRET, done.token.as_deref().expect("a token"));
     assert_eq!(claims["sub"], user.as_str());
-    assert_eq!(claims["tid"], mfad.tenant_id.as_str());
+    assert_eq!(claims["tid"], mfad.tenant_uuid());
 
     let again = fa
         .complete_login(&CompleteTwoFactorLogin::new(&login.two_factor_id, &next))

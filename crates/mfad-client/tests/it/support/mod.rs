@@ -36,6 +36,13 @@ pub struct Mfad {
 }
 
 impl Mfad {
+    /// The tenant id as FusionAuth's API shows it: the UUID of the same 128 bits.
+    pub fn tenant_uuid(&self) -> String {
+        mfad_core::TenantId::parse(&self.tenant_id)
+            .expect("a tenant id")
+            .as_uuid()
+    }
+
     /// A server with the default configuration.
     pub async fn start() -> Mfad {
         Mfad::start_with(&[]).await

@@ -23,7 +23,8 @@ const TRUST_COOKIE: &str = "fusionauth.trust";
 /// `userId` or `loginId` (`userId` wins), optional `applicationId`, `code` (a code of the
 /// caller's choosing, else one is generated), `state` (echoed at login); `trustChallenge`
 /// and `loginIdTypes` are accepted and ignored. Answers `{"code", "methods"?,
-/// "twoFactorId"}`; `methods` is left out when the user has none.
+/// "twoFactorId"}`; `methods` is left out when the user has none, and marks `lastUsed`
+/// the method the user last logged in with.
 ///
 /// mfad does not own users: a `userId` is known once it has a factor or enabled a method
 /// here (else 404); a `loginId` is matched against the email addresses and phone numbers
@@ -81,7 +82,10 @@ pub async fn start(
     let mut out = Map::new();
     out.insert("code".into(), started.code.as_str().into());
     if !started.methods.is_empty() {
-        out.insert("methods".into(), methods(&started.methods, None));
+        out.insert(
+            "methods".into(),
+            methods(&started.methods, started.last_used.as_ref()),
+        );
     }
     out.insert("twoFactorId".into(), started.two_factor_id.as_str().into());
     Ok(json_ok(&Value::Object(out)))
@@ -93,9 +97,9 @@ pub async fn start(
 /// authenticator, or a recovery code), optional `trustComputer`, `applicationId`,
 /// `noJWT`; `ipAddress`, `metaData`, `userId` and the rest are ignored.
 ///
-/// 200 with a LoginResponse: `user` (`id`, `tenantId`, `twoFactor.methods` with
-/// `lastUsed` on the method used), `state` from `start`, `twoFactorTrustId` (and the
-/// `fusionauth.trust` cookie) when trusting the computer, `token` and
+/// 200 with a LoginResponse: `user` (`id`, `tenantId` as a UUID, `twoFactor.methods` with
+/// `lastUsed` on the method the user last logged in with, stored per user), `state` from
+/// `start`, `twoFactorTrustId` (and the `fusionauth.trust` cookie) when trusting the computer, `token` and
 /// `tokenExpirationInstant` when an HS256 signing secret is configured and `noJWT` is not
 /// set, and, an mfad addition, `methodId` and `method` (`authenticator` | `sms` | `email`
 /// | `recoveryCode` | `code`) saying what completed the login. 421 empty for a wrong code
@@ -136,17 +140,13 @@ pub async fn login(
             tenant,
         })
         .await?;
-    let used_method = match &done.used {
-        UsedCode::Method(f) => Some(f.as_ref()),
-        _ => None,
-    };
     let mut out = Map::new();
     out.insert(
         "user".into(),
         json!({
             "id": done.user_id.as_str(),
-            "tenantId": done.tenant_id.as_str(),
-            "twoFactor": {"methods": methods(&done.methods, used_method)},
+            "tenantId": done.tenant_id.as_uuid(),
+            "twoFactor": {"methods": methods(&done.methods, done.last_used.as_ref())},
         }),
     );
     let (method, method_id) = match &done.used {

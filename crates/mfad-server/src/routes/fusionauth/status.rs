@@ -14,8 +14,10 @@ use crate::error::{FusionAuthError, json_response};
 use crate::extract::Fields;
 use crate::state::AppState;
 
-/// FusionAuth's "two-factor required" status.
+/// FusionAuth's "two-factor required" status, and the reason phrase it is sent with.
 const REQUIRED: u16 = 242;
+const REQUIRED_REASON: hyper::ext::ReasonPhrase =
+    hyper::ext::ReasonPhrase::from_static(b"Two Factor Required");
 
 async fn status(
     state: &AppState,
@@ -55,12 +57,14 @@ async fn status(
     {
         out.insert("twoFactorTrustId".into(), t.into());
     }
-    let code = if s.required {
-        StatusCode::from_u16(REQUIRED).map_err(|e| CoreError::Internal(e.to_string()))?
-    } else {
-        StatusCode::OK
-    };
-    Ok(json_response(code, &Value::Object(out)))
+    if !s.required {
+        return Ok(json_response(StatusCode::OK, &Value::Object(out)));
+    }
+    let code = StatusCode::from_u16(REQUIRED).map_err(|e| CoreError::Internal(e.to_string()))?;
+    let mut resp = json_response(code, &Value::Object(out));
+    // 242 has no registered reason phrase: without one the status line ends in `<none>`.
+    resp.extensions_mut().insert(REQUIRED_REASON);
+    Ok(resp)
 }
 
 fn user_param(fields: &mut Fields, raw: Option<String>) -> Option<UserId> {

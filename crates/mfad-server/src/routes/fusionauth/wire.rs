@@ -4,6 +4,7 @@
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use mfad_core::FactorId;
 use mfad_core::model::{Factor, FactorDetails};
 use mfad_core::two_factor::MethodKind;
 use mfad_crypto::Zeroizing;
@@ -69,11 +70,11 @@ pub fn method(f: &Factor, last_used: bool) -> Value {
     Value::Object(m)
 }
 
-/// A list of methods.
-pub fn methods(list: &[Factor], last_used: Option<&Factor>) -> Value {
+/// A list of methods, `lastUsed` on the one the user last logged in with.
+pub fn methods(list: &[Factor], last_used: Option<&FactorId>) -> Value {
     Value::Array(
         list.iter()
-            .map(|f| method(f, last_used.is_some_and(|u| u.id == f.id)))
+            .map(|f| method(f, last_used == Some(&f.id)))
             .collect(),
     )
 }

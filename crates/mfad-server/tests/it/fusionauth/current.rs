@@ -133,7 +133,16 @@ async fn login_with_totp_returns_the_user_the_method_and_a_signed_token() {
     )
     .unwrap();
     assert_eq!(data.claims["sub"], user.as_str());
-    assert_eq!(data.claims["tid"], app.tenant.as_str());
+    // FusionAuth's claims, tenant as its UUID (FusionAuth's own type).
+    assert_eq!(data.claims["tid"], app.tenant.as_uuid());
+    assert_eq!(data.claims["authenticationType"], "ONE_TIME_PASSWORD");
+    assert_eq!(data.claims["iss"], "mfad");
+    assert!(
+        uuid_shaped(data.claims["jti"].as_str().unwrap()),
+        "{}",
+        data.claims
+    );
+    assert_eq!(body["user"]["tenantId"], app.tenant.as_uuid());
     assert_eq!(
         body["tokenExpirationInstant"],
         json!((app.now_unix() as i64 + 3600) * 1000)
@@ -214,7 +223,7 @@ async fn the_start_code_completes_a_login_and_state_is_echoed() {
         .key_call(
             "POST",
             "/api/two-factor/start",
-            Some(json!({"userId": user, "code": "A1B2C3", "state": {"redirect": "/home"}, "applicationId": "app-1"})),
+            Some(json!({"userId": user, "code": "A1B2C3", "state": {"redirect": "/home"}, "applicationId": "3c219e58-ed0e-4b18-ad48-f4f92793ae32"})),
         )
         .await;
     let body = r.assert_json(200).clone();
@@ -457,7 +466,7 @@ async fn trusting_the_computer_makes_status_200_until_the_trust_ends() {
             "POST",
             "/api/two-factor/login",
             Auth::None,
-            Some(json!({"twoFactorId": started["twoFactorId"], "code": app.totp(&secret), "trustComputer": true, "applicationId": "app-1"})),
+            Some(json!({"twoFactorId": started["twoFactorId"], "code": app.totp(&secret), "trustComputer": true, "applicationId": "3c219e58-ed0e-4b18-ad48-f4f92793ae32"})),
         )
         .await;
     let trust = r.assert_json(200)["twoFactorTrustId"]
@@ -469,13 +478,16 @@ async fn trusting_the_computer_makes_status_200_until_the_trust_ends() {
     let r = app
         .key_call(
             "GET",
-            &format!("/api/two-factor/status/{trust}?userId={user}&applicationId=app-1"),
+            &format!("/api/two-factor/status/{trust}?userId={user}&applicationId=3c219e58-ed0e-4b18-ad48-f4f92793ae32"),
             None,
         )
         .await;
     let body = r.assert_json(200);
     assert_eq!(body["twoFactorTrustId"], trust.as_str());
-    assert_eq!(body["trusts"][0]["applicationId"], "app-1");
+    assert_eq!(
+        body["trusts"][0]["applicationId"],
+        "3c219e58-ed0e-4b18-ad48-f4f92793ae32"
+    );
     // The TypeScript client writes unset arguments as the literal `undefined`.
     let r = app
         .key_call(
@@ -498,7 +510,7 @@ async fn trusting_the_computer_makes_status_200_until_the_trust_ends() {
     let r = app
         .key_call(
             "GET",
-            &format!("/api/two-factor/status/{trust}?userId={user}&applicationId=app-2"),
+            &format!("/api/two-factor/status/{trust}?userId={user}&applicationId=5b0f4c0e-3f7f-4b4b-9e1a-6a3b0d9c2e11"),
             None,
         )
         .await;

@@ -4,5 +4,6 @@
 mod auth;
 mod current;
 mod errors;
+mod fidelity;
 mod legacy;
 mod shared;

@@ -280,6 +280,15 @@ pub fn b64(s: &str) -> Vec<u8> {
 }
 
 /// A random FusionAuth-style user id (a UUID).
+/// Whether `s` is a canonical lower-case hyphenated UUID.
+pub fn uuid_shaped(s: &str) -> bool {
+    s.len() == 36
+        && s.char_indices().all(|(i, c)| match i {
+            8 | 13 | 18 | 23 => c == '-',
+            _ => c.is_ascii_hexdigit() && !c.is_ascii_uppercase(),
+        })
+}
+
 pub fn uuid() -> String {
     let b = mfad_crypto::random_bytes::<16>().unwrap();
     let h = data_encoding::HEXLOWER.encode(&b);
@@ -291,4 +300,53 @@ pub fn uuid() -> String {
         &h[16..20],
         &h[20..]
     )
+}
+
+/// Deserializes a FusionAuth response body into the model that FusionAuth's published
+/// OpenAPI document declares for its route (`fusionauth-rust-client`, generated from it,
+/// with typed UUIDs and instants), so a field of the wrong type fails the test that got
+/// it. `read` calls it for every `/api/` response, so every test checks it.
+#[track_caller]
+pub fn assert_fusionauth_model(path: &str, status: u16, text: &str) {
+    use fusionauth_rust_client::models as fa;
+    use std::collections::HashMap;
+
+    #[track_caller]
+    fn parse<T: serde::de::DeserializeOwned>(model: &str, path: &str, text: &str) {
+        if let Err(e) = serde_json::from_str::<T>(text) {
+            panic!("{path}: the body is not a FusionAuth {model}: {e}\n{text}");
+        }
+    }
+    /// FusionAuth's `Errors`. The OpenAPI document types `fieldErrors` as a list, but
+    /// FusionAuth sends (and its official clients read) a map of field to errors.
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    #[allow(dead_code, reason = "only deserialized, to check the types")]
+    struct Errors {
+        field_errors: Option<HashMap<String, Vec<fa::Error>>>,
+        general_errors: Option<Vec<fa::Error>>,
+    }
+
+    if text.is_empty() {
+        return;
+    }
+    let route = path.trim_start_matches("/api/");
+    match (status, route) {
+        (400 | 409 | 503, _) => parse::<Errors>("Errors", path, text),
+        (200, "two-factor/secret") => parse::<fa::SecretResponse>("SecretResponse", path, text),
+        (200, r) if r.starts_with("user/two-factor/recovery-code") => {
+            parse::<fa::TwoFactorRecoveryCodeResponse>("TwoFactorRecoveryCodeResponse", path, text)
+        }
+        (200, r) if r.starts_with("user/two-factor") => {
+            parse::<fa::TwoFactorResponse>("TwoFactorResponse", path, text)
+        }
+        (200, "two-factor/start") => {
+            parse::<fa::TwoFactorStartResponse>("TwoFactorStartResponse", path, text)
+        }
+        (200, "two-factor/login") => parse::<fa::LoginResponse>("LoginResponse", path, text),
+        (200 | 242, r) if r.starts_with("two-factor/status") => {
+            parse::<fa::TwoFactorStatusResponse>("TwoFactorStatusResponse", path, text)
+        }
+        _ => panic!("{path}: no FusionAuth model for a {status} with a body: {text}"),
+    }
 }

@@ -293,7 +293,11 @@ pub async fn read(resp: reqwest::Response) -> Resp {
         .headers()
         .get("content-type")
         .map(|v| v.to_str().unwrap().to_owned());
+    let path = resp.url().path().to_owned();
     let text = resp.text().await.unwrap();
+    if path.starts_with("/api/") {
+        fusionauth::assert_fusionauth_model(&path, status, &text);
+    }
     let body = serde_json::from_str(&text).unwrap_or(Value::Null);
     Resp {
         status,

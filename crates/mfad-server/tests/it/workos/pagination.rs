@@ -11,17 +11,17 @@ use crate::support::*;
 
 const USER: &str = "user_01HPAGINATION0000000000000";
 const FACTORS: usize = 25;
-/// Limits past the factor count all behave alike; 100 is the maximum.
-const LIMITS: [usize; 27] = {
-    let mut l = [0; 27];
-    let mut i = 0;
-    while i < 26 {
-        l[i] = i + 1;
-        i += 1;
+/// Every limit up to one past the factor count (larger ones all behave alike) and the
+/// maximum, 100. On PostgreSQL, whose only part in this is the keyset scan (covered on its
+/// own by the storage conformance suite), the limits at the edges: a full pass there costs
+/// minutes of a shared CI machine.
+fn limits() -> Vec<usize> {
+    if on_postgres() {
+        vec![1, 2, 3, 12, 13, 24, 25, 26, 100]
+    } else {
+        (1..=FACTORS + 1).chain([100]).collect()
     }
-    l[26] = 100;
-    l
-};
+}
 
 /// 25 factors of all three kinds for one user, oldest first (one millisecond apart, so
 /// id order is creation order), plus another user's factor in between.
@@ -107,6 +107,7 @@ fn orders(oldest_first: &[String]) -> [(&'static str, Vec<String>); 2] {
 async fn every_cursor_combination_gives_the_expected_page() {
     let app = Arc::new(spawn_app().await);
     let created = user_with_factors(&app).await;
+    let limits = limits();
     let cursors: Vec<Option<usize>> = std::iter::once(None)
         .chain((0..FACTORS).map(Some))
         .collect();
@@ -115,13 +116,13 @@ async fn every_cursor_combination_gives_the_expected_page() {
         let in_order = Arc::new(in_order);
         for &b in &cursors {
             for &a in &cursors {
-                for limit in LIMITS {
+                for &limit in &limits {
                     cases.push((order, in_order.clone(), b, a, limit));
                 }
             }
         }
     }
-    assert_eq!(cases.len(), 2 * 26 * 26 * LIMITS.len());
+    assert_eq!(cases.len(), 2 * 26 * 26 * limits.len());
     // A few workers share the cases; each request is checked where it is answered.
     let workers = 4;
     let mut set = JoinSet::new();
@@ -151,7 +152,7 @@ async fn auto_pagination_walks_end_with_each_factor_once_in_order() {
     let app = spawn_app().await;
     let created = user_with_factors(&app).await;
     for (order, in_order) in orders(&created) {
-        for limit in LIMITS {
+        for limit in limits() {
             // Go and Ruby v10 keep the caller's `before` and add `after`; Python and Node
             // follow `after` alone. From every starting `before`, both walks end.
             for start in std::iter::once(None).chain((0..FACTORS).map(Some)) {
