@@ -16,6 +16,8 @@ pub enum Entity {
     ApiKey,
     /// A tenant.
     Tenant,
+    /// A tenant's JWT verification key.
+    JwtKey,
 }
 
 /// One invalid input field.

@@ -207,27 +207,8 @@ impl<S: Store> Service<S> {
         tenant_name: &str,
         label: Option<&str>,
     ) -> Result<CreatedKey, CoreError> {
-        let valid_name = !tenant_name.is_empty()
-            && tenant_name.len() <= 64
-            && tenant_name
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
-        if !valid_name {
-            return Err(CoreError::invalid(
-                "tenant",
-                "invalid",
-                "tenant names are 1-64 characters of letters, digits, '-', '_' and '.'",
-            ));
-        }
+        let tenant = self.tenant_by_name(tenant_name).await?;
         let now = self.clock.now();
-        let tenant = self
-            .store
-            .ensure_tenant(&Tenant {
-                id: TenantId::generate(now)?,
-                name: tenant_name.to_owned(),
-                created_at: now,
-            })
-            .await?;
         let id = ApiKeyId::generate(now)?;
         let secret =
             Zeroizing::new(data_encoding::BASE32_NOPAD.encode(&mfad_crypto::random_bytes::<32>()?));
@@ -251,6 +232,31 @@ impl<S: Store> Service<S> {
         };
         self.store.insert_api_key(&key).await?;
         Ok(CreatedKey { key, tenant, token })
+    }
+
+    /// The tenant named `tenant_name`, created if new.
+    pub async fn tenant_by_name(&self, tenant_name: &str) -> Result<Tenant, CoreError> {
+        let valid_name = !tenant_name.is_empty()
+            && tenant_name.len() <= 64
+            && tenant_name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+        if !valid_name {
+            return Err(CoreError::invalid(
+                "tenant",
+                "invalid",
+                "tenant names are 1-64 characters of letters, digits, '-', '_' and '.'",
+            ));
+        }
+        let now = self.clock.now();
+        Ok(self
+            .store
+            .ensure_tenant(&Tenant {
+                id: TenantId::generate(now)?,
+                name: tenant_name.to_owned(),
+                created_at: now,
+            })
+            .await?)
     }
 
     /// All API keys with their tenants.
@@ -676,12 +682,22 @@ pub fn random_code() -> Result<Zeroizing<String>, CoreError> {
     }
 }
 
+/// Characters an SMS template must not carry: NUL and other controls (a line break
+/// aside), and the bidirectional overrides and isolates that make a message read
+/// differently from what it says (Trojan Source, CVE-2021-42574).
+fn unsafe_in_sms(c: char) -> bool {
+    (c.is_control() && c != '\n')
+        || matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
 fn validate_sms_template(t: &str) -> Result<(), CoreError> {
     let lower = t.to_ascii_lowercase();
     let msg = if !t.contains(CODE_PLACEHOLDER) {
         Some("sms_template must contain {{code}}")
     } else if t.len() > MAX_SMS_TEMPLATE_LEN {
         Some("sms_template is too long")
+    } else if t.chars().any(unsafe_in_sms) {
+        Some("sms_template must not contain control or bidirectional-override characters")
     } else if lower.contains("http://") || lower.contains("https://") || lower.contains("www.") {
         Some("sms_template must not contain URLs")
     } else {

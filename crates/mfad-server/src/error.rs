@@ -23,6 +23,7 @@ fn entity_name(e: Entity) -> &'static str {
         Entity::User => "User",
         Entity::ApiKey => "API Key",
         Entity::Tenant => "Tenant",
+        Entity::JwtKey => "JWT Key",
     }
 }
 
@@ -180,21 +181,13 @@ impl<E: Into<CoreError>> From<E> for FusionAuthError {
 pub const INVALID_CODE: StatusCode = StatusCode::MISDIRECTED_REQUEST;
 
 impl FusionAuthError {
-    /// FusionAuth's `400 [TenantIdRequired]`: the call needs a tenant and nothing named one.
-    pub fn tenant_id_required() -> Self {
-        Self::general(
-            "TenantIdRequired",
-            "A Tenant Id is required: send an API key, the X-FusionAuth-TenantId header or a JWT with a tid claim.",
-        )
-    }
-
-    /// `400 [InvalidTenantId]`: `X-FusionAuth-TenantId` names no tenant, or not the one the
-    /// request's credentials belong to (reference §1: "a mismatched tenant gives 404 or a
+    /// `400 [InvalidTenantId]`: `X-FusionAuth-TenantId` (or a JWT's `tid`) names no tenant,
+    /// or not the one the request's credentials belong to (reference §1: "a mismatched tenant gives 404 or a
     /// validation error"; the unauthenticated login routes answer 404 instead).
     pub fn invalid_tenant_id() -> Self {
         Self::general(
             "InvalidTenantId",
-            "The X-FusionAuth-TenantId header is not a valid Tenant Id or is not the tenant of the API key or JWT.",
+            "The X-FusionAuth-TenantId header or the JWT's tid claim is not a valid Tenant Id or is not the tenant of the API key or JWT.",
         )
     }
 

@@ -182,7 +182,7 @@ pub async fn enable_self(
     query: FaQuery,
     body: FaBody,
 ) -> Result<Response, FusionAuthError> {
-    let tenant = caller.require_tenant()?;
+    let tenant = caller.tenant.clone();
     let user = caller.user(param(&body, &query, "userId")?.as_deref())?;
     enable(&state, &tenant, user, &body).await
 }
@@ -248,7 +248,7 @@ pub async fn disable_self(
     query: FaQuery,
     body: FaBody,
 ) -> Result<Response, FusionAuthError> {
-    let tenant = caller.require_tenant()?;
+    let tenant = caller.tenant.clone();
     let user = caller.user(param(&body, &query, "userId")?.as_deref())?;
     disable(&state, &tenant, &user, &query, &body).await
 }
@@ -307,7 +307,7 @@ pub async fn update_self(
     query: FaQuery,
     body: FaBody,
 ) -> Result<Response, FusionAuthError> {
-    let tenant = caller.require_tenant()?;
+    let tenant = caller.tenant.clone();
     let user = caller.user(param(&body, &query, "userId")?.as_deref())?;
     update(&state, &tenant, &user, &body).await
 }
