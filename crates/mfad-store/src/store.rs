@@ -19,8 +19,7 @@ use time::OffsetDateTime;
 use crate::lean_pool::{LeanPool, LeanTransaction, PoolStats};
 use crate::sql::SqlDb;
 use crate::{
-    Database, challenges, codes, factors, jwt_keys, keys, last_used, logins, methods,
-    send_limits,
+    Database, challenges, codes, factors, jwt_keys, keys, last_used, logins, methods, send_limits,
 };
 
 /// What a backend supplies: its database, where reads and writes go, and the limits every
