@@ -993,9 +993,9 @@ impl FusionAuth<'_> {
     ///
     /// # Errors
     /// As [`send_code`](Self::send_code), plus [`Error::Unauthorized`] for a bad or expired
-    /// JWT, and [`Error::Validation`] (`[TenantIdRequired]`) when neither
+    /// JWT, and [`Error::Validation`] (`[InvalidTenantId]`) when
     /// [`ClientBuilder::fusionauth_tenant_id`](crate::ClientBuilder::fusionauth_tenant_id)
-    /// nor the token's `tid` claim names the tenant.
+    /// or the token's `tid` claim names another tenant than the one whose key verified it.
     pub async fn send_code_using_jwt(
         &self,
         jwt: &str,

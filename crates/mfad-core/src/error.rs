@@ -16,6 +16,8 @@ pub enum Entity {
     ApiKey,
     /// A tenant.
     Tenant,
+    /// A tenant's JWT verification key.
+    JwtKey,
 }
 
 /// The input a validation error is about, in the domain's words. Each API adapter maps it
@@ -24,6 +26,12 @@ pub enum Entity {
 pub enum Field {
     /// A tenant's name (operator commands).
     TenantName,
+    /// A JWT verification key being added (operator command).
+    JwtKey,
+    /// An HS256 secret of a JWT key.
+    JwtSecret,
+    /// A JWT key's `kid`.
+    Kid,
     /// A TOTP factor's issuer.
     TotpIssuer,
     /// A TOTP factor's account name.
@@ -86,6 +94,14 @@ pub enum Reason {
     MissingPlaceholder,
     /// A message template with a link in it.
     ContainsUrl,
+    /// Shorter than `min` bytes.
+    TooShort {
+        /// The fewest accepted.
+        min: usize,
+    },
+    /// Control characters (a line break aside) or bidirectional overrides, which make a
+    /// message read differently from what it says.
+    UnsafeCharacters,
 }
 
 /// One invalid input field.

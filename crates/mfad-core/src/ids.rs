@@ -63,6 +63,10 @@ prefixed_id!(
     /// An API key's public identifier (`key_…`); the secret part is never stored.
     ApiKeyId, "key_"
 );
+prefixed_id!(
+    /// A tenant's JWT verification key (`jwtkey_…`).
+    JwtKeyId, "jwtkey_"
+);
 
 impl TenantId {
     /// Parses a tenant id written either as mfad writes it (`tenant_01H…`) or as the UUID

@@ -9,6 +9,7 @@ pub mod email;
 pub mod enrollment;
 pub mod error;
 pub mod ids;
+pub mod jwt_keys;
 pub mod key_cache;
 pub mod model;
 pub mod pagination;
@@ -22,6 +23,6 @@ pub mod verify;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{CoreError, StoreError};
-pub use ids::{ApiKeyId, ChallengeId, FactorId, MethodId, TenantId, UserId};
+pub use ids::{ApiKeyId, ChallengeId, FactorId, JwtKeyId, MethodId, TenantId, UserId};
 pub use model::*;
 pub use service::{Policy, Service};

@@ -5,7 +5,8 @@
 use time::OffsetDateTime;
 
 use crate::error::StoreError;
-use crate::ids::{ApiKeyId, ChallengeId, FactorId, MethodId, TenantId, UserId};
+use crate::ids::{ApiKeyId, ChallengeId, FactorId, JwtKeyId, MethodId, TenantId, UserId};
+use crate::jwt_keys::JwtKey;
 use crate::model::{
     ApiKey, Challenge, Factor, FailureCount, LoginState, PendingCode, RecoveryCode, Tenant, Trust,
 };
@@ -80,6 +81,17 @@ pub trait Store: Send + Sync + 'static {
 
     /// Marks a key revoked; false if no such (unrevoked) key.
     async fn revoke_api_key(&self, id: &ApiKeyId, now: OffsetDateTime) -> Result<bool, StoreError>;
+
+    /// Stores JWT verification keys, all or none (one transaction); `Conflict` if a key's
+    /// `kid` is already taken in its tenant.
+    async fn insert_jwt_keys(&self, keys: &[JwtKey]) -> Result<(), StoreError>;
+
+    /// Every JWT verification key with its tenant, oldest first. Servers reread this each
+    /// second to pick up changes, so it reads one small table.
+    async fn list_jwt_keys(&self) -> Result<Vec<(JwtKey, Tenant)>, StoreError>;
+
+    /// Deletes a JWT verification key; false if there was none.
+    async fn delete_jwt_key(&self, id: &JwtKeyId) -> Result<bool, StoreError>;
 
     /// Stores a factor, and optionally its first challenge in the same transaction.
     async fn insert_factor(

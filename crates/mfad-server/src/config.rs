@@ -84,6 +84,9 @@ pub struct JwtConfig {
     /// ES384, Ed25519 → EdDSA) or a JWKS document (each key pinned to its `alg`, or to the
     /// algorithm of its type).
     pub public_keys_file: Option<PathBuf>,
+    /// `MFAD_JWT_DEFAULT_TENANT`: the tenant (by name) the two keys above belong to, the
+    /// single-tenant shortcut for `mfad jwt-key add`; required when either is set.
+    pub default_tenant: Option<String>,
     /// `MFAD_JWT_ISSUER`: when set, tokens must carry this `iss` (and issued ones do).
     pub issuer: Option<String>,
     /// `MFAD_JWT_AUDIENCE`: when set, tokens must carry this `aud`.
@@ -98,6 +101,7 @@ impl std::fmt::Debug for JwtConfig {
         f.debug_struct("JwtConfig")
             .field("hs256_secret", &self.hs256_secret.as_ref().map(|_| "***"))
             .field("public_keys_file", &self.public_keys_file)
+            .field("default_tenant", &self.default_tenant)
             .field("issuer", &self.issuer)
             .field("audience", &self.audience)
             .field("ttl", &self.ttl)
@@ -174,6 +178,13 @@ pub struct Config {
     pub throttle: ThrottleConfig,
     /// `MFAD_SMS_*` send limits (SMS-pumping defence), see [`send_limits_config`].
     pub send_limits: SendLimits,
+    /// `MFAD_HEADER_TIMEOUT_SECS` (10), `MFAD_IDLE_TIMEOUT_SECS` (60),
+    /// `MFAD_MAX_CONNECTIONS` (10000).
+    pub connections: crate::serve::ConnectionLimits,
+    /// `MFAD_BODY_TIMEOUT_SECS` (10), `MFAD_REQUEST_TIMEOUT_SECS` (15).
+    pub requests: crate::edge::RequestLimits,
+    /// `MFAD_RATE_LIMIT_PER_KEY`, `MFAD_RATE_LIMIT_PER_ADDRESS`, `MFAD_TRUSTED_PROXY_HEADER`.
+    pub rate_limits: crate::rate_limit::RateLimitConfig,
 }
 
 /// Brute-force throttling (see `mfad_core::verify::ThrottlePolicy`).
@@ -446,7 +457,47 @@ impl Config {
                 "must be between 1 and 31536000 (a year)",
             ));
         }
+        let secs = |k: &'static str, default: u64| -> Result<Duration, ConfigError> {
+            match parse(k, default)? {
+                n @ 1..=3600 => Ok(Duration::from_secs(n)),
+                _ => Err(err(k, "must be between 1 and 3600")),
+            }
+        };
+        let max_connections = parse("MFAD_MAX_CONNECTIONS", 10_000)?;
+        if max_connections == 0 || max_connections > 1_000_000 {
+            return Err(err("MFAD_MAX_CONNECTIONS", "must be between 1 and 1000000"));
+        }
+        let connections = crate::serve::ConnectionLimits {
+            header_timeout: secs("MFAD_HEADER_TIMEOUT_SECS", 10)?,
+            idle_timeout: secs("MFAD_IDLE_TIMEOUT_SECS", 60)?,
+            max_connections: usize::try_from(max_connections).unwrap_or(10_000),
+        };
+        let requests = crate::edge::RequestLimits {
+            body_timeout: secs("MFAD_BODY_TIMEOUT_SECS", 10)?,
+            request_timeout: secs("MFAD_REQUEST_TIMEOUT_SECS", 15)?,
+        };
+        let rate = |k: &'static str, default: &str| {
+            crate::rate_limit::Rate::parse(&var(k).unwrap_or_else(|| default.to_owned()))
+                .map_err(|e| err(k, e))
+        };
+        let proxy_header = match var("MFAD_TRUSTED_PROXY_HEADER") {
+            None => None,
+            Some(h) => Some(axum::http::HeaderName::try_from(h.trim()).map_err(|_| {
+                err(
+                    "MFAD_TRUSTED_PROXY_HEADER",
+                    format!("not a header name: {h:?}"),
+                )
+            })?),
+        };
+        let rate_limits = crate::rate_limit::RateLimitConfig {
+            per_key: rate("MFAD_RATE_LIMIT_PER_KEY", "200/400")?,
+            per_address: rate("MFAD_RATE_LIMIT_PER_ADDRESS", "20/100")?,
+            proxy_header,
+        };
         Ok(Config {
+            connections,
+            requests,
+            rate_limits,
             listen,
             data_dir,
             database_url,
@@ -525,9 +576,20 @@ fn jwt_config(
     parse: &impl Fn(&'static str, u64) -> Result<u64, ConfigError>,
 ) -> Result<JwtConfig, ConfigError> {
     let hs256_secret = var("MFAD_JWT_HS256_SECRET");
-    if hs256_secret.as_ref().is_some_and(|s| s.len() < 32) {
-        // RFC 7518 §3.2: an HS256 key must be at least as long as the hash (256 bits).
+    if hs256_secret
+        .as_ref()
+        .is_some_and(|s| s.len() < mfad_core::jwt_keys::MIN_HS256_SECRET_LEN)
+    {
         return Err(err("MFAD_JWT_HS256_SECRET", "must be at least 32 bytes"));
+    }
+    let public_keys_file = var("MFAD_JWT_PUBLIC_KEYS_FILE").map(PathBuf::from);
+    let default_tenant = var("MFAD_JWT_DEFAULT_TENANT");
+    if (hs256_secret.is_some() || public_keys_file.is_some()) && default_tenant.is_none() {
+        return Err(err(
+            "MFAD_JWT_DEFAULT_TENANT",
+            "required with MFAD_JWT_HS256_SECRET or MFAD_JWT_PUBLIC_KEYS_FILE: \
+             name the tenant those keys act in (or add per-tenant keys with mfad jwt-key add)",
+        ));
     }
     let ttl = parse("MFAD_JWT_TTL_SECS", 3600)?;
     if ttl == 0 || ttl > 86_400 {
@@ -535,7 +597,8 @@ fn jwt_config(
     }
     Ok(JwtConfig {
         hs256_secret,
-        public_keys_file: var("MFAD_JWT_PUBLIC_KEYS_FILE").map(PathBuf::from),
+        public_keys_file,
+        default_tenant,
         issuer: var("MFAD_JWT_ISSUER"),
         audience: var("MFAD_JWT_AUDIENCE"),
         ttl: Duration::from_secs(ttl),
@@ -662,6 +725,8 @@ mod tests {
         assert_eq!(c.master_key, MasterKeySource::DataDir);
         assert_eq!(c.challenge_ttl, Duration::from_secs(600));
         assert_eq!(c.challenge_max_attempts, 5);
+        assert_eq!(c.connections, crate::serve::ConnectionLimits::default());
+        assert_eq!(c.requests, crate::edge::RequestLimits::default());
     }
 
     #[test]
@@ -700,6 +765,14 @@ mod tests {
             ("MFAD_DB_STATEMENT_TIMEOUT_MS", "4000000"),
             ("MFAD_DB_STATEMENT_TIMEOUT_MS", "-1"),
             ("MFAD_MIGRATION_LOCKING", "sometimes"),
+            ("MFAD_HEADER_TIMEOUT_SECS", "0"),
+            ("MFAD_BODY_TIMEOUT_SECS", "3601"),
+            ("MFAD_IDLE_TIMEOUT_SECS", "soon"),
+            ("MFAD_REQUEST_TIMEOUT_SECS", "0"),
+            ("MFAD_MAX_CONNECTIONS", "0"),
+            ("MFAD_RATE_LIMIT_PER_KEY", "fast"),
+            ("MFAD_RATE_LIMIT_PER_ADDRESS", "10/0"),
+            ("MFAD_TRUSTED_PROXY_HEADER", "not a header"),
         ] {
             let e = load(&[(k, v)]).unwrap_err().to_string();
             assert!(e.starts_with(k), "{e}");
@@ -854,12 +927,18 @@ mod tests {
             }
         );
         let secret = "s".repeat(32);
+        let e = load(&[("MFAD_JWT_HS256_SECRET", secret.as_str())])
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("MFAD_JWT_DEFAULT_TENANT"), "{e}");
         let c = load(&[
             ("MFAD_JWT_HS256_SECRET", secret.as_str()),
             ("MFAD_JWT_PUBLIC_KEYS_FILE", "/etc/mfad/jwks.json"),
+            ("MFAD_JWT_DEFAULT_TENANT", "acme"),
             ("MFAD_TWO_FACTOR_LOGIN_TTL_SECS", "60"),
         ])
         .unwrap();
+        assert_eq!(c.jwt.default_tenant.as_deref(), Some("acme"));
         assert_eq!(c.jwt.hs256_secret.as_deref(), Some(secret.as_str()));
         assert_eq!(
             c.jwt.public_keys_file,

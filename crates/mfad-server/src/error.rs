@@ -72,6 +72,10 @@ fn reason_message(f: &str, reason: Reason) -> String {
         Reason::Ambiguous => format!("{f} matches more than one user; send userId"),
         Reason::MissingPlaceholder => format!("{f} must contain {{{{code}}}}"),
         Reason::ContainsUrl => format!("{f} must not contain URLs"),
+        Reason::TooShort { min } => format!("{f} must be at least {min} bytes"),
+        Reason::UnsafeCharacters => {
+            format!("{f} must not contain control or bidirectional-override characters")
+        }
     }
 }
 
@@ -79,6 +83,9 @@ fn reason_message(f: &str, reason: Reason) -> String {
 fn workos_field(f: Field) -> &'static str {
     match f {
         Field::TenantName => "tenant",
+        Field::JwtKey => "key",
+        Field::JwtSecret => "secret",
+        Field::Kid => "kid",
         Field::TotpIssuer => "totp_issuer",
         Field::TotpUser => "totp_user",
         Field::TotpSecret => "totp_secret",
@@ -98,6 +105,7 @@ fn workos_reason(r: Reason) -> &'static str {
     match r {
         Reason::Required => "required",
         Reason::TooLong { .. } => "too_long",
+        Reason::TooShort { .. } => "too_short",
         Reason::Duplicate => "duplicate",
         Reason::TooMany { .. } => "too_many",
         _ => "invalid",
@@ -114,6 +122,11 @@ pub fn workos_field_error(e: &FieldError) -> WireFieldError {
         (Field::TotpSecret, Reason::Invalid) => {
             format!("{field} must be base32 of 10 to 128 bytes")
         }
+        (Field::Kid, Reason::Invalid) => format!(
+            "kid must be 1-{} visible ASCII characters",
+            mfad_core::jwt_keys::MAX_KID_LEN
+        ),
+        (Field::Kid, Reason::Duplicate) => "the tenant already has a key with this kid".into(),
         (_, reason) => reason_message(field, reason),
     };
     WireFieldError::new(field, workos_reason(e.reason), message)
@@ -123,6 +136,9 @@ pub fn workos_field_error(e: &FieldError) -> WireFieldError {
 fn fusionauth_field(f: Field) -> &'static str {
     match f {
         Field::TenantName => "tenantId",
+        Field::JwtKey => "key",
+        Field::JwtSecret => "secret",
+        Field::Kid => "kid",
         Field::TotpIssuer => "issuer",
         Field::TotpUser => "user",
         Field::TotpSecret => "secret",
@@ -142,6 +158,7 @@ fn fusionauth_reason(r: Reason) -> &'static str {
     match r {
         Reason::Required => "blank",
         Reason::TooLong { .. } => "tooLong",
+        Reason::TooShort { .. } => "tooShort",
         Reason::Duplicate | Reason::Ambiguous => "duplicate",
         Reason::TooMany { .. } => "tooMany",
         _ => "invalid",
@@ -201,6 +218,7 @@ fn entity_name(e: Entity) -> &'static str {
         Entity::User => "User",
         Entity::ApiKey => "API Key",
         Entity::Tenant => "Tenant",
+        Entity::JwtKey => "JWT Key",
     }
 }
 
@@ -399,21 +417,13 @@ pub const LOCKED: StatusCode = StatusCode::CONFLICT;
 pub const INVALID_CODE: StatusCode = StatusCode::MISDIRECTED_REQUEST;
 
 impl FusionAuthError {
-    /// FusionAuth's `400 [TenantIdRequired]`: the call needs a tenant and nothing named one.
-    pub fn tenant_id_required() -> Self {
-        Self::general(
-            "TenantIdRequired",
-            "A Tenant Id is required: send an API key, the X-FusionAuth-TenantId header or a JWT with a tid claim.",
-        )
-    }
-
-    /// `400 [InvalidTenantId]`: `X-FusionAuth-TenantId` names no tenant, or not the one the
-    /// request's credentials belong to (reference §1: "a mismatched tenant gives 404 or a
+    /// `400 [InvalidTenantId]`: `X-FusionAuth-TenantId` (or a JWT's `tid`) names no tenant,
+    /// or not the one the request's credentials belong to (reference §1: "a mismatched tenant gives 404 or a
     /// validation error"; the unauthenticated login routes answer 404 instead).
     pub fn invalid_tenant_id() -> Self {
         Self::general(
             "InvalidTenantId",
-            "The X-FusionAuth-TenantId header is not a valid Tenant Id or is not the tenant of the API key or JWT.",
+            "The X-FusionAuth-TenantId header or the JWT's tid claim is not a valid Tenant Id or is not the tenant of the API key or JWT.",
         )
     }
 

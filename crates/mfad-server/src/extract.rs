@@ -1,6 +1,5 @@
 //! Request extractors whose rejections speak the caller's API, never axum's plain text.
 
-use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
@@ -8,6 +7,9 @@ use mfad_core::TenantId;
 use mfad_core::error::CoreError;
 use serde_json::{Map, Value};
 
+use axum::response::{IntoResponse, Response};
+
+use crate::edge::{Api, read_body};
 use crate::error::{FieldErrors, WireFieldError, WorkosError};
 use crate::state::AppState;
 
@@ -20,16 +22,11 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 pub struct JsonObject(pub Map<String, Value>);
 
 impl<S: Send + Sync> FromRequest<S> for JsonObject {
-    type Rejection = WorkosError;
+    type Rejection = Response;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let bytes = Bytes::from_request(req, state).await.map_err(|_| {
-            body_error(
-                "too_large",
-                format!("request body must be at most {MAX_BODY_BYTES} bytes"),
-            )
-        })?;
-        Ok(JsonObject::parse(&bytes)?)
+    async fn from_request(req: Request, _state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = read_body(req).await.map_err(|e| e.render(Api::Workos))?;
+        JsonObject::parse(&bytes).map_err(|e| WorkosError::from(e).into_response())
     }
 }
 

@@ -2,10 +2,13 @@
 //! FusionAuth Two Factor API, startup.
 
 pub mod config;
+pub mod edge;
 pub mod error;
 pub mod extract;
 pub mod jwt;
+pub mod rate_limit;
 pub mod routes;
+pub mod serve;
 pub mod startup;
 pub mod state;
 pub mod telemetry;

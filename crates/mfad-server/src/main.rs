@@ -1,4 +1,4 @@
-//! `mfad`: serve the API, migrate the database, manage API keys and tenant settings.
+//! `mfad`: serve the API, migrate the database, manage API keys, JWT keys and tenant settings.
 
 use std::sync::Arc;
 
@@ -6,6 +6,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use mfad_core::{Clock, SystemClock};
 use mfad_server::config::Config;
+use mfad_server::jwt::{KeyFile, read_key_file};
 use mfad_server::startup::{self, Application};
 
 /// A self-hosted multi-factor authentication service speaking the WorkOS MFA API and the
@@ -34,6 +35,10 @@ enum Command {
     /// Per-tenant settings.
     #[command(subcommand)]
     Tenant(TenantCommand),
+    /// Manage the keys that verify FusionAuth bearer JWTs, per tenant; running servers
+    /// pick up changes within 2 s.
+    #[command(subcommand, name = "jwt-key")]
+    JwtKey(JwtKeyCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -79,6 +84,38 @@ enum TenantCommand {
         /// Remove the tenant's rules (the deployment's alone apply).
         #[arg(long, conflicts_with_all = ["allow", "deny"])]
         clear: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum JwtKeyCommand {
+    /// Add verification keys to a tenant (created if new): its tokens then act in it only.
+    #[command(group(clap::ArgGroup::new("key").required(true).multiple(false)))]
+    Add {
+        /// Tenant name, e.g. `acme`.
+        #[arg(long)]
+        tenant: String,
+        /// A file holding an HS256 secret (at least 32 bytes; one final line break is
+        /// dropped). Stored encrypted under the master key.
+        #[arg(long, group = "key")]
+        hs256_secret_file: Option<std::path::PathBuf>,
+        /// A file of PEM public keys (RSA, P-256, P-384 or Ed25519).
+        #[arg(long, group = "key")]
+        public_key_file: Option<std::path::PathBuf>,
+        /// A JWKS document; each key keeps its own `kid`.
+        #[arg(long, group = "key")]
+        jwks_file: Option<std::path::PathBuf>,
+        /// The `kid` that selects this key among the tenant's (rotation); for a JWKS, add
+        /// only the key with this `kid`.
+        #[arg(long)]
+        kid: Option<String>,
+    },
+    /// List keys (ids, tenants, kids and algorithms, never the secrets).
+    List,
+    /// Remove a key by id (`jwtkey_…`).
+    Remove {
+        /// The key id.
+        id: String,
     },
 }
 
@@ -168,6 +205,14 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             db.migrate().await.context("applying migrations")?;
             let service = startup::build_service(&config, db, clock)?;
             let result = tenant(&service, cmd).await;
+            service.store().close().await;
+            result
+        }
+        Command::JwtKey(cmd) => {
+            let db = startup::open_database(&config).await?;
+            db.migrate().await.context("applying migrations")?;
+            let service = startup::build_service(&config, db, clock)?;
+            let result = jwt_key(&service, cmd).await;
             service.store().close().await;
             result
         }
@@ -286,6 +331,59 @@ async fn tenant(
     println!("tenant: {} ({})", found.name, found.id);
     println!("allowed: {}", or_any(&shown.allowed, "(deployment's)"));
     println!("denied: {}", or_any(&shown.denied, "(deployment's)"));
+    Ok(())
+}
+
+async fn jwt_key(
+    service: &mfad_core::Service<Arc<dyn mfad_store::Database>>,
+    cmd: JwtKeyCommand,
+) -> anyhow::Result<()> {
+    match cmd {
+        JwtKeyCommand::Add {
+            tenant,
+            hs256_secret_file,
+            public_key_file,
+            jwks_file,
+            kid,
+        } => {
+            let (kind, path) = match (hs256_secret_file, public_key_file, jwks_file) {
+                (Some(p), _, _) => (KeyFile::Hs256Secret, p),
+                (_, Some(p), _) => (KeyFile::PublicPem, p),
+                (_, _, Some(p)) => (KeyFile::Jwks, p),
+                (None, None, None) => anyhow::bail!("give one key file"),
+            };
+            let keys = read_key_file(kind, &path, kid.as_deref())
+                .with_context(|| format!("{}", path.display()))?;
+            let (tenant, added) = service
+                .add_jwt_keys(&tenant, keys)
+                .await
+                .map_err(describe)?;
+            println!("tenant: {} ({})", tenant.name, tenant.id);
+            for k in added {
+                println!(
+                    "added {}\t{}\t{}",
+                    k.id,
+                    k.kid.as_deref().unwrap_or("-"),
+                    k.alg
+                );
+            }
+        }
+        JwtKeyCommand::List => {
+            for (key, tenant) in service.list_jwt_keys().await.map_err(describe)? {
+                println!(
+                    "{}\t{}\t{}\t{}",
+                    key.id,
+                    tenant.name,
+                    key.kid.as_deref().unwrap_or("-"),
+                    key.alg
+                );
+            }
+        }
+        JwtKeyCommand::Remove { id } => {
+            service.remove_jwt_key(&id).await.map_err(describe)?;
+            println!("removed {id}");
+        }
+    }
     Ok(())
 }
 

@@ -229,6 +229,7 @@ fn throttle_policy(t: &ThrottleConfig) -> ThrottlePolicy {
 pub struct Application {
     listener: TcpListener,
     state: AppState,
+    connections: crate::serve::ConnectionLimits,
 }
 
 impl Application {
@@ -245,7 +246,7 @@ impl Application {
             db.migrate().await.context("applying migrations")?;
         }
         let service = Arc::new(build_service(config, db, clock)?);
-        let jwt = Arc::new(JwtKeys::load(&config.jwt)?);
+        let jwt = Arc::new(load_jwt_keys(config, &service).await?);
         let ready = Arc::new(AtomicBool::new(service.store().ping().await.is_ok()));
         let listener = TcpListener::bind(config.listen)
             .await
@@ -256,7 +257,10 @@ impl Application {
                 service,
                 ready,
                 jwt,
+                limits: config.requests,
+                rates: Arc::new(crate::rate_limit::RateLimits::new(&config.rate_limits)),
             },
+            connections: config.connections,
         })
     }
 
@@ -277,11 +281,23 @@ impl Application {
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let probe = tokio::spawn(probe_database(self.state.clone()));
+        let jwt_reload = tokio::spawn(reload_jwt_keys(self.state.clone()));
+        let rates = self.state.rates.clone();
+        let prune = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(10));
+            loop {
+                tick.tick().await;
+                rates.prune();
+            }
+        });
         let app = crate::routes::app(self.state.clone());
-        let result = axum::serve(self.listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await;
+        // In-flight requests get their handler deadline (and a second) to finish.
+        let drain = self.state.limits.request_timeout + Duration::from_secs(1);
+        let result =
+            crate::serve::serve(self.listener, app, self.connections, shutdown, drain).await;
         probe.abort();
+        jwt_reload.abort();
+        prune.abort();
         self.state.service.store().close().await;
         result.context("serving HTTP")
     }
@@ -301,6 +317,46 @@ async fn probe_database(state: AppState) {
             } else {
                 tracing::warn!("database unreachable: not ready");
             }
+        }
+    }
+}
+
+/// The JWT keys: the configured ones as keys of `MFAD_JWT_DEFAULT_TENANT` (created if
+/// new, as `mfad api-key create` does), and the stored ones.
+async fn load_jwt_keys(
+    config: &Config,
+    service: &Service<Arc<dyn Database>>,
+) -> anyhow::Result<JwtKeys> {
+    let default_tenant = match &config.jwt.default_tenant {
+        None => None,
+        Some(name) => Some(
+            service
+                .tenant_by_name(name)
+                .await
+                .map_err(|e| anyhow::anyhow!("MFAD_JWT_DEFAULT_TENANT {name:?}: {e}"))?
+                .id,
+        ),
+    };
+    let keys = JwtKeys::load(&config.jwt, default_tenant.as_ref())?;
+    keys.reload(service.open_jwt_keys().await.context("loading JWT keys")?);
+    Ok(keys)
+}
+
+/// Keeps the stored JWT keys in step with the database, once a second, so a key added or
+/// removed with `mfad jwt-key` takes effect on running servers within 2 s. On a read
+/// failure the loaded keys stay (a removed key then lingers until the database answers).
+async fn reload_jwt_keys(state: AppState) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        tick.tick().await;
+        match state.service.open_jwt_keys().await {
+            Ok(keys) => {
+                if state.jwt.reload(keys) {
+                    tracing::info!("JWT keys reloaded");
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot reload JWT keys; keeping the loaded ones"),
         }
     }
 }

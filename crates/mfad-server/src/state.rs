@@ -17,4 +17,8 @@ pub struct AppState {
     pub ready: Arc<AtomicBool>,
     /// JWT keys of the FusionAuth API.
     pub jwt: Arc<JwtKeys>,
+    /// Body and handler deadlines.
+    pub limits: crate::edge::RequestLimits,
+    /// This node's request rate buckets.
+    pub rates: Arc<crate::rate_limit::RateLimits>,
 }

@@ -11,6 +11,7 @@
 mod challenges;
 mod codes;
 mod factors;
+mod jwt_keys;
 mod keys;
 mod last_used;
 mod lean_pool;

@@ -7,7 +7,8 @@ use std::fmt::Debug;
 use std::future::Future;
 
 use mfad_core::error::StoreError;
-use mfad_core::ids::{ApiKeyId, ChallengeId, FactorId, MethodId, TenantId, UserId};
+use mfad_core::ids::{ApiKeyId, ChallengeId, FactorId, JwtKeyId, MethodId, TenantId, UserId};
+use mfad_core::jwt_keys::JwtKey;
 use mfad_core::model::{
     ApiKey, Challenge, Factor, FailureCount, LoginState, PendingCode, RecoveryCode, Tenant, Trust,
 };
@@ -18,7 +19,8 @@ use time::OffsetDateTime;
 use crate::lean_pool::{LeanPool, LeanTransaction, PoolStats};
 use crate::sql::SqlDb;
 use crate::{
-    Database, challenges, codes, factors, keys, last_used, logins, methods, send_limits, throttle,
+    Database, challenges, codes, factors, jwt_keys, keys, last_used, logins, methods, send_limits,
+    throttle,
 };
 
 /// What a backend supplies: its database, where reads and writes go, and the limits every
@@ -110,6 +112,16 @@ impl<B: Backend> Store for SqlStore<B> {
         self.backend
             .guard(keys::revoke_api_key(self, id, now))
             .await
+    }
+
+    async fn insert_jwt_keys(&self, keys: &[JwtKey]) -> Result<(), StoreError> {
+        self.backend.guard(jwt_keys::insert(self, keys)).await
+    }
+    async fn list_jwt_keys(&self) -> Result<Vec<(JwtKey, Tenant)>, StoreError> {
+        self.backend.guard(jwt_keys::list(self)).await
+    }
+    async fn delete_jwt_key(&self, id: &JwtKeyId) -> Result<bool, StoreError> {
+        self.backend.guard(jwt_keys::delete(self, id)).await
     }
 
     async fn insert_factor(&self, f: &Factor, c: Option<&Challenge>) -> Result<(), StoreError> {

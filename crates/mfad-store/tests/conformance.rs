@@ -136,6 +136,7 @@ conformance!(
     ping_answers,
     ensure_tenant_keeps_the_first_of_a_name,
     api_keys_insert_get_list_revoke,
+    jwt_keys_insert_all_or_none_list_delete,
     factors_of_every_type_round_trip,
     duplicate_ids_conflict,
     factor_with_first_challenge_is_all_or_nothing,
@@ -356,6 +357,65 @@ async fn api_keys_insert_get_list_revoke(h: &Harness) {
         h.db.get_api_key(&k2.id).await.unwrap().unwrap().revoked_at,
         None
     );
+}
+
+async fn jwt_keys_insert_all_or_none_list_delete(h: &Harness) {
+    use mfad_core::ids::JwtKeyId;
+    use mfad_core::jwt_keys::{JwtKey, JwtKeyMaterial};
+    let acme = tenant(&h.db, "acme").await;
+    let globex = tenant(&h.db, "globex").await;
+    let key = |t: &Tenant, ms: i64, kid: Option<&str>, material: JwtKeyMaterial| JwtKey {
+        id: JwtKeyId::generate(at(ms)).unwrap(),
+        tenant_id: t.id.clone(),
+        kid: kid.map(str::to_owned),
+        alg: "HS256".into(),
+        material,
+        created_at: at(ms),
+    };
+    let sealed = JwtKeyMaterial::Hs256 {
+        sealed: vec![0, 1, 255],
+    };
+    let a1 = key(&acme, NOW, Some("k1"), sealed.clone());
+    let a2 = key(
+        &acme,
+        NOW + 1,
+        None,
+        JwtKeyMaterial::PublicPem("pem".into()),
+    );
+    let a3 = key(&acme, NOW + 2, None, JwtKeyMaterial::Jwk("{}".into()));
+    // Another tenant may reuse a kid.
+    let g1 = key(&globex, NOW + 3, Some("k1"), sealed.clone());
+    h.db.insert_jwt_keys(&[a1.clone(), a2.clone(), a3.clone()])
+        .await
+        .unwrap();
+    h.db.insert_jwt_keys(std::slice::from_ref(&g1))
+        .await
+        .unwrap();
+    let all = vec![
+        (a1.clone(), acme.clone()),
+        (a2.clone(), acme.clone()),
+        (a3.clone(), acme.clone()),
+        (g1.clone(), globex.clone()),
+    ];
+    assert_eq!(h.db.list_jwt_keys().await.unwrap(), all, "oldest first");
+
+    // A kid taken in the tenant fails the whole batch.
+    let fresh = key(&acme, NOW + 4, Some("k2"), sealed.clone());
+    let taken = key(&acme, NOW + 5, Some("k1"), sealed);
+    let e = h.db.insert_jwt_keys(&[fresh, taken]).await.unwrap_err();
+    assert!(matches!(e, StoreError::Conflict(_)), "{e:?}");
+    assert_eq!(h.db.list_jwt_keys().await.unwrap(), all, "all or none");
+
+    assert!(h.db.delete_jwt_key(&a1.id).await.unwrap());
+    assert!(!h.db.delete_jwt_key(&a1.id).await.unwrap(), "deletes once");
+    let left: Vec<JwtKeyId> =
+        h.db.list_jwt_keys()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|(k, _)| k.id)
+            .collect();
+    assert_eq!(left, vec![a2.id, a3.id, g1.id]);
 }
 
 async fn factors_of_every_type_round_trip(h: &Harness) {

@@ -150,6 +150,7 @@ start_mfad() {
     MFAD_SMTP_FROM="mfad@example.com" \
     MFAD_JWT_HS256_SECRET="$MFAD_JWT_HS256_SECRET" \
     MFAD_JWT_PUBLIC_KEYS_FILE="$JWT_RS256_PUBLIC_KEY_FILE" \
+    MFAD_JWT_DEFAULT_TENANT=acme \
     "$@" "$BIN" serve > "$log" 2>&1 &
   LAST_PID=$!
 }

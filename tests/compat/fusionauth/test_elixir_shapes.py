@@ -429,15 +429,15 @@ def test_generate_secret_bearer_only_forged_is_401(kind: str) -> None:
 
 
 def test_valid_jwt_for_another_tenant_cannot_touch_this_tenants_user() -> None:
-    """A correctly signed token whose tid is tenant B, for a user of tenant A, without a key."""
+    """A token signed by tenant A's key whose tid is tenant B, for a user of tenant A, without
+    an API key: a JWT acts only in its key's tenant, and a tid that disagrees is refused."""
     from conftest import OTHER_TENANT_ID, make_jwt
 
     user = new_user_id()
     auth = legacy_enable_totp(user)
     token = make_jwt(claims_for(user, tenant_id=OTHER_TENANT_ID))
-    # alone, the tid names tenant B, where the user has no method
-    fails(elixir("DELETE", f"/api/user/two-factor?code={auth.code()}", jwt=token, key=None, tenant=None), 404)
-    # with tenant A's header, the tid disagrees with it: the same validation error as a key's
+    # alone, and with tenant A's header, the tid disagrees with the key's tenant
+    invalid_tenant_id(elixir("DELETE", f"/api/user/two-factor?code={auth.code()}", jwt=token, key=None, tenant=None))
     invalid_tenant_id(elixir("DELETE", f"/api/user/two-factor?code={auth.code()}", jwt=token, key=None))
     assert status_of(user) == 242
 

@@ -116,6 +116,7 @@ async fn server() -> (Mfad, Twilio) {
     let twilio = Twilio::start().await;
     let mfad = Mfad::start_with(&[
         ("MFAD_JWT_HS256_SECRET", JWT_SECRET),
+        ("MFAD_JWT_DEFAULT_TENANT", "t1"),
         ("MFAD_SMS_PROVIDER", "twilio"),
         ("MFAD_TWILIO_BASE_URL", &twilio.recorder.url),
         ("MFAD_TWILIO_ACCOUNT_SID", TWILIO_SID),
@@ -864,26 +865,34 @@ async fn jwt_routes_take_the_user_from_the_token() {
         assert!(matches!(e, Error::Unauthorized(_)), "{what}: {e:?}");
     }
 
-    // Without a tenant header, the token's `tid` names the tenant; with neither, the call
-    // is FusionAuth's 400 [TenantIdRequired] (generating a secret needs no tenant).
+    // Without a tenant header, the call acts in the tenant of the key that verified the
+    // token, with or without a `tid`; a `tid` of another tenant is FusionAuth's
+    // 400 [InvalidTenantId].
     let no_tenant = builder(&mfad).build().unwrap();
     let nt = no_tenant.fusionauth();
     nt.generate_secret_using_jwt(&token).await.unwrap();
+    let with_tid = jwt_with(JWT_SECRET, json!({"sub": user, "tid": mfad.tenant_id}), 300);
+    for t in [&token, &with_tid] {
+        let before = twilio.count();
+        nt.send_code_using_jwt(t, &SendTwoFactorCode::sms(PHONE))
+            .await
+            .unwrap();
+        assert_eq!(twilio.count(), before + 1);
+    }
+    let foreign = jwt_with(
+        JWT_SECRET,
+        json!({"sub": user, "tid": "00000000-0000-4000-8000-000000000000"}),
+        300,
+    );
     let e = nt
-        .send_code_using_jwt(&token, &SendTwoFactorCode::sms(PHONE))
+        .send_code_using_jwt(&foreign, &SendTwoFactorCode::sms(PHONE))
         .await
         .unwrap_err();
     let Error::Validation { errors, .. } = &e else {
         panic!("{e:?}")
     };
-    assert_eq!(e.code(), Some("[TenantIdRequired]"), "{e:?}");
+    assert_eq!(e.code(), Some("[InvalidTenantId]"), "{e:?}");
     assert_eq!(errors[0].field, None, "a general error: {errors:?}");
-    let with_tid = jwt_with(JWT_SECRET, json!({"sub": user, "tid": mfad.tenant_id}), 300);
-    let before = twilio.count();
-    nt.send_code_using_jwt(&with_tid, &SendTwoFactorCode::sms(PHONE))
-        .await
-        .unwrap();
-    assert_eq!(twilio.count(), before + 1);
 }
 
 #[tokio::test]

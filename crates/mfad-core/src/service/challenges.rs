@@ -123,6 +123,14 @@ impl<S: Store> Service<S> {
     }
 }
 
+/// Characters an SMS template must not carry: NUL and other controls (a line break
+/// aside), and the bidirectional overrides and isolates that make a message read
+/// differently from what it says (Trojan Source, CVE-2021-42574).
+fn unsafe_in_sms(c: char) -> bool {
+    (c.is_control() && c != '\n')
+        || matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
 fn validate_sms_template(t: &str) -> Result<(), CoreError> {
     let lower = t.to_ascii_lowercase();
     let reason = if !t.contains(CODE_PLACEHOLDER) {
@@ -131,6 +139,8 @@ fn validate_sms_template(t: &str) -> Result<(), CoreError> {
         Some(Reason::TooLong {
             max: MAX_SMS_TEMPLATE_LEN,
         })
+    } else if t.chars().any(unsafe_in_sms) {
+        Some(Reason::UnsafeCharacters)
     } else if lower.contains("http://") || lower.contains("https://") || lower.contains("www.") {
         Some(Reason::ContainsUrl)
     } else {

@@ -20,12 +20,8 @@ pub struct CreatedKey {
 }
 
 impl<S: Store> Service<S> {
-    /// Creates an API key for the tenant named `tenant_name`, creating the tenant if needed.
-    pub async fn create_api_key(
-        &self,
-        tenant_name: &str,
-        label: Option<&str>,
-    ) -> Result<CreatedKey, CoreError> {
+    /// The tenant named `tenant_name`, created if new.
+    pub async fn tenant_by_name(&self, tenant_name: &str) -> Result<Tenant, CoreError> {
         let valid_name = !tenant_name.is_empty()
             && tenant_name.len() <= 64
             && tenant_name
@@ -35,14 +31,24 @@ impl<S: Store> Service<S> {
             return Err(CoreError::invalid(Field::TenantName, Reason::Invalid));
         }
         let now = self.clock.now();
-        let tenant = self
+        Ok(self
             .store
             .ensure_tenant(&Tenant {
                 id: TenantId::generate(now)?,
                 name: tenant_name.to_owned(),
                 created_at: now,
             })
-            .await?;
+            .await?)
+    }
+
+    /// Creates an API key for the tenant named `tenant_name`, creating the tenant if needed.
+    pub async fn create_api_key(
+        &self,
+        tenant_name: &str,
+        label: Option<&str>,
+    ) -> Result<CreatedKey, CoreError> {
+        let tenant = self.tenant_by_name(tenant_name).await?;
+        let now = self.clock.now();
         let id = ApiKeyId::generate(now)?;
         let secret =
             Zeroizing::new(data_encoding::BASE32_NOPAD.encode(&mfad_crypto::random_bytes::<32>()?));

@@ -4,19 +4,18 @@
 
 use std::sync::atomic::Ordering;
 
-use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::routing::get;
+use axum::routing::{MethodRouter, get};
 use serde_json::json;
 
 use crate::error::json_response;
 use crate::state::AppState;
 
 /// The health route.
-pub fn router() -> Router<AppState> {
-    Router::new().route("/health", get(health))
+pub fn routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
+    vec![("/health", get(health))]
 }
 
 async fn health(State(state): State<AppState>) -> Response {

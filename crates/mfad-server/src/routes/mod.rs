@@ -6,26 +6,67 @@ pub mod workos;
 
 use axum::Router;
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::routing::MethodRouter;
 use serde_json::json;
+use std::time::Duration;
+
+use axum::extract::{MatchedPath, Request};
+use axum::response::Response;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
+use tower_http::trace::TraceLayer;
+use tracing::Span;
 
 use crate::error::json_response;
 use crate::extract::MAX_BODY_BYTES;
 use crate::state::AppState;
 
+/// Every route of both APIs and health, as `(path, methods)`.
+fn routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
+    let mut all = workos::routes();
+    all.extend(fusionauth::routes());
+    all.extend(health::routes());
+    all
+}
+
+/// Every route path the application serves (templates with `{param}`s), taken from the
+/// list the router is built from, so tests can enumerate routes added later.
+pub fn paths() -> Vec<&'static str> {
+    routes().into_iter().map(|(path, _)| path).collect()
+}
+
 /// The whole application.
 pub fn app(state: AppState) -> Router {
-    Router::new()
-        .merge(workos::router())
-        .merge(fusionauth::router())
-        .merge(health::router())
-        .fallback(not_found)
-        .method_not_allowed_fallback(method_not_allowed)
-        // Oversized bodies fail the body extractor, which answers in the API's own shape.
+    routes()
+        .into_iter()
+        .fold(Router::new(), |router, (path, methods)| {
+            router.route(path, methods)
+        })
+        .fallback(crate::edge::not_found)
+        .method_not_allowed_fallback(crate::edge::method_not_allowed)
+        // Oversized bodies: refused at once when declared, else by the body extractors
+        // (which read at most MAX_BODY_BYTES); both answer in the API's own shape.
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
+        // Rate limits come before anything that reads the database.
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::rate_limit::limit,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::edge::limits,
+        ))
+        // One span per request with its X-Request-Id, route template and status, so every
+        // log line of a request (errors included) can be joined to the client's report.
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(request_span)
+                .on_response(|resp: &Response, latency: Duration, span: &Span| {
+                    span.record("status", resp.status().as_u16());
+                    tracing::debug!(?latency, "answered");
+                }),
+        )
         .layer(SetSensitiveRequestHeadersLayer::new([
             axum::http::header::AUTHORIZATION,
         ]))
@@ -42,17 +83,23 @@ pub fn app(state: AppState) -> Router {
         .with_state(state)
 }
 
-async fn not_found() -> Response {
-    json_response(
-        StatusCode::NOT_FOUND,
-        &json!({"message": "Not found", "code": "not_found"}),
+/// The span of one request: method, route template (not the path, which holds ids),
+/// the request id, and the status once answered.
+fn request_span(req: &Request) -> Span {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", MatchedPath::as_str);
+    let request_id = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    tracing::info_span!(
+        "request",
+        method = %req.method(),
+        route,
+        request_id,
+        status = tracing::field::Empty,
     )
-}
-
-async fn method_not_allowed() -> Response {
-    json_response(
-        StatusCode::METHOD_NOT_ALLOWED,
-        &json!({"message": "Method not allowed", "code": "method_not_allowed"}),
-    )
-    .into_response()
 }

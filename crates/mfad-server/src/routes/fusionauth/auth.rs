@@ -13,12 +13,10 @@
 //!   tenant gives 404 or a validation error"). Credentials are checked first: a bad key or
 //!   JWT is a 401 whatever the header says.
 //!
-//! Which tenant does a JWT-only call act in? The key's, if a key came too; otherwise the
-//! `X-FusionAuth-TenantId` header; otherwise the token's `tid` claim (what FusionAuth and
-//! mfad's own login tokens carry). A `tid` that names an mfad tenant must agree with the
-//! header, else `400 [InvalidTenantId]` as for a key. With none of these the call has no
-//! tenant, and routes that need one answer FusionAuth's `400 [TenantIdRequired]`;
-//! generating a secret needs none.
+//! A JWT acts only in the tenant whose key verified it (keys belong to tenants, see
+//! [`crate::jwt`]). A `tid` claim, where present, must name that tenant, and so must the
+//! header and an API key sent alongside: any disagreement is `400 [InvalidTenantId]`, so
+//! a token can never be pointed at another tenant (tenant ids are not secrets).
 //!
 //! The unauthenticated login routes ([`TenantHint`]) answer 404 instead: there the header
 //! can only fail to match the login.
@@ -153,20 +151,13 @@ impl FromRequestParts<AppState> for ApiKeyTenant {
 /// A request authenticated by an API key, a JWT, or both (see the module docs).
 #[derive(Debug, Clone)]
 pub struct Caller {
-    /// The tenant the request acts in, if any could be determined.
-    pub tenant: Option<TenantId>,
+    /// The tenant the request acts in.
+    pub tenant: TenantId,
     /// The JWT's user, when a valid JWT came.
     pub jwt_user: Option<UserId>,
 }
 
 impl Caller {
-    /// The tenant, or FusionAuth's `400 [TenantIdRequired]`.
-    pub fn require_tenant(&self) -> Result<TenantId, FusionAuthError> {
-        self.tenant
-            .clone()
-            .ok_or_else(FusionAuthError::tenant_id_required)
-    }
-
     /// The user a call without `{userId}` in its path is about: the JWT's, or, for API-key
     /// calls (FusionAuth ≤ 1.26 clients put it in the query), `user_id`.
     pub fn user(&self, user_id: Option<&str>) -> Result<UserId, FusionAuthError> {
@@ -207,25 +198,19 @@ impl FromRequestParts<AppState> for Caller {
             ),
             None => None,
         };
-        if key_tenant.is_none() && jwt.is_none() {
-            return Err(CoreError::Unauthorized.into());
-        }
-        let claimed = jwt
-            .as_ref()
-            .and_then(|j| j.tenant.as_deref())
-            .and_then(TenantId::parse_any);
-        // The key's tenant wins over a `tid` (Elixir sends both); the header must agree
-        // with whichever names the tenant.
-        let tenant = match (key_tenant, claimed) {
-            (Some(t), _) | (None, Some(t)) => Some(p.tenant_header.agrees_with(t)?),
-            (None, None) => match p.tenant_header {
-                TenantHeader::Absent => None,
-                TenantHeader::Names(h) => Some(h),
-                TenantHeader::Unreadable => return Err(FusionAuthError::invalid_tenant_id()),
-            },
+        let tenant = match (key_tenant, &jwt) {
+            (None, None) => return Err(CoreError::Unauthorized.into()),
+            (Some(key), None) => key,
+            (key, Some(jwt)) => {
+                // Elixir sends a key with its JWTs: both must be of one tenant.
+                if !jwt.tid_agrees() || key.is_some_and(|k| k != jwt.tenant) {
+                    return Err(FusionAuthError::invalid_tenant_id());
+                }
+                jwt.tenant.clone()
+            }
         };
         Ok(Caller {
-            tenant,
+            tenant: p.tenant_header.agrees_with(tenant)?,
             jwt_user: jwt.map(|j| j.user),
         })
     }

@@ -11,11 +11,12 @@
 
 use std::collections::HashMap;
 
-use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Query, Request};
 use axum::http::request::Parts;
+use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value};
 
+use crate::edge::{Api, read_body};
 use crate::error::{FusionAuthError, WireFieldError};
 
 fn invalid_json() -> FusionAuthError {
@@ -27,19 +28,19 @@ fn invalid_json() -> FusionAuthError {
 pub struct FaBody(pub Map<String, Value>);
 
 impl<S: Send + Sync> FromRequest<S> for FaBody {
-    type Rejection = FusionAuthError;
+    type Rejection = Response;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let bytes = Bytes::from_request(req, state)
+    async fn from_request(req: Request, _state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = read_body(req)
             .await
-            .map_err(|_| FusionAuthError::general("TooLarge", "The request body is too large"))?;
+            .map_err(|e| e.render(Api::FusionAuth))?;
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(FaBody::default());
         }
         match serde_json::from_slice::<Value>(&bytes) {
             Ok(Value::Object(m)) => Ok(FaBody(m)),
             Ok(Value::Null) => Ok(FaBody::default()),
-            _ => Err(invalid_json()),
+            _ => Err(invalid_json().into_response()),
         }
     }
 }

@@ -18,44 +18,45 @@ mod status;
 mod user_two_factor;
 pub mod wire;
 
-use axum::Router;
-use axum::routing::{get, post};
+use axum::routing::{MethodRouter, get, post};
 
 use crate::state::AppState;
 
-/// The FusionAuth routes.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/two-factor/secret", get(secret::generate))
-        .route(
+/// The FusionAuth routes, as `(path, methods)`: the router is built from this list, and
+/// tests enumerate it.
+pub fn routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
+    vec![
+        ("/api/two-factor/secret", get(secret::generate)),
+        (
             "/api/user/two-factor",
             post(user_two_factor::enable_self)
                 .delete(user_two_factor::disable_self)
                 .put(user_two_factor::update_self),
-        )
-        .route(
+        ),
+        (
             "/api/user/two-factor/{user_id}",
             post(user_two_factor::enable_for_user)
                 .delete(user_two_factor::disable_for_user)
                 .put(user_two_factor::update_for_user),
-        )
-        .route(
+        ),
+        (
             "/api/user/two-factor/recovery-code/{user_id}",
             post(recovery::generate).get(recovery::retrieve),
-        )
-        .route("/api/two-factor/send", post(send::send))
-        .route(
+        ),
+        ("/api/two-factor/send", post(send::send)),
+        (
             "/api/two-factor/send/{two_factor_id}",
             post(send::send_for_login),
-        )
-        .route("/api/two-factor/start", post(login::start))
-        .route("/api/two-factor/login", post(login::login))
-        .route(
+        ),
+        ("/api/two-factor/start", post(login::start)),
+        ("/api/two-factor/login", post(login::login)),
+        (
             "/api/two-factor/status",
             get(status::get).post(status::post),
-        )
-        .route(
+        ),
+        (
             "/api/two-factor/status/{trust_id}",
             get(status::get_with_trust),
-        )
+        ),
+    ]
 }

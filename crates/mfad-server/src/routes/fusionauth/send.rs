@@ -49,7 +49,7 @@ pub async fn send(
     caller: Caller,
     body: FaBody,
 ) -> Result<Response, FusionAuthError> {
-    let tenant = caller.require_tenant()?;
+    let tenant = caller.tenant.clone();
     let mut fields = Fields::default();
     let method = fields.take(body.str("method")).flatten();
     let mid = fields.take(body.str("methodId")).flatten();

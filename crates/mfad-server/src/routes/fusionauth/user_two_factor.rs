@@ -175,7 +175,7 @@ pub async fn enable_self(
     query: FaQuery,
     body: FaBody,
 ) -> Result<Response, FusionAuthError> {
-    let tenant = caller.require_tenant()?;
+    let tenant = caller.tenant.clone();
     let user = caller.user(param(&body, &query, "userId")?.as_deref())?;
     enable(&state, &tenant, user, &body).await
 }
@@ -241,7 +241,7 @@ pub async fn disable_self(
     query: FaQuery,
     body: FaBody,
 ) -> Result<Response, FusionAuthError> {
-    let tenant = caller.require_tenant()?;
+    let tenant = caller.tenant.clone();
     let user = caller.user(param(&body, &query, "userId")?.as_deref())?;
     disable(&state, &tenant, &user, &query, &body).await
 }
@@ -304,7 +304,7 @@ pub async fn update_self(
     query: FaQuery,
     body: FaBody,
 ) -> Result<Response, FusionAuthError> {
-    let tenant = caller.require_tenant()?;
+    let tenant = caller.tenant.clone();
     let user = caller.user(param(&body, &query, "userId")?.as_deref())?;
     update(&state, &tenant, &user, &body).await
 }

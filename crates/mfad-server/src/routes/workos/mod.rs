@@ -5,23 +5,24 @@ mod factors;
 mod users;
 pub mod wire;
 
-use axum::Router;
-use axum::routing::{get, post};
+use axum::routing::{MethodRouter, get, post};
 
 use crate::state::AppState;
 
-/// The WorkOS routes.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/auth/factors/enroll", post(factors::enroll))
-        .route(
+/// The WorkOS routes, as `(path, methods)`: the router is built from this list, and tests
+/// enumerate it.
+pub fn routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
+    vec![
+        ("/auth/factors/enroll", post(factors::enroll)),
+        (
             "/auth/factors/{id}",
             get(factors::get).delete(factors::delete),
-        )
-        .route("/auth/factors/{id}/challenge", post(challenges::challenge))
-        .route("/auth/challenges/{id}/verify", post(challenges::verify))
-        .route(
+        ),
+        ("/auth/factors/{id}/challenge", post(challenges::challenge)),
+        ("/auth/challenges/{id}/verify", post(challenges::verify)),
+        (
             "/user_management/users/{user_id}/auth_factors",
             get(users::list).post(users::enroll),
-        )
+        ),
+    ]
 }

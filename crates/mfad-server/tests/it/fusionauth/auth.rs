@@ -312,16 +312,47 @@ async fn a_tenant_header_that_is_not_the_keys_is_400_invalid_tenant_id() {
 }
 
 #[tokio::test]
-async fn jwt_calls_take_their_tenant_from_the_key_the_header_or_tid() {
+async fn jwt_calls_act_only_in_the_tenant_of_their_key() {
     let app = spawn_app().await;
     let user = uuid();
     let secret = app.secret().await;
     let enable = |code: String| json!({"method": "authenticator", "secret": secret, "code": code});
 
-    // No key, no header, no tid: FusionAuth's [TenantIdRequired].
+    // The issue's repro: a token without tid, pointed at another tenant by the header, is
+    // refused, and globex's user gets nothing.
     let mut bare = app.claims(&user);
     bare.as_object_mut().unwrap().remove("tid");
     let token = app.hs_jwt(bare.clone());
+    for header in [
+        app.other_tenant.as_str().to_owned(),
+        app.other_tenant.as_uuid(),
+    ] {
+        let r = read(
+            app.request("POST", "/api/user/two-factor", Auth::Jwt(&token))
+                .header("X-FusionAuth-TenantId", header)
+                .header("Content-Type", "application/json")
+                .body(enable(app.totp(&secret)).to_string())
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        r.assert_general_error("[InvalidTenantId]");
+    }
+    let r = read(
+        app.request(
+            "GET",
+            &format!("/api/two-factor/status?userId={user}"),
+            Auth::Key(&app.other_key),
+        )
+        .send()
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(r.status, 200, "globex's {user} has no method: {}", r.text);
+
+    // Without tid or header, the key's tenant (acme) is the one.
     let r = app
         .call_with(
             "POST",
@@ -330,49 +361,26 @@ async fn jwt_calls_take_their_tenant_from_the_key_the_header_or_tid() {
             Some(enable(app.totp(&secret))),
         )
         .await;
-    assert_eq!(r.status, 400);
-    assert_eq!(r.body["generalErrors"][0]["code"], "[TenantIdRequired]");
-    // …but a secret needs no tenant.
-    assert_eq!(
-        app.call_with("GET", "/api/two-factor/secret", Auth::Jwt(&token), None)
-            .await
-            .status,
-        200
-    );
-
-    // The header names the tenant.
-    let r = read(
-        app.request("POST", "/api/user/two-factor", Auth::Jwt(&token))
-            .header("X-FusionAuth-TenantId", app.tenant.as_uuid())
-            .header("Content-Type", "application/json")
-            .body(enable(app.totp(&secret)).to_string())
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(app.status(&user).await, 242);
     app.advance(30);
 
-    // A tid naming one tenant and a header naming another: the same validation error as
-    // a key's, whichever form the header takes.
-    let token_tid = app.hs_jwt(app.claims(&user));
-    for header in [
-        app.other_tenant.as_str().to_owned(),
-        app.other_tenant.as_uuid(),
+    // A tid naming another tenant, or nothing mfad knows, is refused, header or not.
+    for tid in [
+        json!(app.other_tenant.as_str()),
+        json!(app.other_tenant.as_uuid()),
+        json!("acme"),
+        json!(42),
     ] {
-        let r = read(
-            app.request("GET", "/api/two-factor/secret", Auth::Jwt(&token_tid))
-                .header("X-FusionAuth-TenantId", header)
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await;
-        r.assert_general_error("[InvalidTenantId]");
+        let mut claims = app.claims(&user);
+        claims["tid"] = tid.clone();
+        let t = app.hs_jwt(claims);
+        app.call_with("GET", "/api/two-factor/secret", Auth::Jwt(&t), None)
+            .await
+            .assert_general_error("[InvalidTenantId]");
     }
     // A header that names no tenant is refused on a JWT call too, with or without a tid.
+    let token_tid = app.hs_jwt(app.claims(&user));
     for t in [&token, &token_tid] {
         let r = read(
             app.request("GET", "/api/two-factor/secret", Auth::Jwt(t))
@@ -384,18 +392,38 @@ async fn jwt_calls_take_their_tenant_from_the_key_the_header_or_tid() {
         .await;
         r.assert_general_error("[InvalidTenantId]");
     }
-    // A tid that agrees with the header (as its UUID) is fine.
-    let r = read(
-        app.request("GET", "/api/two-factor/secret", Auth::Jwt(&token_tid))
-            .header("X-FusionAuth-TenantId", app.tenant.as_uuid())
+    // Elixir's JWT + key: a key of another tenant than the JWT's is refused.
+    app.call_with(
+        "GET",
+        "/api/two-factor/secret",
+        Auth::Elixir(&token_tid, &app.other_key),
+        None,
+    )
+    .await
+    .assert_general_error("[InvalidTenantId]");
+    // A tid that agrees, in either form, with a header that agrees, in either form.
+    for (tid, header) in [
+        (app.tenant.as_uuid(), app.tenant.as_str().to_owned()),
+        (app.tenant.as_str().to_owned(), app.tenant.as_uuid()),
+    ] {
+        let mut claims = app.claims(&user);
+        claims["tid"] = json!(tid);
+        let r = read(
+            app.request(
+                "GET",
+                "/api/two-factor/secret",
+                Auth::Jwt(&app.hs_jwt(claims)),
+            )
+            .header("X-FusionAuth-TenantId", header)
             .send()
             .await
             .unwrap(),
-    )
-    .await;
-    assert_eq!(r.status, 200, "{}", r.text);
+        )
+        .await;
+        assert_eq!(r.status, 200, "{}", r.text);
+    }
 
-    // tid alone: the token mfad itself issues at login works for the JWT routes.
+    // The token mfad itself issues at login works for the JWT routes.
     let started = app.start(&user).await;
     let r = app
         .login(started["twoFactorId"].as_str().unwrap(), &app.totp(&secret))

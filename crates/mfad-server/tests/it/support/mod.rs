@@ -169,6 +169,12 @@ pub async fn spawn_with(opts: Options) -> TestApp {
         ("MFAD_SMTP_FROM", "mfad@example.com".into()),
         ("MFAD_JWT_HS256_SECRET", HS_SECRET.into()),
         ("MFAD_JWT_PUBLIC_KEYS_FILE", pem_path.display().to_string()),
+        // The keys above are acme's (`mfad jwt-key` gives other tenants theirs).
+        ("MFAD_JWT_DEFAULT_TENANT", "acme".into()),
+        // Suites that page through hundreds of factors in a second; rate limits have their
+        // own tests (workos::edge).
+        ("MFAD_RATE_LIMIT_PER_KEY", "0".into()),
+        ("MFAD_RATE_LIMIT_PER_ADDRESS", "0".into()),
         ("MFAD_CHALLENGE_MAX_ATTEMPTS", opts.max_attempts.to_string()),
         ("MFAD_CHALLENGE_TTL_SECS", opts.ttl_secs.to_string()),
     ]);

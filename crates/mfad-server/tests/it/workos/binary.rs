@@ -12,9 +12,9 @@ use crate::support::{read, totp_now};
 
 const BIN: &str = env!("CARGO_BIN_EXE_mfad");
 
-struct Server {
+pub(crate) struct Server {
     child: Child,
-    url: String,
+    pub(crate) url: String,
 }
 
 impl Drop for Server {
@@ -32,7 +32,7 @@ fn free_port() -> u16 {
         .port()
 }
 
-fn command(dir: &std::path::Path, extra: &[(&str, &str)]) -> Command {
+pub(crate) fn command(dir: &std::path::Path, extra: &[(&str, &str)]) -> Command {
     let mut c = Command::new(BIN);
     c.current_dir(dir)
         .env_clear()
@@ -45,17 +45,7 @@ fn command(dir: &std::path::Path, extra: &[(&str, &str)]) -> Command {
 }
 
 fn create_key(dir: &std::path::Path, tenant: &str) -> String {
-    let out = command(dir, &[])
-        .args(["api-key", "create", "--tenant", tenant])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout)
-        .unwrap()
+    run_cli(dir, &["api-key", "create", "--tenant", tenant])
         .lines()
         .last()
         .unwrap()
@@ -63,7 +53,22 @@ fn create_key(dir: &std::path::Path, tenant: &str) -> String {
         .to_owned()
 }
 
-async fn start(dir: &std::path::Path, log: &std::path::Path, extra: &[(&str, &str)]) -> Server {
+/// Runs `mfad <args>` on the data dir in `dir`, asserting success; its standard output.
+pub(crate) fn run_cli(dir: &std::path::Path, args: &[&str]) -> String {
+    let out = command(dir, &[]).args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "mfad {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+pub(crate) async fn start(
+    dir: &std::path::Path,
+    log: &std::path::Path,
+    extra: &[(&str, &str)],
+) -> Server {
     let port = free_port();
     let listen = format!("127.0.0.1:{port}");
     let mut env: Vec<(&str, &str)> = vec![("MFAD_LISTEN", &listen), ("RUST_LOG", "debug")];

@@ -149,7 +149,16 @@ async fn sms_challenge_texts_the_code_through_twilio() {
             .body
             .starts_with("Your verification code is ")
     );
-    for bad in ["no placeholder", "Visit https://evil.example {{code}}"] {
+    let long = format!("{{{{code}}}}{}", "x".repeat(400));
+    for bad in [
+        "no placeholder",
+        "Visit https://evil.example {{code}}",
+        "Code {{code}}\u{0}",
+        "Code {{code}}\u{1b}[2J",
+        "Code {{code}} \u{202E}lave",
+        "Code {{code}} \u{2066}x\u{2069}",
+        long.as_str(),
+    ] {
         let r = app
             .call(
                 "POST",
@@ -158,7 +167,17 @@ async fn sms_challenge_texts_the_code_through_twilio() {
             )
             .await;
         assert_error(&r, 422, "invalid_request_parameters");
+        assert_eq!(r.body["errors"][0]["field"], "sms_template", "{bad:?}");
     }
+    // A line break is fine.
+    let r = app
+        .call(
+            "POST",
+            &format!("/auth/factors/{fid}/challenge"),
+            Some(json!({"sms_template": "Acme\nYour code: {{code}}"})),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
 }
 
 #[tokio::test]

@@ -149,7 +149,7 @@ async fn oversized_bodies_unknown_routes_and_methods_answer_json() {
             .unwrap(),
     )
     .await;
-    assert_error(&r, 422, "invalid_request_parameters");
+    assert_error(&r, 413, "payload_too_large");
     assert_error(
         &app.call("GET", "/no/such/route", None).await,
         404,
