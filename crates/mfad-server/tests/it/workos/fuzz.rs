@@ -137,7 +137,7 @@ fn generate(rng: &mut TestRng, templates: &[&str], key: &str) -> Case {
     let mut rest = template;
     while let Some(open) = rest.find('{') {
         let close = rest[open..].find('}').map_or(rest.len(), |c| c + open);
-        path.extend_from_slice(rest[..open].as_bytes());
+        path.extend_from_slice(&rest.as_bytes()[..open]);
         path.extend(segment(rng));
         rest = rest.get(close + 1..).unwrap_or("");
     }
