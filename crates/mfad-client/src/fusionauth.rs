@@ -1,4 +1,4 @@
-//! The FusionAuth Two Factor API (fusionauth-2fa.md): the current (1.26+) shapes as the
+//! The FusionAuth Two Factor API (`docs/contracts/fusionauth.md`): the current (1.26+) shapes as the
 //! official 1.69 clients send them, and the legacy (≤ 1.25) shapes of the Elixir 0.3.0
 //! client. Reached through [`Client::fusionauth`].
 //!
@@ -1178,7 +1178,7 @@ mod tests {
             serde_json::to_value(SendTwoFactorCode::new()).unwrap(),
             serde_json::json!({})
         );
-        // TwoFactorLoginRequest + BaseLoginRequest (fusionauth-2fa.md §3.2).
+        // TwoFactorLoginRequest + BaseLoginRequest (`docs/contracts/fusionauth.md` §4).
         let v = serde_json::to_value(
             CompleteTwoFactorLogin::new("tfid", "915187")
                 .trust_computer(true)

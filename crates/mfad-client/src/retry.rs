@@ -1,6 +1,6 @@
 //! When and how long to wait before trying a call again.
 //!
-//! The statuses and limits follow the official WorkOS SDKs (workos-mfa.md §1): Node retries
+//! The statuses and limits follow the official WorkOS SDKs (`docs/contracts/workos.md` §1): Node retries
 //! 408, 429, 500, 502, 503 and 504 plus network errors, waits with exponential backoff and
 //! jitter, and honours `Retry-After` (seconds or an HTTP date) capped at 60 s.
 

@@ -1,5 +1,5 @@
 //! The WorkOS MFA API: factors, challenges and user factors, called as the official WorkOS
-//! SDKs call them (workos-mfa.md §2 and §4). These are methods of [`Client`].
+//! SDKs call them (`docs/contracts/workos.md` §2 and §4). These are methods of [`Client`].
 
 use std::collections::VecDeque;
 use std::fmt;

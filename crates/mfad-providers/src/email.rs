@@ -17,6 +17,7 @@ use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use mfad_core::email::EmailSender;
 use percent_encoding::percent_decode_str;
+use secrecy::{ExposeSecret, SecretString};
 
 /// Prints messages to the log. Codes are visible: never use in production.
 #[derive(Debug, Default)]
@@ -63,7 +64,7 @@ pub enum SmtpSecurity {
 /// * `smtps://host[:port]`: implicit TLS (port 465);
 ///
 /// each with optional percent-encoded `user:password@` credentials.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub struct SmtpEndpoint {
     /// Host name or IP address; also the name the server certificate must carry.
     pub host: String,
@@ -73,21 +74,8 @@ pub struct SmtpEndpoint {
     pub security: SmtpSecurity,
     /// User name for `AUTH`, percent-decoded.
     pub user: Option<String>,
-    /// Password for `AUTH`, percent-decoded (secret).
-    pub password: Option<String>,
-}
-
-impl fmt::Debug for SmtpEndpoint {
-    // Hand-written so the password never reaches a log line.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SmtpEndpoint")
-            .field("host", &self.host)
-            .field("port", &self.port)
-            .field("security", &self.security)
-            .field("user", &self.user)
-            .field("password", &self.password.as_ref().map(|_| "***"))
-            .finish()
-    }
+    /// Password for `AUTH`, percent-decoded; its `Debug` prints nothing.
+    pub password: Option<SecretString>,
 }
 
 impl fmt::Display for SmtpEndpoint {
@@ -153,7 +141,7 @@ impl SmtpEndpoint {
         };
         let user = Some(decode(url.username(), "user name")?).filter(|u| !u.is_empty());
         let password = match url.password() {
-            Some(p) => Some(decode(p, "password")?),
+            Some(p) => Some(SecretString::from(decode(p, "password")?)),
             None => None,
         };
         if user.is_none() && password.is_some() {
@@ -189,7 +177,7 @@ pub fn check_from_address(address: &str) -> Result<(), String> {
 pub struct SmtpOptions {
     /// The password, when it is kept out of the URL (for instance read from a file). It is an
     /// error to give one here and in the URL.
-    pub password: Option<String>,
+    pub password: Option<SecretString>,
     /// Extra trusted CA certificates (PEM), for servers with a private CA; the system's roots
     /// stay trusted.
     pub extra_ca_pem: Option<Vec<u8>>,
@@ -210,7 +198,7 @@ impl Default for SmtpOptions {
 impl fmt::Debug for SmtpOptions {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SmtpOptions")
-            .field("password", &self.password.as_ref().map(|_| "***"))
+            .field("password", &self.password)
             .field("extra_ca_pem", &self.extra_ca_pem.as_ref().map(Vec::len))
             .field("timeout", &self.timeout)
             .finish()
@@ -237,7 +225,7 @@ struct Inner {
     endpoint: String,
     timeout: Duration,
     /// Strings scrubbed from error messages (the password).
-    secrets: Vec<String>,
+    secrets: Vec<SecretString>,
 }
 
 /// The current transport and its generation; built on first use, inside the runtime.
@@ -317,10 +305,11 @@ impl SmtpEmail {
                     ));
                 }
                 let password = password.unwrap_or_default();
-                if !password.is_empty() {
-                    secrets.push(password.clone());
+                let exposed = password.expose_secret().to_owned();
+                if !exposed.is_empty() {
+                    secrets.push(password);
                 }
-                builder = builder.credentials(Credentials::new(user.clone(), password));
+                builder = builder.credentials(Credentials::new(user.clone(), exposed));
             }
             (None, Some(_)) => return Err("an SMTP password needs a user name in the URL".into()),
             (None, None) => {}
@@ -383,7 +372,7 @@ impl Inner {
     fn describe(&self, error: &lettre::transport::smtp::Error) -> String {
         let mut text = format!("SMTP delivery through {} failed: {error}", self.endpoint);
         for secret in &self.secrets {
-            text = text.replace(secret.as_str(), "***");
+            text = text.replace(secret.expose_secret(), "***");
         }
         text
     }
@@ -482,10 +471,14 @@ mod tests {
         let e = SmtpEndpoint::parse("smtps://me%40example.com:p%40ss%2Fw%3Ard%25@relay.example")
             .unwrap();
         assert_eq!(e.user.as_deref(), Some("me@example.com"));
-        assert_eq!(e.password.as_deref(), Some("p@ss/w:rd%"));
+        assert_eq!(
+            e.password.as_ref().map(|p| p.expose_secret()),
+            Some("p@ss/w:rd%")
+        );
         assert_eq!(e.to_string(), "smtps://relay.example:465");
         let e = SmtpEndpoint::parse("smtps://apikey@relay.example").unwrap();
-        assert_eq!((e.user.as_deref(), e.password), (Some("apikey"), None));
+        assert_eq!(e.user.as_deref(), Some("apikey"));
+        assert!(e.password.is_none());
     }
 
     #[test]

@@ -14,6 +14,7 @@ use async_trait::async_trait;
 use hmac::{Hmac, KeyInit, Mac};
 use mfad_core::phone::PhoneNumber;
 use mfad_core::sms::SmsSender;
+use secrecy::{ExposeSecret, SecretBox, SecretString};
 use sha2::Sha256;
 
 pub mod email;
@@ -55,7 +56,7 @@ pub struct TwilioSms {
     client: reqwest::Client,
     url: String,
     account_sid: String,
-    auth_token: String,
+    auth_token: SecretString,
     from: String,
 }
 
@@ -78,7 +79,7 @@ impl TwilioSms {
                 account_sid
             ),
             account_sid: account_sid.to_owned(),
-            auth_token: auth_token.to_owned(),
+            auth_token: SecretString::from(auth_token),
             from: from.to_owned(),
         })
     }
@@ -90,7 +91,7 @@ impl SmsSender for TwilioSms {
         let resp = self
             .client
             .post(&self.url)
-            .basic_auth(&self.account_sid, Some(&self.auth_token))
+            .basic_auth(&self.account_sid, Some(self.auth_token.expose_secret()))
             .form(&[("To", to.as_str()), ("From", &self.from), ("Body", body)])
             .send()
             .await
@@ -121,7 +122,7 @@ impl SmsSender for TwilioSms {
 pub struct WebhookSms {
     client: reqwest::Client,
     url: String,
-    secret: Vec<u8>,
+    secret: SecretBox<[u8]>,
     clock: std::sync::Arc<dyn mfad_core::Clock>,
 }
 
@@ -135,7 +136,7 @@ impl WebhookSms {
         Ok(WebhookSms {
             client: http_client(Duration::from_secs(10))?,
             url: url.to_owned(),
-            secret: secret.to_vec(),
+            secret: SecretBox::from(secret.to_vec()),
             clock,
         })
     }
@@ -160,8 +161,11 @@ impl SmsSender for WebhookSms {
     async fn send(&self, to: &PhoneNumber, body: &str) -> Result<(), String> {
         let payload = serde_json::to_vec(&serde_json::json!({ "to": to.as_str(), "body": body }))
             .map_err(|e| format!("webhook body: {e}"))?;
-        let signature =
-            webhook_signature(&self.secret, self.clock.now().unix_timestamp(), &payload);
+        let signature = webhook_signature(
+            self.secret.expose_secret(),
+            self.clock.now().unix_timestamp(),
+            &payload,
+        );
         let resp = self
             .client
             .post(&self.url)

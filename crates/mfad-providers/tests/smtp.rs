@@ -282,7 +282,7 @@ async fn implicit_tls_with_credentials_from_the_url_or_a_separate_password() {
         .await
         .unwrap();
     let separate = SmtpOptions {
-        password: Some(password.to_owned()),
+        password: Some(password.into()),
         ..trusting(&pki)
     };
     SmtpEmail::new(

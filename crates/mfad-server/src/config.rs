@@ -6,9 +6,11 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use mfad_core::send_limits::SendLimits;
+use secrecy::{ExposeSecret, SecretString};
 
-/// Which SMS adapter delivers codes.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Which SMS adapter delivers codes. Secrets are [`SecretString`]s, whose `Debug` prints
+/// nothing of them.
+#[derive(Debug, Clone)]
 pub enum SmsConfig {
     /// Log messages (development only).
     Console,
@@ -18,8 +20,8 @@ pub enum SmsConfig {
         base_url: String,
         /// `AC…` account id.
         account_sid: String,
-        /// Auth token (secret).
-        auth_token: String,
+        /// Auth token.
+        auth_token: SecretString,
         /// Sender number or messaging service.
         from: String,
     },
@@ -27,13 +29,13 @@ pub enum SmsConfig {
     Webhook {
         /// Where to POST.
         url: String,
-        /// HMAC key (secret).
-        secret: String,
+        /// HMAC key.
+        secret: SecretString,
     },
 }
 
 /// Which email adapter delivers codes.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone)]
 pub enum EmailConfig {
     /// Log messages (development only).
     Console,
@@ -41,8 +43,8 @@ pub enum EmailConfig {
     Smtp {
         /// `MFAD_SMTP_URL`: `smtp://` (plain), `smtp+starttls://` (or `?tls=starttls`) or
         /// `smtps://` `host[:port]`, optionally with percent-encoded `user[:password]@`
-        /// (see [`mfad_providers::email::SmtpEndpoint`]). May hold a secret.
-        url: String,
+        /// (see [`mfad_providers::email::SmtpEndpoint`]). May hold a password.
+        url: SecretString,
         /// `MFAD_SMTP_FROM` (default `mfad@localhost`): the sender address.
         from: String,
         /// `MFAD_SMTP_PASSWORD_FILE`: a file holding the password, instead of the URL.
@@ -53,7 +55,7 @@ pub enum EmailConfig {
 }
 
 impl std::fmt::Debug for EmailConfig {
-    // Hand-written so the password in the URL never reaches a log line.
+    // Hand-written to show the relay without the password in its URL.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             EmailConfig::Console => f.write_str("Console"),
@@ -64,7 +66,7 @@ impl std::fmt::Debug for EmailConfig {
                 ca_file,
             } => f
                 .debug_struct("Smtp")
-                .field("url", &redact_url(url))
+                .field("url", &redact_url(url.expose_secret()))
                 .field("from", from)
                 .field("password_file", password_file)
                 .field("ca_file", ca_file)
@@ -75,11 +77,11 @@ impl std::fmt::Debug for EmailConfig {
 
 /// JWTs on the FusionAuth API: which tokens `Authorization: Bearer` may carry, and how the
 /// token of a completed two-factor login is signed.
-#[derive(Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct JwtConfig {
     /// `MFAD_JWT_HS256_SECRET` (at least 32 bytes): verifies HS256 tokens and signs the
-    /// `token` of a completed two-factor login. Secret.
-    pub hs256_secret: Option<String>,
+    /// `token` of a completed two-factor login.
+    pub hs256_secret: Option<SecretString>,
     /// `MFAD_JWT_PUBLIC_KEYS_FILE`: PEM public keys (RSA → RS256, P-256 → ES256, P-384 →
     /// ES384, Ed25519 → EdDSA) or a JWKS document (each key pinned to its `alg`, or to the
     /// algorithm of its type).
@@ -95,25 +97,11 @@ pub struct JwtConfig {
     pub ttl: Duration,
 }
 
-impl std::fmt::Debug for JwtConfig {
-    // Hand-written so the HMAC secret never reaches a log line.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("JwtConfig")
-            .field("hs256_secret", &self.hs256_secret.as_ref().map(|_| "***"))
-            .field("public_keys_file", &self.public_keys_file)
-            .field("default_tenant", &self.default_tenant)
-            .field("issuer", &self.issuer)
-            .field("audience", &self.audience)
-            .field("ttl", &self.ttl)
-            .finish()
-    }
-}
-
 /// Where the master key comes from.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum MasterKeySource {
     /// `MFAD_MASTER_KEY`.
-    Inline(String),
+    Inline(SecretString),
     /// `MFAD_MASTER_KEY_FILE`.
     File(PathBuf),
     /// Neither: `<data dir>/master.key`, generated on first start.
@@ -121,7 +109,7 @@ pub enum MasterKeySource {
 }
 
 /// Effective configuration.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone)]
 pub struct Config {
     /// `MFAD_LISTEN`.
     pub listen: SocketAddr,
@@ -205,24 +193,15 @@ pub struct ThrottleConfig {
 }
 
 impl std::fmt::Debug for Config {
-    // Hand-written so secrets never reach a log line.
+    // Hand-written for the database URL, which may hold a password; the other secrets are
+    // `SecretString`s.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let sms = match &self.sms {
-            SmsConfig::Console => "console".to_owned(),
-            SmsConfig::Twilio { base_url, .. } => format!("twilio ({base_url})"),
-            SmsConfig::Webhook { .. } => "webhook".to_owned(),
-        };
-        let key = match &self.master_key {
-            MasterKeySource::Inline(_) => "MFAD_MASTER_KEY".to_owned(),
-            MasterKeySource::File(p) => format!("file {}", p.display()),
-            MasterKeySource::DataDir => "data dir".to_owned(),
-        };
         f.debug_struct("Config")
             .field("listen", &self.listen)
             .field("data_dir", &self.data_dir)
             .field("database", &redact_url(&self.database_url))
-            .field("master_key", &key)
-            .field("sms", &sms)
+            .field("master_key", &self.master_key)
+            .field("sms", &self.sms)
             .field("email", &self.email)
             .field("challenge_ttl", &self.challenge_ttl)
             .field("challenge_max_attempts", &self.challenge_max_attempts)
@@ -289,7 +268,7 @@ impl Config {
             None => default_sqlite_url(&data_dir),
         };
         let master_key = match (var("MFAD_MASTER_KEY"), var("MFAD_MASTER_KEY_FILE")) {
-            (Some(k), None) => MasterKeySource::Inline(k),
+            (Some(k), None) => MasterKeySource::Inline(k.into()),
             (None, Some(f)) => MasterKeySource::File(PathBuf::from(f)),
             (None, None) => MasterKeySource::DataDir,
             (Some(_), Some(_)) => {
@@ -311,12 +290,12 @@ impl Config {
                 base_url: var("MFAD_TWILIO_BASE_URL")
                     .unwrap_or_else(|| mfad_providers::TwilioSms::DEFAULT_BASE_URL.into()),
                 account_sid: need("MFAD_TWILIO_ACCOUNT_SID")?,
-                auth_token: need("MFAD_TWILIO_AUTH_TOKEN")?,
+                auth_token: need("MFAD_TWILIO_AUTH_TOKEN")?.into(),
                 from: need("MFAD_TWILIO_FROM")?,
             },
             Some("webhook") => SmsConfig::Webhook {
                 url: need("MFAD_SMS_WEBHOOK_URL")?,
-                secret: need("MFAD_SMS_WEBHOOK_SECRET")?,
+                secret: need("MFAD_SMS_WEBHOOK_SECRET")?.into(),
             },
             Some(other) => {
                 return Err(err(
@@ -356,7 +335,7 @@ impl Config {
                     }
                 }
                 EmailConfig::Smtp {
-                    url,
+                    url: url.into(),
                     from,
                     password_file,
                     ca_file: var("MFAD_SMTP_CA_FILE").map(PathBuf::from),
@@ -575,10 +554,10 @@ fn jwt_config(
     var: &impl Fn(&str) -> Option<String>,
     parse: &impl Fn(&'static str, u64) -> Result<u64, ConfigError>,
 ) -> Result<JwtConfig, ConfigError> {
-    let hs256_secret = var("MFAD_JWT_HS256_SECRET");
+    let hs256_secret = var("MFAD_JWT_HS256_SECRET").map(SecretString::from);
     if hs256_secret
         .as_ref()
-        .is_some_and(|s| s.len() < mfad_core::jwt_keys::MIN_HS256_SECRET_LEN)
+        .is_some_and(|s| s.expose_secret().len() < mfad_core::jwt_keys::MIN_HS256_SECRET_LEN)
     {
         return Err(err("MFAD_JWT_HS256_SECRET", "must be at least 32 bytes"));
     }
@@ -721,8 +700,8 @@ mod tests {
             c.database_url
         );
         assert!(c.database_url.ends_with("mfad-data/mfad.db"));
-        assert_eq!(c.sms, SmsConfig::Console);
-        assert_eq!(c.master_key, MasterKeySource::DataDir);
+        assert!(matches!(c.sms, SmsConfig::Console));
+        assert!(matches!(c.master_key, MasterKeySource::DataDir));
         assert_eq!(c.challenge_ttl, Duration::from_secs(600));
         assert_eq!(c.challenge_max_attempts, 5);
         assert_eq!(c.connections, crate::serve::ConnectionLimits::default());
@@ -745,7 +724,7 @@ mod tests {
                 base_url,
                 ..
             } => {
-                assert_eq!(auth_token, "0123456789");
+                assert_eq!(auth_token.expose_secret(), "0123456789");
                 assert_eq!(base_url, "https://api.twilio.com");
             }
             other => panic!("{other:?}"),
@@ -820,7 +799,7 @@ mod tests {
 
     #[test]
     fn email_defaults_to_the_console_and_smtp_needs_a_url() {
-        assert_eq!(load(&[]).unwrap().email, EmailConfig::Console);
+        assert!(matches!(load(&[]).unwrap().email, EmailConfig::Console));
         let e = load(&[("MFAD_EMAIL_PROVIDER", "smtp")])
             .unwrap_err()
             .to_string();
@@ -830,15 +809,18 @@ mod tests {
             ("MFAD_SMTP_URL", "smtp+starttls://relay.example"),
         ])
         .unwrap();
-        assert_eq!(
-            c.email,
+        match c.email {
             EmailConfig::Smtp {
-                url: "smtp+starttls://relay.example".into(),
-                from: "mfad@localhost".into(),
+                url,
+                from,
                 password_file: None,
                 ca_file: None,
+            } => {
+                assert_eq!(url.expose_secret(), "smtp+starttls://relay.example");
+                assert_eq!(from, "mfad@localhost");
             }
-        );
+            other => panic!("{other:?}"),
+        }
         let c = load(&[
             ("MFAD_EMAIL_PROVIDER", "smtp"),
             ("MFAD_SMTP_URL", "smtps://apikey@relay.example"),
@@ -919,13 +901,18 @@ mod tests {
         let c = load(&[]).unwrap();
         assert_eq!(c.two_factor_login_ttl, Duration::from_secs(300));
         assert_eq!(c.two_factor_trust_ttl, Duration::from_secs(30 * 86_400));
-        assert_eq!(
-            c.jwt,
-            JwtConfig {
-                ttl: Duration::from_secs(3600),
-                ..JwtConfig::default()
-            }
-        );
+        let JwtConfig {
+            hs256_secret: None,
+            public_keys_file: None,
+            default_tenant: None,
+            issuer: None,
+            audience: None,
+            ttl,
+        } = c.jwt
+        else {
+            panic!("{:?}", c.jwt);
+        };
+        assert_eq!(ttl, Duration::from_secs(3600));
         let secret = "s".repeat(32);
         let e = load(&[("MFAD_JWT_HS256_SECRET", secret.as_str())])
             .unwrap_err()
@@ -939,7 +926,10 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(c.jwt.default_tenant.as_deref(), Some("acme"));
-        assert_eq!(c.jwt.hs256_secret.as_deref(), Some(secret.as_str()));
+        assert_eq!(
+            c.jwt.hs256_secret.as_ref().map(|s| s.expose_secret()),
+            Some(secret.as_str())
+        );
         assert_eq!(
             c.jwt.public_keys_file,
             Some(PathBuf::from("/etc/mfad/jwks.json"))
@@ -957,27 +947,55 @@ mod tests {
         }
     }
 
+    /// Every secret the configuration holds, in each provider's settings, is absent from
+    /// its `Debug` text, while the settings around it stay visible.
     #[test]
     fn debug_hides_secrets() {
-        let c = load(&[
-            ("MFAD_MASTER_KEY", "aa".repeat(32).as_str()),
-            ("MFAD_DATABASE_URL", "postgres://mfad:hunter2@db/mfad"),
-            ("MFAD_SMS_PROVIDER", "webhook"),
-            ("MFAD_SMS_WEBHOOK_URL", "http://x"),
-            ("MFAD_SMS_WEBHOOK_SECRET", "whsecret"),
-        ])
-        .unwrap();
-        let s = format!("{c:?}");
-        assert!(
-            !s.contains("hunter2") && !s.contains("whsecret") && !s.contains("aaaa"),
-            "{s}"
-        );
-        let c = load(&[
-            ("MFAD_EMAIL_PROVIDER", "smtp"),
-            ("MFAD_SMTP_URL", "smtps://mailer:smtp-pw@relay.example"),
-        ])
-        .unwrap();
-        let s = format!("{c:?}");
-        assert!(!s.contains("smtp-pw") && s.contains("relay.example"), "{s}");
+        let jwt = "jwt-secret-".repeat(4);
+        let common = [
+            ("MFAD_MASTER_KEY", "ab".repeat(32)),
+            (
+                "MFAD_DATABASE_URL",
+                "postgres://mfad:db-pw-1@db/mfad".into(),
+            ),
+            ("MFAD_JWT_HS256_SECRET", jwt.clone()),
+            ("MFAD_JWT_DEFAULT_TENANT", "acme".into()),
+        ];
+        let providers: [&[(&str, &str)]; 3] = [
+            &[
+                ("MFAD_SMS_PROVIDER", "twilio"),
+                ("MFAD_TWILIO_ACCOUNT_SID", "AC1"),
+                ("MFAD_TWILIO_AUTH_TOKEN", "twilio-token-1"),
+                ("MFAD_TWILIO_FROM", "+15005550006"),
+            ],
+            &[
+                ("MFAD_SMS_PROVIDER", "webhook"),
+                ("MFAD_SMS_WEBHOOK_URL", "http://hook.example"),
+                ("MFAD_SMS_WEBHOOK_SECRET", "webhook-secret-1"),
+            ],
+            &[
+                ("MFAD_EMAIL_PROVIDER", "smtp"),
+                ("MFAD_SMTP_URL", "smtps://mailer:smtp-pw-1@relay.example"),
+            ],
+        ];
+        for extra in providers {
+            let mut vars: Vec<(&str, &str)> =
+                common.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            vars.extend_from_slice(extra);
+            let s = format!("{:?}", load(&vars).unwrap());
+            for secret in [
+                "abab",
+                "db-pw-1",
+                "jwt-secret",
+                "twilio-token-1",
+                "webhook-secret-1",
+                "smtp-pw-1",
+            ] {
+                assert!(!s.contains(secret), "{secret} in {s}");
+            }
+            assert!(s.contains("acme") && s.contains("db/mfad"), "{s}");
+        }
+        let smtp = load(providers[2]).unwrap();
+        assert!(format!("{smtp:?}").contains("relay.example"));
     }
 }

@@ -379,8 +379,8 @@ pub fn json_response(status: StatusCode, body: &serde_json::Value) -> Response {
         .into_response()
 }
 
-/// A [`CoreError`] rendered as FusionAuth answers (see `shared/reference/fusionauth-2fa.md`
-/// §0): 400 with an Errors object (`fieldErrors`, `generalErrors`, codes `[kind]field`),
+/// A [`CoreError`] rendered as FusionAuth answers (see `docs/contracts/fusionauth.md`
+/// §1): 400 with an Errors object (`fieldErrors`, `generalErrors`, codes `[kind]field`),
 /// and **empty** bodies for 401, 404 and 421 (a wrong code), which is what every
 /// FusionAuth client expects; the Python client even raises on a 400 that is not JSON.
 #[derive(Debug)]
@@ -418,7 +418,7 @@ pub const INVALID_CODE: StatusCode = StatusCode::MISDIRECTED_REQUEST;
 
 impl FusionAuthError {
     /// `400 [InvalidTenantId]`: `X-FusionAuth-TenantId` (or a JWT's `tid`) names no tenant,
-    /// or not the one the request's credentials belong to (reference §1: "a mismatched tenant gives 404 or a
+    /// or not the one the request's credentials belong to (`docs/contracts/fusionauth.md` §2: upstream gives "404 or a
     /// validation error"; the unauthenticated login routes answer 404 instead).
     pub fn invalid_tenant_id() -> Self {
         Self::general(

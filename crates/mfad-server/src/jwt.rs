@@ -26,6 +26,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use mfad_core::jwt_keys::{NewJwtKey, OpenJwtMaterial, OpenedJwtKey};
 use mfad_core::{JwtKeyId, TenantId, UserId};
 use mfad_crypto::Zeroizing;
+use secrecy::ExposeSecret;
 use serde_json::{Map, Value, json};
 use time::OffsetDateTime;
 
@@ -160,8 +161,11 @@ impl JwtKeys {
             return Ok(keys);
         };
         if let Some(secret) = &config.hs256_secret {
-            keys.configured
-                .push(TenantKey::hs256(tenant.clone(), None, secret.as_bytes()));
+            keys.configured.push(TenantKey::hs256(
+                tenant.clone(),
+                None,
+                secret.expose_secret().as_bytes(),
+            ));
         }
         if let Some(path) = &config.public_keys_file {
             let public = load_public_keys(path)
@@ -644,7 +648,7 @@ mod tests {
         let t0 = OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap();
         let tenant = TenantId::generate(t0).unwrap();
         let config = JwtConfig {
-            hs256_secret: Some("x".repeat(32)),
+            hs256_secret: Some("x".repeat(32).into()),
             default_tenant: Some("acme".into()),
             ttl: std::time::Duration::from_secs(60),
             ..JwtConfig::default()

@@ -16,6 +16,7 @@ use mfad_crypto::Keyring;
 use mfad_providers::email::SmtpOptions;
 use mfad_providers::{ConsoleEmail, ConsoleSms, SmtpEmail, TwilioSms, WebhookSms};
 use mfad_store::{Database, Db, StoreOptions};
+use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
 
 use crate::config::{Config, EmailConfig, MasterKeySource, SmsConfig, ThrottleConfig, redact_url};
@@ -25,7 +26,7 @@ use crate::state::AppState;
 /// Loads the master key, generating one into the data dir on first start.
 pub fn load_keyring(config: &Config) -> anyhow::Result<Keyring> {
     let text = match &config.master_key {
-        MasterKeySource::Inline(k) => mfad_crypto::Zeroizing::new(k.clone()),
+        MasterKeySource::Inline(k) => mfad_crypto::Zeroizing::new(k.expose_secret().to_owned()),
         MasterKeySource::File(path) => mfad_crypto::Zeroizing::new(
             std::fs::read_to_string(path)
                 .with_context(|| format!("reading MFAD_MASTER_KEY_FILE {}", path.display()))?,
@@ -127,11 +128,13 @@ fn sms_sender(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Arc<dyn 
             auth_token,
             from,
         } => Arc::new(
-            TwilioSms::new(base_url, account_sid, auth_token, from).map_err(anyhow::Error::msg)?,
+            TwilioSms::new(base_url, account_sid, auth_token.expose_secret(), from)
+                .map_err(anyhow::Error::msg)?,
         ),
-        SmsConfig::Webhook { url, secret } => {
-            Arc::new(WebhookSms::new(url, secret.as_bytes(), clock).map_err(anyhow::Error::msg)?)
-        }
+        SmsConfig::Webhook { url, secret } => Arc::new(
+            WebhookSms::new(url, secret.expose_secret().as_bytes(), clock)
+                .map_err(anyhow::Error::msg)?,
+        ),
     })
 }
 
@@ -154,7 +157,7 @@ pub fn email_sender(config: &Config) -> anyhow::Result<Arc<dyn EmailSender>> {
         } => {
             let password = match password_file {
                 None => None,
-                Some(path) => Some(read_secret_file("MFAD_SMTP_PASSWORD_FILE", path)?),
+                Some(path) => Some(read_secret_file("MFAD_SMTP_PASSWORD_FILE", path)?.into()),
             };
             let extra_ca_pem = match ca_file {
                 None => None,
@@ -168,7 +171,7 @@ pub fn email_sender(config: &Config) -> anyhow::Result<Arc<dyn EmailSender>> {
                 extra_ca_pem,
                 ..SmtpOptions::default()
             };
-            let smtp = SmtpEmail::new(url, from, options)
+            let smtp = SmtpEmail::new(url.expose_secret(), from, options)
                 .map_err(|e| anyhow::anyhow!("email provider smtp: {e}"))?;
             tracing::info!(sender = ?smtp, "email codes go through SMTP");
             Arc::new(smtp)

@@ -1,6 +1,6 @@
 //! What goes over the wire, checked on a recording server: every call's method, path, query,
-//! headers and JSON body against what the official SDKs send (workos-mfa.md §1 and §4,
-//! fusionauth-2fa.md §1, §2.1 and §5.3); how answers are read; and retries.
+//! headers and JSON body against what the official SDKs send (`docs/contracts/workos.md` §1
+//! and §4, `docs/contracts/fusionauth.md` §1 to §4); how answers are read; and retries.
 
 use std::time::Duration;
 
@@ -594,7 +594,7 @@ enum Cred {
     Anonymous,
 }
 
-/// FusionAuth's clients (§1, §5.3): the raw key (or `Bearer <jwt>`, or nothing), the tenant
+/// FusionAuth's clients (`docs/contracts/fusionauth.md` §2): the raw key (or `Bearer <jwt>`, or nothing), the tenant
 /// header on every call, a JSON content type only with a body, no idempotency key.
 fn assert_fa(r: &Recorded, method: &str, target: &str, cred: Cred, body: Option<Value>) {
     assert_eq!(r.method, method, "{target}");

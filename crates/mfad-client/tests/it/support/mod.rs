@@ -416,7 +416,7 @@ impl Recorder {
     }
 }
 
-// Canned WorkOS objects (workos-mfa.md §3).
+// Canned WorkOS objects (`docs/contracts/workos.md` §3).
 pub const FACTOR_TOTP_ENROLLED: &str = r#"{"object":"authentication_factor","id":"auth_factor_01FZ4TS0MWPZR7GATS7KCXANQZ","created_at":"2022-03-27T04:40:00.410Z","updated_at":"2022-03-27T04:40:00.410Z","type":"totp","totp":{"issuer":"WorkOS","user":"some_user","qr_code":"data:image/png;base64,iVBORw0KGgo=","secret":"LNASAT3PGQDTE5J4M4YDCTTOPZGBCAIW","uri":"otpauth://totp/WorkOS:some_user?secret=LNASAT3PGQDTE5J4M4YDCTTOPZGBCAIW&issuer=WorkOS"}}"#;
 pub const FACTOR_SMS: &str = r#"{"object":"authentication_factor","id":"auth_factor_01FZ4TS0MWPZR7GATS7KCXANQA","created_at":"2022-03-27T04:40:00.410Z","updated_at":"2022-03-27T04:40:00.410Z","type":"sms","sms":{"phone_number":"+15005550006"}}"#;
 pub const FACTOR_GENERIC: &str = r#"{"object":"authentication_factor","id":"auth_factor_01FZ4WMXXA09XF6NK1XMKNWB3M","created_at":"2022-03-27T05:12:43.689Z","updated_at":"2022-03-27T05:12:43.689Z","type":"generic_otp"}"#;

@@ -5,12 +5,12 @@
 //! * JWT: `Authorization: Bearer <jwt>` (or `JWT <jwt>`, or an `access_token` cookie),
 //!   verified against the configured keys; the user is its `sub`.
 //! * Both at once: the Elixir 0.3.0 client sends two `Authorization` headers on its JWT
-//!   calls, the Bearer token first and the API key second (reference §1.1). The JWT names
+//!   calls, the Bearer token first and the API key second (`docs/contracts/fusionauth.md` §2.1). The JWT names
 //!   the user and the key the tenant.
 //! * `X-FusionAuth-TenantId`, optional, must name the key's tenant (as `tenant_…` or as the
 //!   UUID of the same 128 bits). One that names another tenant, or no tenant at all, is a
-//!   FusionAuth validation error, `400 [InvalidTenantId]` (reference §1: "a mismatched
-//!   tenant gives 404 or a validation error"). Credentials are checked first: a bad key or
+//!   FusionAuth validation error, `400 [InvalidTenantId]` (`docs/contracts/fusionauth.md` §2;
+//!   upstream: "404 or a validation error"). Credentials are checked first: a bad key or
 //!   JWT is a 401 whatever the header says.
 //!
 //! A JWT acts only in the tenant whose key verified it (keys belong to tenants, see

@@ -1,7 +1,7 @@
 //! FusionAuth's Two Factor API, legacy (≤ 1.25, as the Elixir `fusion_auth` 0.3.0
 //! client calls it) and current (1.26+, as the 1.69 Python and TypeScript clients call
 //! it), on the same factors as the WorkOS API. See
-//! `shared/reference/fusionauth-2fa.md` for the contract.
+//! `docs/contracts/fusionauth.md` for the contract.
 //!
 //! Status codes as FusionAuth answers: 200 (JSON or an empty body without a JSON content
 //! type), 242 from status when a second factor is required, 400 with an Errors object,

@@ -110,7 +110,8 @@ mod tests {
 
     #[test]
     fn reference_secret_pairs_decode_to_the_same_key() {
-        // Real FusionAuth responses quoted in the reference (§2): base32(base64decode(secret)).
+        // Real FusionAuth secret responses (quoted in the Elixir client's documentation):
+        // base32(base64decode(secret)), `docs/contracts/fusionauth.md` §5.
         for (b64, b32) in [
             ("SP2m6K2Dg/x2JN9DyQvZ", "JD62N2FNQOB7Y5RE35B4SC6Z"),
             ("D90sYs5aPN51Z+ubdQt7", "B7OSYYWOLI6N45LH5ONXKC33"),
@@ -128,7 +129,8 @@ mod tests {
 
     #[test]
     fn reference_totp_vectors() {
-        // §4: key = base64decode("SP2m6K2Dg/x2JN9DyQvZ"), codes at t-1, t, t+1.
+        // Computed with a plain RFC 4226 HOTP: key = base64decode("SP2m6K2Dg/x2JN9DyQvZ"),
+        // codes at t-1, t, t+1.
         let key = decode_secret(Some("SP2m6K2Dg/x2JN9DyQvZ"), None).unwrap();
         let t = mfad_otp::Totp::default();
         assert_eq!(t.code_at(&key, 1_700_000_000 - 30), "844552");

@@ -1,4 +1,4 @@
-//! The WorkOS MFA API, as the official SDKs call it (see `shared/reference/workos-mfa.md`).
+//! The WorkOS MFA API, as the official SDKs call it (see `docs/contracts/workos.md`).
 
 mod challenges;
 mod factors;

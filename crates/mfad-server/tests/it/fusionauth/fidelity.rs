@@ -49,7 +49,7 @@ fn last_used(methods: &serde_json::Value) -> Vec<(String, bool)> {
 
 #[tokio::test]
 async fn last_used_is_kept_per_user_and_shown_in_every_method_list() {
-    // It texts one number to enable and again to log in: send limits relaxed.
+    // Texts one number several times in a row: not a test of the send limits.
     let app = spawn_relaxed().await;
     let user = uuid();
     let (secret, _) = app.enable_authenticator(&user).await;

@@ -1,5 +1,5 @@
 //! Every function of the Elixir `FusionAuth.TwoFactor` 0.3.0 client, with its exact
-//! request shapes (reference §2.1), including the two `Authorization` headers of its JWT
+//! request shapes (`docs/contracts/fusionauth.md` §3), including the two `Authorization` headers of its JWT
 //! calls (Bearer first, then the raw key) and the tenant header it always sends.
 
 use serde_json::json;

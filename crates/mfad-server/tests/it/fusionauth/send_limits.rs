@@ -104,7 +104,7 @@ async fn the_application_with_its_key_is_not_limited_per_end_user() {
 #[tokio::test]
 async fn login_sends_keep_the_per_number_cooldown_and_limits() {
     let app = spawn_app().await;
-    // A UUID: the login response is checked against FusionAuth's typed model.
+    // A UUID, as FusionAuth's typed LoginResponse model requires of `user.id`.
     let user = uuid();
     app.enable_sms(&user, PHONE).await.assert_json(200);
     let tfid = app.start(&user).await["twoFactorId"]

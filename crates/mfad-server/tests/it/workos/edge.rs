@@ -200,11 +200,11 @@ async fn a_handler_past_its_deadline_is_503_in_the_callers_shape() {
         &log,
         &[
             ("MFAD_REQUEST_TIMEOUT_SECS", "1"),
-            // Both calls text one number; the send cooldown is not what this tests.
-            ("MFAD_SMS_COOLDOWN_SECS", "0"),
             ("MFAD_SMS_PROVIDER", "webhook"),
             ("MFAD_SMS_WEBHOOK_URL", &webhook),
             ("MFAD_SMS_WEBHOOK_SECRET", "whsec"),
+            // Both calls text one number: not a test of the send cooldown.
+            ("MFAD_SMS_COOLDOWN_SECS", "0"),
         ],
     )
     .await;

@@ -43,7 +43,7 @@ const BODIES: &[&[u8]] = &[
 ];
 
 /// Asserts the answer is in the API of `path`, and no server failure.
-fn check(path: &str, method: &str, status: u16, content_type: &str, text: &str) {
+pub(super) fn check(path: &str, method: &str, status: u16, content_type: &str, text: &str) {
     let case = format!("{method} {path} -> {status} {content_type:?} {text:.200}");
     assert!(status < 500, "{case}");
     let fusionauth = path.starts_with("/api/");

@@ -8,6 +8,7 @@ mod concurrency;
 mod edge;
 mod every_route;
 mod factors;
+mod fuzz;
 mod input;
 mod jwt_keys;
 mod pagination;
