@@ -800,6 +800,8 @@ async fn outage(mode: Link) {
             ("MFAD_DB_CONNECT_TIMEOUT_SECS", "1"),
             ("MFAD_DB_STATEMENT_TIMEOUT_MS", "1000"),
             ("MFAD_AUTO_MIGRATE", "false"),
+            // Four workers enroll flat out; the per-key rate limit is not what this tests.
+            ("MFAD_RATE_LIMIT_PER_KEY", "100000/100000"),
         ],
     );
     wait_ready(&c.http, &node).await;
