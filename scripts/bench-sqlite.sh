@@ -33,8 +33,11 @@ cleanup() { [ -n "$SERVER" ] && kill "$SERVER" 2>/dev/null; wait 2>/dev/null; rm
 trap cleanup EXIT
 
 # Wrong codes must keep exercising the judge-and-count path for the whole run, so the
-# attempt limit is out of reach here (each wrong code is still judged and counted).
+# attempt limit is out of reach here (each wrong code is still judged and counted), the
+# per-factor throttle is off (its load-test switch), and so is the per-key request limit
+# (one key drives the whole load).
 export MFAD_DATA_DIR="$DATA" RUST_LOG=warn MFAD_CHALLENGE_MAX_ATTEMPTS=1000000000
+export MFAD_THROTTLE=off MFAD_RATE_LIMIT_PER_KEY=0
 KEY="$("$MFAD" api-key create --tenant bench 2>/dev/null | tail -n 1)"
 MFAD_LISTEN="127.0.0.1:$PORT" "$MFAD" serve 2>"$DATA/serve.log" &
 SERVER=$!
