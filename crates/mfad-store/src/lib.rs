@@ -22,10 +22,12 @@ mod rows;
 mod send_limits;
 mod sql;
 mod sqlite;
+mod sqlite_writer;
 mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod throttle;
+mod verify;
 
 use std::fmt::Debug;
 use std::ops::Deref;

@@ -13,14 +13,17 @@ use mfad_core::model::{
     ApiKey, Challenge, Factor, FailureCount, LoginState, PendingCode, RecoveryCode, Tenant, Trust,
 };
 use mfad_core::send_limits::{CountryRules, SendHistory, SendRecord, SendRefusal, SendTicket};
-use mfad_core::store::{AttemptOutcome, FactorScan, Judgement, Store, SuccessOutcome};
+use mfad_core::store::{
+    AttemptOutcome, ChallengeJudge, FactorScan, Judgement, Store, SuccessOutcome, Verification,
+};
 use time::OffsetDateTime;
 
 use crate::lean_pool::{LeanPool, LeanTransaction, PoolStats};
 use crate::sql::SqlDb;
+use crate::sqlite_writer::SqliteWriter;
 use crate::{
     Database, challenges, codes, factors, jwt_keys, keys, last_used, logins, methods, send_limits,
-    throttle,
+    throttle, verify,
 };
 
 /// What a backend supplies: its database, where reads and writes go, and the limits every
@@ -43,6 +46,12 @@ pub(crate) trait Backend: Debug + Send + Sync + 'static {
 
     /// Applies the backend's embedded migrations.
     fn migrate(&self) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The thread that runs whole verifications on a connection of its own (SQLite on a
+    /// file); without one, the store verifies optimistically over the pools.
+    fn writer(&self) -> Option<&SqliteWriter> {
+        None
+    }
 }
 
 /// The store on one backend.
@@ -77,6 +86,9 @@ impl<B: Backend> Database for SqlStore<B> {
     }
 
     async fn close(&self) {
+        if let Some(w) = self.backend.writer() {
+            w.close().await;
+        }
         self.read().close().await;
         self.write().close().await;
     }
@@ -406,5 +418,22 @@ impl<B: Backend> Store for SqlStore<B> {
         self.backend
             .guard(send_limits::set_countries(self, t, rules, now))
             .await
+    }
+
+    // ---- verification in one store visit (perf, issue 8 §4) ----------------------------
+    async fn verify_challenge(
+        &self,
+        t: &TenantId,
+        id: &ChallengeId,
+        now: OffsetDateTime,
+        judge: ChallengeJudge,
+    ) -> Result<Verification, StoreError> {
+        match self.backend.writer() {
+            Some(w) => w.verify(t, id, now, judge).await,
+            None => {
+                let op = verify::verify_challenge(self, t, id, now, judge);
+                self.backend.guard(op).await
+            }
+        }
     }
 }
