@@ -169,11 +169,18 @@ conformance!(
     send_refusal_records_nothing_and_release_forgets,
     sms_countries_are_per_tenant_and_seen_by_admissions,
     race_send_admissions_never_exceed_a_limit,
+    verify_in_one_call_records_what_the_judge_says,
+    race_verify_in_one_call_settles_one_right_code_once,
+    race_verify_in_one_call_counts_each_wrong_code_once,
 );
 
 #[path = "conformance/send_limits.rs"]
 mod send_limits;
 use send_limits::*;
+
+#[path = "conformance/verify.rs"]
+mod verify;
+use verify::*;
 
 // ---- fixtures ---------------------------------------------------------------------------
 
