@@ -84,8 +84,8 @@ pub enum Verification {
     Judged {
         /// The challenge as judged (before the settlement).
         challenge: Challenge,
-        /// Its factor as judged.
-        factor: Factor,
+        /// Its factor as judged (boxed: a factor is large).
+        factor: Box<Factor>,
         /// What the judge said, and the store recorded.
         verdict: Verdict,
     },

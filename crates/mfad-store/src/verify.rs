@@ -46,7 +46,7 @@ pub(crate) fn settlement_sql<'a>(
 pub(crate) fn judged(challenge: Challenge, factor: Factor, verdict: Verdict) -> Verification {
     Verification::Judged {
         challenge,
-        factor,
+        factor: Box::new(factor),
         verdict,
     }
 }
