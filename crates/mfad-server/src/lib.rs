@@ -6,6 +6,7 @@ pub mod edge;
 pub mod error;
 pub mod extract;
 pub mod jwt;
+pub mod openapi;
 pub mod rate_limit;
 pub mod routes;
 pub mod serve;

@@ -18,4 +18,5 @@ mod support;
 mod compat;
 mod fusionauth;
 mod multinode;
+mod ops;
 mod workos;
