@@ -11,6 +11,7 @@ pub mod error;
 pub mod ids;
 pub mod jwt_keys;
 pub mod key_cache;
+pub mod metrics;
 pub mod model;
 pub mod pagination;
 pub mod phone;

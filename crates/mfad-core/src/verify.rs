@@ -27,6 +27,7 @@ use time::{Duration, OffsetDateTime};
 
 use crate::error::CoreError;
 use crate::ids::{ChallengeId, TenantId, UserId};
+use crate::metrics::{Credential, Event, Outcome};
 use crate::model::Factor;
 use crate::model::{
     Challenge, FactorDetails, FactorType, FailureCount, LoginState, PendingCode, RecoveryCode,
@@ -339,11 +340,34 @@ impl<S: Store> Service<S> {
             self.store.get_challenge(tenant, id).await?.ok_or_else(|| {
                 CoreError::not_found(crate::error::Entity::Challenge, id.as_str())
             })?;
+        let kind = factor.details.factor_type();
+        let result = self
+            .judge_challenge(tenant, id, challenge, &factor, code)
+            .await;
+        self.observe(Event::Verification {
+            credential: Credential::Factor(kind),
+            outcome: match &result {
+                Ok((_, _, true)) => Outcome::Valid,
+                Ok((_, _, false)) => Outcome::Invalid,
+                Err(e) => Outcome::of_error(e),
+            },
+        });
+        result
+    }
+
+    async fn judge_challenge(
+        &self,
+        tenant: &TenantId,
+        id: &ChallengeId,
+        challenge: Challenge,
+        factor: &Factor,
+        code: &str,
+    ) -> Result<(Challenge, FactorType, bool), CoreError> {
         let now = self.clock.now();
         self.ensure_pending(&challenge, now)?;
         self.admit(&factor.failures, now)?;
         let judgement = match (&factor.details, &challenge.code_digest) {
-            (FactorDetails::Totp(totp), _) => match self.totp_step(&factor, totp, code, now)? {
+            (FactorDetails::Totp(totp), _) => match self.totp_step(factor, totp, code, now)? {
                 Some(step) => Judgement::Right {
                     totp_step: Some(step),
                 },
@@ -364,7 +388,7 @@ impl<S: Store> Service<S> {
         };
         let max = self.policy.max_attempts;
         let kind = factor.details.factor_type();
-        match self.settle_factor(&factor, judgement, now).await? {
+        match self.settle_factor(factor, judgement, now).await? {
             Judgement::Right { .. } => {
                 match self.store.record_success(tenant, id, max, now).await? {
                     SuccessOutcome::Verified => Ok((challenge, kind, true)),
@@ -419,6 +443,36 @@ impl<S: Store> Service<S> {
     /// code is `Ok(None)` and counts against every factor it was judged for, the user and
     /// the open sent codes.
     pub(crate) async fn judge(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+        candidates: Vec<Candidate<'_>>,
+        methods: &[Factor],
+        code: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<Judged>, CoreError> {
+        let result = self
+            .judge_code(tenant, user, candidates, methods, code, now)
+            .await;
+        let credential = match &result {
+            Ok(Some(Judged::Totp(f))) => Credential::Factor(f.details.factor_type()),
+            Ok(Some(Judged::Sent(_))) => Credential::SentCode,
+            Ok(Some(Judged::Recovery)) => Credential::RecoveryCode,
+            Ok(None) | Err(_) => Credential::Any,
+        };
+        let outcome = match &result {
+            Ok(Some(_)) => Outcome::Valid,
+            Ok(None) => Outcome::Invalid,
+            Err(e) => Outcome::of_error(e),
+        };
+        self.observe(Event::Verification {
+            credential,
+            outcome,
+        });
+        result
+    }
+
+    async fn judge_code(
         &self,
         tenant: &TenantId,
         user: &UserId,

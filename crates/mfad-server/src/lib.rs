@@ -6,6 +6,7 @@ pub mod edge;
 pub mod error;
 pub mod extract;
 pub mod jwt;
+pub mod metrics;
 pub mod openapi;
 pub mod rate_limit;
 pub mod routes;

@@ -43,6 +43,9 @@ pub(crate) trait Backend: Debug + Send + Sync + 'static {
 
     /// Applies the backend's embedded migrations.
     fn migrate(&self) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The versions of the backend's embedded migrations.
+    fn migration_versions(&self) -> Vec<i64>;
 }
 
 /// The store on one backend.
@@ -79,6 +82,15 @@ impl<B: Backend> Database for SqlStore<B> {
     async fn close(&self) {
         self.read().close().await;
         self.write().close().await;
+    }
+
+    async fn pending_migrations(&self) -> Result<Vec<i64>, StoreError> {
+        self.backend
+            .guard(crate::migrations::pending(
+                self,
+                self.backend.migration_versions(),
+            ))
+            .await
     }
 
     fn pool_stats(&self) -> Vec<PoolStats> {
