@@ -168,11 +168,8 @@ impl<S: Store> Service<S> {
             req.caller.as_bytes(),
             req.key.as_bytes(),
         ]));
-        let request_digest = mfad_crypto::digest_parts(&[
-            req.method.as_bytes(),
-            req.path.as_bytes(),
-            req.body,
-        ]);
+        let request_digest =
+            mfad_crypto::digest_parts(&[req.method.as_bytes(), req.path.as_bytes(), req.body]);
         let claim = data_encoding::HEXLOWER.encode(&mfad_crypto::random_bytes::<16>()?);
         let now = self.clock.now();
         let outcome = self
@@ -189,11 +186,9 @@ impl<S: Store> Service<S> {
             .await?;
         Ok(match outcome {
             ClaimOutcome::Claimed => Begun::Run(IdempotencyTicket { id, claim }),
-            ClaimOutcome::Existing { request_digest: d, .. }
-                if !mfad_crypto::ct_eq(&d, &request_digest) =>
-            {
-                Begun::Mismatch
-            }
+            ClaimOutcome::Existing {
+                request_digest: d, ..
+            } if !mfad_crypto::ct_eq(&d, &request_digest) => Begun::Mismatch,
             ClaimOutcome::Existing { response: None, .. } => Begun::InProgress,
             ClaimOutcome::Existing {
                 response: Some((status, sealed)),
@@ -220,7 +215,9 @@ impl<S: Store> Service<S> {
         if !response.worth_keeping() {
             return self.abandon_idempotent(ticket).await;
         }
-        let sealed = self.keyring.seal(&response.encode(), ticket.id.as_bytes())?;
+        let sealed = self
+            .keyring
+            .seal(&response.encode(), ticket.id.as_bytes())?;
         let kept = self
             .store
             .complete_idempotency(&ticket.id, &ticket.claim, response.status, &sealed)
@@ -266,8 +263,18 @@ mod tests {
         };
         assert_eq!(StoredResponse::decode(200, &empty.encode()), Some(empty));
         assert_eq!(StoredResponse::decode(200, &[0, 9, b'x']), None);
-        for (status, kept) in [(200, true), (422, true), (404, true), (429, false), (500, false), (503, false)] {
-            let r = StoredResponse { status, ..r.clone() };
+        for (status, kept) in [
+            (200, true),
+            (422, true),
+            (404, true),
+            (429, false),
+            (500, false),
+            (503, false),
+        ] {
+            let r = StoredResponse {
+                status,
+                ..r.clone()
+            };
             assert_eq!(r.worth_keeping(), kept, "{status}");
         }
         assert!(!format!("{r:?}").contains("id"));

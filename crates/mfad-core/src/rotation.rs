@@ -280,8 +280,10 @@ impl<S: Store> Service<S> {
                 digest,
             } => {
                 let code = ring.open(&old.sealed, &recovery::seal_context(tenant, user, digest))?;
-                let new_digest = ring.code_digest(&recovery::digest_context(tenant, user), &code)?;
-                let sealed = ring.seal(&code, &recovery::seal_context(tenant, user, &new_digest))?;
+                let new_digest =
+                    ring.code_digest(&recovery::digest_context(tenant, user), &code)?;
+                let sealed =
+                    ring.seal(&code, &recovery::seal_context(tenant, user, &new_digest))?;
                 return Ok(SealedValue {
                     row: SealedRow::RecoveryCode {
                         tenant: tenant.clone(),

@@ -6,12 +6,12 @@ use time::OffsetDateTime;
 
 use crate::error::StoreError;
 use crate::idempotency::{ClaimOutcome, IdempotencyClaim};
-use crate::rotation::{SealedCount, SealedKind, SealedRow, SealedValue};
 use crate::ids::{ApiKeyId, ChallengeId, FactorId, JwtKeyId, MethodId, TenantId, UserId};
 use crate::jwt_keys::JwtKey;
 use crate::model::{
     ApiKey, Challenge, Factor, FailureCount, LoginState, PendingCode, RecoveryCode, Tenant, Trust,
 };
+use crate::rotation::{SealedCount, SealedKind, SealedRow, SealedValue};
 use crate::send_limits::{CountryRules, SendHistory, SendRecord, SendRefusal, SendTicket};
 
 /// Result of counting a wrong code.
@@ -406,8 +406,11 @@ pub trait Store: Send + Sync + 'static {
     /// Replaces `old` with `new` (same kind; a recovery code's digest may change with its
     /// seal) in one statement, only while the row still holds exactly `old`'s blob. False
     /// if it did not (a request or another rotation changed or removed it).
-    async fn replace_sealed(&self, old: &SealedValue, new: &SealedValue)
-    -> Result<bool, StoreError>;
+    async fn replace_sealed(
+        &self,
+        old: &SealedValue,
+        new: &SealedValue,
+    ) -> Result<bool, StoreError>;
 
     /// Claims an idempotency entry atomically across nodes: inserts it unless it exists;
     /// an existing one that expired, or whose claim lapsed without a response, is taken

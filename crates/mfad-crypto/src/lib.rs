@@ -236,7 +236,9 @@ impl Keyring {
 
     /// The id of the key that seals and peppers.
     pub fn active_id(&self) -> KeyId {
-        self.keys.first().map_or(KeyId([0; KEY_ID_LEN]), |k| KeyId(k.id))
+        self.keys
+            .first()
+            .map_or(KeyId([0; KEY_ID_LEN]), |k| KeyId(k.id))
     }
 
     /// Whether the key with this id is loaded (so what it sealed opens).

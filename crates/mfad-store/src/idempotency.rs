@@ -10,6 +10,9 @@ use time::OffsetDateTime;
 use crate::sql::sql;
 use crate::store::{Backend, SqlStore};
 
+/// An entry as read back: its request digest, status and sealed response.
+type EntryRow = (Vec<u8>, Option<i64>, Option<Vec<u8>>);
+
 /// See [`mfad_core::store::Store::claim_idempotency`]. Each step is one atomic statement;
 /// an entry released between them is claimed on the next round.
 pub(crate) async fn claim<B: Backend>(
@@ -18,11 +21,9 @@ pub(crate) async fn claim<B: Backend>(
 ) -> Result<ClaimOutcome, StoreError> {
     let now = unix_ms(c.now);
     for _ in 0..3 {
-        let inserted = sql(
-            "INSERT INTO idempotency_keys \
+        let inserted = sql("INSERT INTO idempotency_keys \
              (id, tenant_id, request_digest, claim, lease_until, created_at, expires_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO NOTHING",
-        )
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO NOTHING")
         .bind(c.id)
         .bind(c.tenant.as_str())
         .bind(c.request_digest)
@@ -52,7 +53,7 @@ pub(crate) async fn claim<B: Backend>(
         if taken_over == 1 {
             return Ok(ClaimOutcome::Claimed);
         }
-        let row: Option<(Vec<u8>, Option<i64>, Option<Vec<u8>>)> =
+        let row: Option<EntryRow> =
             sql("SELECT request_digest, status, response FROM idempotency_keys WHERE id = $1")
                 .bind(c.id)
                 .fetch_optional(s.write())
@@ -81,10 +82,8 @@ pub(crate) async fn complete<B: Backend>(
     status: u16,
     sealed: &[u8],
 ) -> Result<bool, StoreError> {
-    let n = sql(
-        "UPDATE idempotency_keys SET status = $1, response = $2 \
-         WHERE id = $3 AND claim = $4 AND status IS NULL",
-    )
+    let n = sql("UPDATE idempotency_keys SET status = $1, response = $2 \
+         WHERE id = $3 AND claim = $4 AND status IS NULL")
     .bind(i64::from(status))
     .bind(sealed)
     .bind(id)
@@ -114,10 +113,8 @@ pub(crate) async fn purge<B: Backend>(
     now: OffsetDateTime,
     limit: u32,
 ) -> Result<(), StoreError> {
-    sql(
-        "DELETE FROM idempotency_keys WHERE id IN \
-         (SELECT id FROM idempotency_keys WHERE expires_at <= $1 LIMIT $2)",
-    )
+    sql("DELETE FROM idempotency_keys WHERE id IN \
+         (SELECT id FROM idempotency_keys WHERE expires_at <= $1 LIMIT $2)")
     .bind(unix_ms(now))
     .bind(i64::from(limit))
     .execute(s.write())

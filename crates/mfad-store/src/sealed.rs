@@ -64,11 +64,9 @@ pub(crate) async fn scan<B: Backend>(
     Ok(match kind {
         SealedKind::TotpSecret => {
             let cursor = single(after);
-            let rows: Vec<(String, Vec<u8>)> = sql(
-                "SELECT id, totp_secret FROM factors \
+            let rows: Vec<(String, Vec<u8>)> = sql("SELECT id, totp_secret FROM factors \
                  WHERE secret_key_id IS NOT NULL AND secret_key_id <> $1 \
-                 AND (CAST($2 AS TEXT) IS NULL OR id > $2) ORDER BY id LIMIT $3",
-            )
+                 AND (CAST($2 AS TEXT) IS NULL OR id > $2) ORDER BY id LIMIT $3")
             .bind(active)
             .bind(cursor.as_deref())
             .bind(limit)
@@ -83,11 +81,9 @@ pub(crate) async fn scan<B: Backend>(
         }
         SealedKind::JwtSecret => {
             let cursor = single(after);
-            let rows: Vec<(String, Vec<u8>)> = sql(
-                "SELECT id, material FROM jwt_keys \
+            let rows: Vec<(String, Vec<u8>)> = sql("SELECT id, material FROM jwt_keys \
                  WHERE sealed_key_id IS NOT NULL AND sealed_key_id <> $1 \
-                 AND (CAST($2 AS TEXT) IS NULL OR id > $2) ORDER BY id LIMIT $3",
-            )
+                 AND (CAST($2 AS TEXT) IS NULL OR id > $2) ORDER BY id LIMIT $3")
             .bind(active)
             .bind(cursor.as_deref())
             .bind(limit)
@@ -102,11 +98,9 @@ pub(crate) async fn scan<B: Backend>(
         }
         SealedKind::IdempotentResponse => {
             let cursor = single(after);
-            let rows: Vec<(String, Vec<u8>)> = sql(
-                "SELECT id, response FROM idempotency_keys \
+            let rows: Vec<(String, Vec<u8>)> = sql("SELECT id, response FROM idempotency_keys \
                  WHERE response_key_id IS NOT NULL AND response_key_id <> $1 \
-                 AND (CAST($2 AS TEXT) IS NULL OR id > $2) ORDER BY id LIMIT $3",
-            )
+                 AND (CAST($2 AS TEXT) IS NULL OR id > $2) ORDER BY id LIMIT $3")
             .bind(active)
             .bind(cursor.as_deref())
             .bind(limit)
@@ -197,10 +191,8 @@ pub(crate) async fn replace<B: Backend>(
             SealedRow::RecoveryCode {
                 digest: new_digest, ..
             },
-        ) => sql(
-            "UPDATE recovery_codes SET digest = $1, sealed = $2 \
-             WHERE tenant_id = $3 AND user_id = $4 AND digest = $5 AND sealed = $6",
-        )
+        ) => sql("UPDATE recovery_codes SET digest = $1, sealed = $2 \
+             WHERE tenant_id = $3 AND user_id = $4 AND digest = $5 AND sealed = $6")
         .bind(new_digest.as_slice())
         .bind(new.sealed.as_slice())
         .bind(tenant.as_str())

@@ -7,14 +7,14 @@ use std::fmt::Debug;
 use std::future::Future;
 
 use mfad_core::error::StoreError;
+use mfad_core::idempotency::{ClaimOutcome, IdempotencyClaim};
 use mfad_core::ids::{ApiKeyId, ChallengeId, FactorId, JwtKeyId, MethodId, TenantId, UserId};
 use mfad_core::jwt_keys::JwtKey;
 use mfad_core::model::{
     ApiKey, Challenge, Factor, FailureCount, LoginState, PendingCode, RecoveryCode, Tenant, Trust,
 };
-use mfad_core::send_limits::{CountryRules, SendHistory, SendRecord, SendRefusal, SendTicket};
-use mfad_core::idempotency::{ClaimOutcome, IdempotencyClaim};
 use mfad_core::rotation::{SealedCount, SealedKind, SealedRow, SealedValue};
+use mfad_core::send_limits::{CountryRules, SendHistory, SendRecord, SendRefusal, SendTicket};
 use mfad_core::store::{AttemptOutcome, FactorScan, Judgement, Store, SuccessOutcome};
 use time::OffsetDateTime;
 

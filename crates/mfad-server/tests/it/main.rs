@@ -17,5 +17,6 @@ mod support;
 
 mod compat;
 mod fusionauth;
+mod keys;
 mod multinode;
 mod workos;
