@@ -19,4 +19,5 @@ mod compat;
 mod fusionauth;
 mod keys;
 mod multinode;
+mod ops;
 mod workos;
