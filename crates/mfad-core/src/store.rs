@@ -5,11 +5,13 @@
 use time::OffsetDateTime;
 
 use crate::error::{CoreError, StoreError};
+use crate::idempotency::{ClaimOutcome, IdempotencyClaim};
 use crate::ids::{ApiKeyId, ChallengeId, FactorId, JwtKeyId, MethodId, TenantId, UserId};
 use crate::jwt_keys::JwtKey;
 use crate::model::{
     ApiKey, Challenge, Factor, FailureCount, LoginState, PendingCode, RecoveryCode, Tenant, Trust,
 };
+use crate::rotation::{SealedCount, SealedKind, SealedRow, SealedValue};
 use crate::send_limits::{CountryRules, SendHistory, SendRecord, SendRefusal, SendTicket};
 
 /// Result of counting a wrong code.
@@ -455,4 +457,47 @@ pub trait Store: Send + Sync + 'static {
         now: OffsetDateTime,
         judge: ChallengeJudge,
     ) -> Result<Verification, StoreError>;
+
+    // ---- master-key rotation and idempotent retries (keys; SQL in mfad-store's ----------
+    // ---- `sealed.rs` and `idempotency.rs`) ---------------------------------------------
+
+    /// How many sealed values each key id seals, per kind (an index scan per kind).
+    async fn sealed_key_counts(&self) -> Result<Vec<SealedCount>, StoreError>;
+
+    /// Up to `limit` values of `kind` sealed under any key but `active`, in row order,
+    /// strictly after `after` (a row of the same kind).
+    async fn scan_sealed(
+        &self,
+        kind: SealedKind,
+        active: &[u8],
+        after: Option<&SealedRow>,
+        limit: u32,
+    ) -> Result<Vec<SealedValue>, StoreError>;
+
+    /// Replaces `old` with `new` (same kind; a recovery code's digest may change with its
+    /// seal) in one statement, only while the row still holds exactly `old`'s blob. False
+    /// if it did not (a request or another rotation changed or removed it).
+    async fn replace_sealed(
+        &self,
+        old: &SealedValue,
+        new: &SealedValue,
+    ) -> Result<bool, StoreError>;
+
+    /// Claims an idempotency entry atomically across nodes: inserts it unless it exists;
+    /// an existing one that expired, or whose claim lapsed without a response, is taken
+    /// over. Otherwise returns the existing entry.
+    async fn claim_idempotency(&self, c: &IdempotencyClaim<'_>)
+    -> Result<ClaimOutcome, StoreError>;
+
+    /// Stores the sealed response of the entry `id`, only while `claim` still holds it.
+    async fn complete_idempotency(
+        &self,
+        id: &str,
+        claim: &str,
+        status: u16,
+        sealed: &[u8],
+    ) -> Result<bool, StoreError>;
+
+    /// Deletes the entry `id` if `claim` still holds it without a response.
+    async fn release_idempotency(&self, id: &str, claim: &str) -> Result<(), StoreError>;
 }

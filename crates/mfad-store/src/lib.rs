@@ -11,6 +11,7 @@
 mod challenges;
 mod codes;
 mod factors;
+mod idempotency;
 mod jwt_keys;
 mod keys;
 mod last_used;
@@ -19,6 +20,7 @@ mod logins;
 mod methods;
 mod postgres;
 mod rows;
+mod sealed;
 mod send_limits;
 mod sql;
 mod sqlite;

@@ -7,11 +7,13 @@ use std::fmt::Debug;
 use std::future::Future;
 
 use mfad_core::error::StoreError;
+use mfad_core::idempotency::{ClaimOutcome, IdempotencyClaim};
 use mfad_core::ids::{ApiKeyId, ChallengeId, FactorId, JwtKeyId, MethodId, TenantId, UserId};
 use mfad_core::jwt_keys::JwtKey;
 use mfad_core::model::{
     ApiKey, Challenge, Factor, FailureCount, LoginState, PendingCode, RecoveryCode, Tenant, Trust,
 };
+use mfad_core::rotation::{SealedCount, SealedKind, SealedRow, SealedValue};
 use mfad_core::send_limits::{CountryRules, SendHistory, SendRecord, SendRefusal, SendTicket};
 use mfad_core::store::{
     AttemptOutcome, ChallengeJudge, FactorScan, Judgement, Store, SuccessOutcome, Verification,
@@ -22,8 +24,8 @@ use crate::lean_pool::{LeanPool, LeanTransaction, PoolStats};
 use crate::sql::SqlDb;
 use crate::sqlite_writer::SqliteWriter;
 use crate::{
-    Database, challenges, codes, factors, jwt_keys, keys, last_used, logins, methods, send_limits,
-    throttle, verify,
+    Database, challenges, codes, factors, idempotency, jwt_keys, keys, last_used, logins, methods,
+    sealed, send_limits, throttle, verify,
 };
 
 /// What a backend supplies: its database, where reads and writes go, and the limits every
@@ -388,7 +390,10 @@ impl<B: Backend> Store for SqlStore<B> {
     }
     async fn purge_expired(&self, now: OffsetDateTime, limit: u32) -> Result<(), StoreError> {
         self.backend
-            .guard(logins::purge_expired(self, now, limit))
+            .guard(async {
+                logins::purge_expired(self, now, limit).await?;
+                idempotency::purge(self, now, limit).await
+            })
             .await
     }
 
@@ -435,5 +440,48 @@ impl<B: Backend> Store for SqlStore<B> {
                 self.backend.guard(op).await
             }
         }
+    }
+
+    // ---- master-key rotation and idempotent retries (keys) -----------------------------
+    async fn sealed_key_counts(&self) -> Result<Vec<SealedCount>, StoreError> {
+        self.backend.guard(sealed::counts(self)).await
+    }
+    async fn scan_sealed(
+        &self,
+        kind: SealedKind,
+        active: &[u8],
+        after: Option<&SealedRow>,
+        limit: u32,
+    ) -> Result<Vec<SealedValue>, StoreError> {
+        let op = sealed::scan(self, kind, active, after, limit);
+        self.backend.guard(op).await
+    }
+    async fn replace_sealed(
+        &self,
+        old: &SealedValue,
+        new: &SealedValue,
+    ) -> Result<bool, StoreError> {
+        self.backend.guard(sealed::replace(self, old, new)).await
+    }
+    async fn claim_idempotency(
+        &self,
+        c: &IdempotencyClaim<'_>,
+    ) -> Result<ClaimOutcome, StoreError> {
+        self.backend.guard(idempotency::claim(self, c)).await
+    }
+    async fn complete_idempotency(
+        &self,
+        id: &str,
+        claim: &str,
+        status: u16,
+        sealed: &[u8],
+    ) -> Result<bool, StoreError> {
+        let op = idempotency::complete(self, id, claim, status, sealed);
+        self.backend.guard(op).await
+    }
+    async fn release_idempotency(&self, id: &str, claim: &str) -> Result<(), StoreError> {
+        self.backend
+            .guard(idempotency::release(self, id, claim))
+            .await
     }
 }
