@@ -26,6 +26,7 @@ mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod throttle;
+mod webauthn;
 
 use std::fmt::Debug;
 use std::ops::Deref;
