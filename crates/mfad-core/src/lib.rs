@@ -22,6 +22,7 @@ pub mod service;
 pub mod sms;
 pub mod store;
 pub mod verify;
+pub mod webauthn;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{CoreError, StoreError};

@@ -711,6 +711,49 @@ impl<S: Store> Service<S> {
             .consume_code(&sent.tenant_id, &sent.scope, &sent.digest, u32::MAX, now)
             .await;
     }
+
+    // ---- passkeys ---------------------------------------------------------------------
+
+    /// Judges a passkey assertion as a code: admitted only while the user's failure count
+    /// lets attempts through, a failed check (bad signature, origin, rp id, counter, user
+    /// verification, unknown credential) counts as a wrong code and a success clears the
+    /// count, exactly as for the user's other factors.
+    pub(crate) async fn judge_passkey<T>(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+        check: impl std::future::Future<Output = Result<T, CoreError>>,
+    ) -> Result<T, CoreError> {
+        use crate::webauthn::Refusal;
+        let now = self.clock.now();
+        let count = match self.policy.throttle.enabled {
+            true => Some(self.store.user_failures(tenant, user).await?),
+            false => None,
+        };
+        if let Some(c) = &count {
+            self.admit(c, now)?;
+        }
+        match check.await {
+            Ok(v) => {
+                self.settle_user(tenant, user, count.as_ref(), true, now)
+                    .await?;
+                Ok(v)
+            }
+            Err(CoreError::WebAuthn(
+                r @ (Refusal::Invalid
+                | Refusal::CounterRegression
+                | Refusal::UserVerification
+                | Refusal::Origin
+                | Refusal::RpId
+                | Refusal::UnknownCredential),
+            )) => {
+                self.settle_user(tenant, user, count.as_ref(), false, now)
+                    .await?;
+                Err(CoreError::WebAuthn(r))
+            }
+            Err(e) => Err(e),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -30,6 +30,7 @@ mod store;
 pub mod testing;
 mod throttle;
 mod verify;
+mod webauthn;
 
 use std::fmt::Debug;
 use std::ops::Deref;
