@@ -5,6 +5,7 @@ pub mod config;
 pub mod edge;
 pub mod error;
 pub mod extract;
+pub mod idempotency;
 pub mod jwt;
 pub mod metrics;
 pub mod openapi;

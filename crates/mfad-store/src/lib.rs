@@ -11,6 +11,7 @@
 mod challenges;
 mod codes;
 mod factors;
+mod idempotency;
 mod jwt_keys;
 mod keys;
 mod last_used;
@@ -20,13 +21,17 @@ mod methods;
 mod migrations;
 mod postgres;
 mod rows;
+mod sealed;
 mod send_limits;
 mod sql;
 mod sqlite;
+mod sqlite_writer;
 mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod throttle;
+mod verify;
+mod webauthn;
 
 use std::fmt::Debug;
 use std::ops::Deref;

@@ -75,6 +75,11 @@ pub fn app(state: AppState) -> Router {
     router
         .fallback(crate::edge::not_found)
         .method_not_allowed_fallback(crate::edge::method_not_allowed)
+        // Keyed POSTs run once per API key and key (inside the rate limit and deadline).
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::idempotency::honour,
+        ))
         // Oversized bodies: refused at once when declared, else by the body extractors
         // (which read at most MAX_BODY_BYTES); both answer in the API's own shape.
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
