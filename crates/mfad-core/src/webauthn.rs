@@ -640,7 +640,6 @@ impl<S: Store> Service<S> {
                     .decode(c.credential_id.as_bytes())
                     .ok()
             })
-            .map(Into::into)
             .collect::<Vec<_>>();
         let exclude = (!exclude.is_empty()).then_some(exclude);
         let handle = user_handle(tenant, &req.user);
