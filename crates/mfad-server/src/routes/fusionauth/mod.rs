@@ -16,6 +16,7 @@ mod secret;
 mod send;
 mod status;
 mod user_two_factor;
+mod webauthn;
 pub mod wire;
 
 use axum::routing::{MethodRouter, get, post};
@@ -58,5 +59,25 @@ pub fn routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
             "/api/two-factor/status/{trust_id}",
             get(status::get_with_trust),
         ),
+        // WebAuthn (passkeys): `webauthn.rs`.
+        (
+            "/api/webauthn",
+            get(webauthn::list).delete(webauthn::delete_for_user),
+        ),
+        (
+            "/api/webauthn/{id}",
+            get(webauthn::get).delete(webauthn::delete),
+        ),
+        (
+            "/api/webauthn/register/start",
+            post(webauthn::register_start),
+        ),
+        (
+            "/api/webauthn/register/complete",
+            post(webauthn::register_complete),
+        ),
+        ("/api/webauthn/start", post(webauthn::start)),
+        ("/api/webauthn/assert", post(webauthn::assert)),
+        ("/api/webauthn/login", post(webauthn::login)),
     ]
 }
