@@ -11,6 +11,7 @@
 mod challenges;
 mod codes;
 mod factors;
+mod idempotency;
 mod jwt_keys;
 mod keys;
 mod last_used;
@@ -19,14 +20,20 @@ mod logins;
 mod methods;
 mod postgres;
 mod rows;
+mod sealed;
 mod send_limits;
 mod sql;
 mod sqlite;
+mod sqlite_writer;
 mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod throttle;
+<<<<<<< HEAD
 mod webauthn;
+=======
+mod verify;
+>>>>>>> main
 
 use std::fmt::Debug;
 use std::ops::Deref;

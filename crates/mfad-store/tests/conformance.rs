@@ -175,6 +175,9 @@ conformance!(
     race_one_counter_value_is_used_once,
     ceremonies_are_taken_once_and_purged,
     race_one_ceremony_is_taken_once,
+    verify_in_one_call_records_what_the_judge_says,
+    race_verify_in_one_call_settles_one_right_code_once,
+    race_verify_in_one_call_counts_each_wrong_code_once,
 );
 
 #[path = "conformance/send_limits.rs"]
@@ -184,6 +187,9 @@ use send_limits::*;
 #[path = "conformance/webauthn.rs"]
 mod webauthn;
 use webauthn::*;
+#[path = "conformance/verify.rs"]
+mod verify;
+use verify::*;
 
 // ---- fixtures ---------------------------------------------------------------------------
 

@@ -81,6 +81,7 @@ pub struct Service<S> {
     pub(crate) policy: Policy,
     pub(crate) keys: crate::key_cache::KeyCache,
     pub(crate) send_limits: crate::send_limits::SendLimits,
+    pub(crate) idempotency: crate::idempotency::IdempotencyPolicy,
 }
 
 impl<S: Store> Service<S> {
@@ -100,6 +101,7 @@ impl<S: Store> Service<S> {
             email: Arc::new(NoEmail),
             keys: crate::key_cache::KeyCache::new(policy.api_key_cache_ttl),
             send_limits: crate::send_limits::SendLimits::default(),
+            idempotency: crate::idempotency::IdempotencyPolicy::default(),
             policy,
         }
     }
@@ -109,6 +111,20 @@ impl<S: Store> Service<S> {
     pub fn with_email(mut self, email: Arc<dyn EmailSender>) -> Self {
         self.email = email;
         self
+    }
+
+    /// Keeps idempotent responses as `policy` says (default: 24 h).
+    pub fn with_idempotency(mut self, policy: crate::idempotency::IdempotencyPolicy) -> Self {
+        self.idempotency = policy;
+        self
+    }
+
+    /// The keyring's loaded keys as `(name, id)`, the active one first.
+    pub fn master_keys(&self) -> Vec<(String, mfad_crypto::KeyId)> {
+        self.keyring
+            .keys()
+            .map(|(n, id)| (n.to_owned(), id))
+            .collect()
     }
 
     /// The store, for health checks.
