@@ -439,7 +439,6 @@ pub trait Store: Send + Sync + 'static {
         now: OffsetDateTime,
     ) -> Result<(), StoreError>;
 
-<<<<<<< HEAD
     // ---- passkeys (WebAuthn; SQL in mfad-store's `webauthn.rs`) -------------------------
 
     /// A tenant's relying-party configuration, if it has one.
@@ -526,7 +525,7 @@ pub trait Store: Send + Sync + 'static {
         now: OffsetDateTime,
         limit: u32,
     ) -> Result<u64, StoreError>;
-=======
+
     // ---- verification in one store visit (perf, issue 8 §4; SQL in mfad-store's
     // `verify.rs`) ------------------------------------------------------------------------
 
@@ -588,5 +587,4 @@ pub trait Store: Send + Sync + 'static {
 
     /// Deletes the entry `id` if `claim` still holds it without a response.
     async fn release_idempotency(&self, id: &str, claim: &str) -> Result<(), StoreError>;
->>>>>>> main
 }

@@ -29,11 +29,8 @@ mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod throttle;
-<<<<<<< HEAD
-mod webauthn;
-=======
 mod verify;
->>>>>>> main
+mod webauthn;
 
 use std::fmt::Debug;
 use std::ops::Deref;

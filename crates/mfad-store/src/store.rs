@@ -24,13 +24,8 @@ use crate::lean_pool::{LeanPool, LeanTransaction, PoolStats};
 use crate::sql::SqlDb;
 use crate::sqlite_writer::SqliteWriter;
 use crate::{
-<<<<<<< HEAD
-    Database, challenges, codes, factors, jwt_keys, keys, last_used, logins, methods, send_limits,
-    throttle, webauthn,
-=======
     Database, challenges, codes, factors, idempotency, jwt_keys, keys, last_used, logins, methods,
-    sealed, send_limits, throttle, verify,
->>>>>>> main
+    sealed, send_limits, throttle, verify, webauthn,
 };
 
 /// What a backend supplies: its database, where reads and writes go, and the limits every
@@ -430,7 +425,6 @@ impl<B: Backend> Store for SqlStore<B> {
             .await
     }
 
-<<<<<<< HEAD
     // ---- passkeys (`webauthn.rs`) ---------------------------------------------------
     async fn webauthn_config(
         &self,
@@ -519,7 +513,9 @@ impl<B: Backend> Store for SqlStore<B> {
     ) -> Result<u64, StoreError> {
         self.backend
             .guard(webauthn::purge_ceremonies(self, now, limit))
-=======
+            .await
+    }
+
     // ---- verification in one store visit (perf, issue 8 §4) ----------------------------
     async fn verify_challenge(
         &self,
@@ -577,7 +573,6 @@ impl<B: Backend> Store for SqlStore<B> {
     async fn release_idempotency(&self, id: &str, claim: &str) -> Result<(), StoreError> {
         self.backend
             .guard(idempotency::release(self, id, claim))
->>>>>>> main
             .await
     }
 }

@@ -18,6 +18,7 @@ mod send;
 mod status;
 mod user_two_factor;
 mod webauthn;
+pub mod webauthn_schema;
 pub mod wire;
 
 use utoipa_axum::router::UtoipaMethodRouter;
@@ -41,28 +42,6 @@ pub fn routes() -> Vec<UtoipaMethodRouter<AppState>> {
             user_two_factor::disable_for_user,
             user_two_factor::update_for_user
         ),
-<<<<<<< HEAD
-        // WebAuthn (passkeys): `webauthn.rs`.
-        (
-            "/api/webauthn",
-            get(webauthn::list).delete(webauthn::delete_for_user),
-        ),
-        (
-            "/api/webauthn/{id}",
-            get(webauthn::get).delete(webauthn::delete),
-        ),
-        (
-            "/api/webauthn/register/start",
-            post(webauthn::register_start),
-        ),
-        (
-            "/api/webauthn/register/complete",
-            post(webauthn::register_complete),
-        ),
-        ("/api/webauthn/start", post(webauthn::start)),
-        ("/api/webauthn/assert", post(webauthn::assert)),
-        ("/api/webauthn/login", post(webauthn::login)),
-=======
         routes!(recovery::generate, recovery::retrieve),
         routes!(send::send),
         routes!(send::send_for_login),
@@ -70,6 +49,13 @@ pub fn routes() -> Vec<UtoipaMethodRouter<AppState>> {
         routes!(login::login),
         routes!(status::get, status::post),
         routes!(status::get_with_trust),
->>>>>>> main
+        // WebAuthn (passkeys): `webauthn.rs`.
+        routes!(webauthn::list, webauthn::delete_for_user),
+        routes!(webauthn::get, webauthn::delete),
+        routes!(webauthn::register_start),
+        routes!(webauthn::register_complete),
+        routes!(webauthn::start),
+        routes!(webauthn::assert),
+        routes!(webauthn::login),
     ]
 }

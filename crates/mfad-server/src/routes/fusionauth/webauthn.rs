@@ -22,9 +22,12 @@ use webauthn_rs::prelude::{PublicKeyCredential, RegisterPublicKeyCredential};
 
 use super::auth::{ApiKeyTenant, TenantHint};
 use super::body::{FaBody, FaQuery};
+use super::schema;
+use super::webauthn_schema as ws;
 use super::wire::{empty_ok, instant, json_ok, methods};
 use crate::error::{FusionAuthError, WireFieldError};
 use crate::extract::Fields;
+use crate::openapi::FusionAuthErrors;
 use crate::state::AppState;
 
 /// The tenant of a call FusionAuth documents as unauthenticated but whose client sends
@@ -209,6 +212,19 @@ fn options_json<T: serde::Serialize>(public_key: &T) -> Result<Response, FusionA
 /// `{"options": PublicKeyCredentialCreationOptions}` for `navigator.credentials.create()`,
 /// with a single-use challenge bound to the tenant and user. 400
 /// `[WebAuthnNotConfigured]` until `mfad webauthn config` has set the tenant's relying party.
+#[utoipa::path(
+    post,
+    path = "/api/webauthn/register/start",
+    tag = "FusionAuth WebAuthn",
+    operation_id = "startWebAuthnRegistration",
+    params(("X-FusionAuth-TenantId" = Option<String>, Header, description = "The tenant, as `tenant_…` or its UUID; must be the credentials' tenant.")),
+    request_body = ws::RegisterStartRequest,
+    responses(
+        (status = 200, description = "Creation options for navigator.credentials.create().", body = ws::OptionsResponse),
+        FusionAuthErrors,
+    ),
+    security(("fusionauth_api_key" = []))
+)]
 pub async fn register_start(
     State(state): State<AppState>,
     ApiKeyTenant(tenant): ApiKeyTenant,
@@ -256,6 +272,19 @@ pub async fn register_start(
 /// ceremony's). Answers `{"credential": WebAuthnCredential}`. 400 with the failing field
 /// for a replayed, expired or foreign challenge, a wrong origin or rp id, or a response
 /// that does not verify.
+#[utoipa::path(
+    post,
+    path = "/api/webauthn/register/complete",
+    tag = "FusionAuth WebAuthn",
+    operation_id = "completeWebAuthnRegistration",
+    params(("X-FusionAuth-TenantId" = Option<String>, Header, description = "The tenant, as `tenant_…` or its UUID; if sent, must be the ceremony's.")),
+    request_body = ws::CompleteRequest,
+    responses(
+        (status = 200, description = "The registered passkey.", body = ws::CredentialResponse),
+        FusionAuthErrors,
+    ),
+    security((), ("fusionauth_api_key" = []))
+)]
 pub async fn register_complete(
     State(state): State<AppState>,
     KeyOrHint(tenant): KeyOrHint,
@@ -293,6 +322,20 @@ pub async fn register_complete(
 /// `applicationId` and `state` (echoed by `/api/webauthn/login`). Answers `{"options":
 /// PublicKeyCredentialRequestOptions}`. 400 `[missing]userId` if the user has no passkey,
 /// 404 if `credentialId` is not one of the user's.
+#[utoipa::path(
+    post,
+    path = "/api/webauthn/start",
+    tag = "FusionAuth WebAuthn",
+    operation_id = "startWebAuthnLogin",
+    params(("X-FusionAuth-TenantId" = Option<String>, Header, description = "The tenant, as `tenant_…` or its UUID; must be the credentials' tenant.")),
+    request_body = ws::StartRequest,
+    responses(
+        (status = 200, description = "Request options for navigator.credentials.get().", body = ws::OptionsResponse),
+        (status = 404, description = "No such passkey in the tenant. Empty body."),
+        FusionAuthErrors,
+    ),
+    security(("fusionauth_api_key" = []))
+)]
 pub async fn start(
     State(state): State<AppState>,
     ApiKeyTenant(tenant): ApiKeyTenant,
@@ -381,6 +424,20 @@ async fn asserted(
 /// `{"credential": WebAuthnCredential}` with the advanced `signCount`. Failures are 400
 /// with the failing field, and count against the user under the throttling policy (then
 /// 409 `[TooManyFailedAttempts]` / `[UserLocked]`, as for codes).
+#[utoipa::path(
+    post,
+    path = "/api/webauthn/assert",
+    tag = "FusionAuth WebAuthn",
+    operation_id = "completeWebAuthnAssertion",
+    params(("X-FusionAuth-TenantId" = Option<String>, Header, description = "The tenant, as `tenant_…` or its UUID; if sent, must be the ceremony's.")),
+    request_body = ws::CompleteRequest,
+    responses(
+        (status = 200, description = "The passkey used, its counter advanced.", body = ws::CredentialResponse),
+        (status = 409, description = "Throttled or locked after too many failed assertions; see `Retry-After`.", body = schema::FusionAuthErrors),
+        FusionAuthErrors,
+    ),
+    security(())
+)]
 pub async fn assert(
     State(state): State<AppState>,
     TenantHint(tenant): TenantHint,
@@ -397,6 +454,20 @@ pub async fn assert(
 /// `/api/webauthn/assert`, then the same LoginResponse as `/api/two-factor/login`: `user`
 /// (`id`, `tenantId`, `twoFactor.methods`), `state` from start, and `token` /
 /// `tokenExpirationInstant` when a signing key is configured and `noJWT` is not set.
+#[utoipa::path(
+    post,
+    path = "/api/webauthn/login",
+    tag = "FusionAuth WebAuthn",
+    operation_id = "completeWebAuthnLogin",
+    params(("X-FusionAuth-TenantId" = Option<String>, Header, description = "The tenant, as `tenant_…` or its UUID; if sent, must be the ceremony's.")),
+    request_body = ws::CompleteRequest,
+    responses(
+        (status = 200, description = "Logged in.", body = ws::LoginResponse),
+        (status = 409, description = "Throttled or locked after too many failed assertions; see `Retry-After`.", body = schema::FusionAuthErrors),
+        FusionAuthErrors,
+    ),
+    security(())
+)]
 pub async fn login(
     State(state): State<AppState>,
     TenantHint(tenant): TenantHint,
@@ -469,6 +540,18 @@ fn query_user(query: &FaQuery) -> Result<UserId, FusionAuthError> {
 /// `GET /api/webauthn?userId=…`: FusionAuth's `retrieveWebAuthnCredentialsForUser`.
 /// Answers `{"credentials": [WebAuthnCredential…]}`, oldest first (empty for a user
 /// without passkeys).
+#[utoipa::path(
+    get,
+    path = "/api/webauthn",
+    tag = "FusionAuth WebAuthn",
+    operation_id = "retrieveWebAuthnCredentialsForUser",
+    params(ws::UserQuery, ("X-FusionAuth-TenantId" = Option<String>, Header, description = "The tenant, as `tenant_…` or its UUID; must be the credentials' tenant.")),
+    responses(
+        (status = 200, description = "The user's passkeys.", body = ws::CredentialsResponse),
+        FusionAuthErrors,
+    ),
+    security(("fusionauth_api_key" = []))
+)]
 pub async fn list(
     State(state): State<AppState>,
     ApiKeyTenant(tenant): ApiKeyTenant,
@@ -482,6 +565,18 @@ pub async fn list(
 
 /// `DELETE /api/webauthn?userId=…`: FusionAuth's `deleteWebAuthnCredentialsForUser`.
 /// 200 with an empty body (also when the user had none).
+#[utoipa::path(
+    delete,
+    path = "/api/webauthn",
+    tag = "FusionAuth WebAuthn",
+    operation_id = "deleteWebAuthnCredentialsForUser",
+    params(ws::UserQuery, ("X-FusionAuth-TenantId" = Option<String>, Header, description = "The tenant, as `tenant_…` or its UUID; must be the credentials' tenant.")),
+    responses(
+        (status = 200, description = "Deleted (also when there were none). Empty body."),
+        FusionAuthErrors,
+    ),
+    security(("fusionauth_api_key" = []))
+)]
 pub async fn delete_for_user(
     State(state): State<AppState>,
     ApiKeyTenant(tenant): ApiKeyTenant,
@@ -494,6 +589,19 @@ pub async fn delete_for_user(
 
 /// `GET /api/webauthn/{id}`: FusionAuth's `retrieveWebAuthnCredential`. Answers
 /// `{"credential": WebAuthnCredential}`; 404 (empty) for an id of no passkey of the tenant.
+#[utoipa::path(
+    get,
+    path = "/api/webauthn/{id}",
+    tag = "FusionAuth WebAuthn",
+    operation_id = "retrieveWebAuthnCredential",
+    params(("id" = String, Path, description = "The passkey id (a UUID)."), ("X-FusionAuth-TenantId" = Option<String>, Header, description = "The tenant, as `tenant_…` or its UUID; must be the credentials' tenant.")),
+    responses(
+        (status = 200, description = "The passkey.", body = ws::CredentialResponse),
+        (status = 404, description = "No such passkey in the tenant. Empty body."),
+        FusionAuthErrors,
+    ),
+    security(("fusionauth_api_key" = []))
+)]
 pub async fn get(
     State(state): State<AppState>,
     ApiKeyTenant(tenant): ApiKeyTenant,
@@ -506,6 +614,19 @@ pub async fn get(
 
 /// `DELETE /api/webauthn/{id}`: FusionAuth's `deleteWebAuthnCredential`. 200 empty; 404
 /// (empty) for an id of no passkey of the tenant.
+#[utoipa::path(
+    delete,
+    path = "/api/webauthn/{id}",
+    tag = "FusionAuth WebAuthn",
+    operation_id = "deleteWebAuthnCredential",
+    params(("id" = String, Path, description = "The passkey id (a UUID)."), ("X-FusionAuth-TenantId" = Option<String>, Header, description = "The tenant, as `tenant_…` or its UUID; must be the credentials' tenant.")),
+    responses(
+        (status = 200, description = "Deleted. Empty body."),
+        (status = 404, description = "No such passkey in the tenant. Empty body."),
+        FusionAuthErrors,
+    ),
+    security(("fusionauth_api_key" = []))
+)]
 pub async fn delete(
     State(state): State<AppState>,
     ApiKeyTenant(tenant): ApiKeyTenant,
