@@ -39,6 +39,58 @@ enum Command {
     /// pick up changes within 2 s.
     #[command(subcommand, name = "jwt-key")]
     JwtKey(JwtKeyCommand),
+    /// Master keys (MFAD_MASTER_KEYS): what each still seals, and online rotation.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Passkeys (FusionAuth WebAuthn API): each tenant's relying party.
+    #[command(subcommand)]
+    Webauthn(WebauthnCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum WebauthnCommand {
+    /// Show or set a tenant's relying party: its id, name, allowed origins and attestation
+    /// policy. Servers read it at the start of every ceremony, so a change holds on every
+    /// node from the next request. Without options, shows the configuration.
+    Config {
+        /// Tenant name or id.
+        #[arg(long)]
+        tenant: String,
+        /// Relying party id: a registrable domain (`example.com`) or `localhost`.
+        #[arg(long)]
+        rp_id: Option<String>,
+        /// Name authenticators show (default: the rp id).
+        #[arg(long)]
+        rp_name: Option<String>,
+        /// An allowed origin (`https://example.com`, `http://localhost:8080`); repeat for
+        /// several. Ceremonies from any other origin are refused.
+        #[arg(long = "origin")]
+        origins: Vec<String>,
+        /// Attestation asked of new authenticators: `none` (default) or `direct` (verified
+        /// against --trust-store).
+        #[arg(long, default_value = "none")]
+        attestation: String,
+        /// PEM file of attestation CA certificates trusted with `--attestation direct`.
+        #[arg(long)]
+        trust_store: Option<std::path::PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysCommand {
+    /// One line per master key, `ID COUNT`: the values it still seals. The active key
+    /// comes first; a key not configured is named by the id its values carry. A key can
+    /// be removed from the configuration once it seals 0 values.
+    Status,
+    /// Re-encrypt every sealed value (TOTP secrets, recovery codes, JWT secrets, stored
+    /// idempotent responses) under the active key, the first of MFAD_MASTER_KEYS. Runs
+    /// online, in batches, while servers serve; safe to interrupt and run again, and to
+    /// run on several nodes at once. Give every node the new key list first.
+    Rotate {
+        /// Values per batch.
+        #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+        batch_size: u32,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -188,6 +240,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             let db = startup::open_database(&config).await?;
             db.migrate().await.context("applying migrations")?;
             let service = startup::build_service(&config, db, clock)?;
+            startup::require_master_keys(&service).await?;
             let result = api_key(&service, cmd).await;
             service.store().close().await;
             result
@@ -196,6 +249,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             let db = startup::open_database(&config).await?;
             db.migrate().await.context("applying migrations")?;
             let service = startup::build_service(&config, db, clock)?;
+            startup::require_master_keys(&service).await?;
             let result = factor(&service, cmd).await;
             service.store().close().await;
             result
@@ -204,6 +258,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             let db = startup::open_database(&config).await?;
             db.migrate().await.context("applying migrations")?;
             let service = startup::build_service(&config, db, clock)?;
+            startup::require_master_keys(&service).await?;
             let result = tenant(&service, cmd).await;
             service.store().close().await;
             result
@@ -212,9 +267,168 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             let db = startup::open_database(&config).await?;
             db.migrate().await.context("applying migrations")?;
             let service = startup::build_service(&config, db, clock)?;
+            startup::require_master_keys(&service).await?;
             let result = jwt_key(&service, cmd).await;
             service.store().close().await;
             result
+        }
+        Command::Keys(cmd) => {
+            let db = startup::open_database(&config).await?;
+            db.migrate().await.context("applying migrations")?;
+            let service = startup::build_service(&config, db, clock)?;
+            let result = keys(&service, cmd).await;
+            service.store().close().await;
+            result
+        }
+        Command::Webauthn(cmd) => {
+            let db = startup::open_database(&config).await?;
+            db.migrate().await.context("applying migrations")?;
+            let service = startup::build_service(&config, db, clock)?;
+            let result = webauthn(&service, cmd).await;
+            service.store().close().await;
+            result
+        }
+    }
+}
+
+async fn webauthn(
+    service: &mfad_core::Service<Arc<dyn mfad_store::Database>>,
+    cmd: WebauthnCommand,
+) -> anyhow::Result<()> {
+    use mfad_core::webauthn::{AttestationPolicy, ConfigInput};
+    let WebauthnCommand::Config {
+        tenant,
+        rp_id,
+        rp_name,
+        origins,
+        attestation,
+        trust_store,
+    } = cmd;
+    let found = service
+        .list_api_keys()
+        .await
+        .map_err(describe)?
+        .into_iter()
+        .map(|(_, t)| t)
+        .find(|t| t.name == tenant || t.id.as_str() == tenant)
+        .ok_or_else(|| anyhow::anyhow!("no tenant named {tenant:?}"))?;
+    if let Some(rp_id) = rp_id {
+        let attestation = AttestationPolicy::parse(&attestation)
+            .ok_or_else(|| anyhow::anyhow!("--attestation is none or direct"))?;
+        let trust_store_pem = match trust_store {
+            Some(p) => Some(
+                std::fs::read_to_string(&p).with_context(|| format!("reading {}", p.display()))?,
+            ),
+            None => None,
+        };
+        if attestation == AttestationPolicy::Direct && trust_store_pem.is_none() {
+            anyhow::bail!("--attestation direct needs --trust-store");
+        }
+        if origins.is_empty() {
+            anyhow::bail!("give at least one --origin");
+        }
+        service
+            .set_webauthn_config(
+                &found.id,
+                ConfigInput {
+                    rp_id,
+                    rp_name,
+                    origins,
+                    attestation,
+                    trust_store_pem,
+                },
+            )
+            .await
+            .map_err(describe)?;
+    } else if !origins.is_empty() || rp_name.is_some() || trust_store.is_some() {
+        anyhow::bail!("--rp-id is required to set the configuration");
+    }
+    println!("tenant: {} ({})", found.name, found.id);
+    match service.webauthn_config(&found.id).await.map_err(describe)? {
+        Some(c) => {
+            println!("rp id: {}", c.rp_id);
+            println!("rp name: {}", c.rp_name);
+            println!("origins: {}", c.origins.join(" "));
+            println!("attestation: {}", c.attestation.as_str());
+            println!(
+                "trust store: {}",
+                if c.trust_store_pem.is_some() {
+                    "set"
+                } else {
+                    "none"
+                }
+            );
+        }
+        None => println!("webauthn: not configured"),
+    }
+    Ok(())
+}
+
+async fn keys(
+    service: &mfad_core::Service<Arc<dyn mfad_store::Database>>,
+    cmd: KeysCommand,
+) -> anyhow::Result<()> {
+    let print_status = |usage: &[mfad_core::rotation::KeyUsage]| {
+        for u in usage {
+            println!("{} {}", u.label(), u.count);
+        }
+    };
+    match cmd {
+        KeysCommand::Status => {
+            let usage = service.key_usage().await.map_err(describe)?;
+            print_status(&usage);
+            if let Some(active) = usage.iter().find(|u| u.active) {
+                eprintln!("active: {} (id {})", active.label(), active.id);
+            }
+            Ok(())
+        }
+        KeysCommand::Rotate { batch_size } => {
+            startup::require_master_keys(service).await?;
+            // Values written during a pass by a node whose active key differs are caught
+            // by the next pass; three passes that still leave some mean such a node exists.
+            let mut total = mfad_core::rotation::RotationReport::default();
+            for _ in 0..3 {
+                let report = service
+                    .rotate_all(batch_size, |kind, b| {
+                        if b.rotated + b.raced + b.unreadable > 0 {
+                            eprintln!(
+                                "{}: {} rotated, {} changed meanwhile, {} unreadable",
+                                kind.as_str(),
+                                b.rotated,
+                                b.raced,
+                                b.unreadable
+                            );
+                        }
+                    })
+                    .await
+                    .map_err(describe)?;
+                total.rotated += report.rotated;
+                total.raced += report.raced;
+                total.unreadable = report.unreadable;
+                let left = service.key_usage().await.map_err(describe)?;
+                if left.iter().all(|u| u.active || u.count == 0) || report.unreadable > 0 {
+                    break;
+                }
+            }
+            let usage = service.key_usage().await.map_err(describe)?;
+            print_status(&usage);
+            eprintln!(
+                "rotated {} values ({} changed meanwhile by requests or another rotation)",
+                total.rotated, total.raced
+            );
+            anyhow::ensure!(
+                total.unreadable == 0,
+                "{} values open under no configured key (damaged, or sealed by a key that was \
+                 never configured here)",
+                total.unreadable
+            );
+            let left: u64 = usage.iter().filter(|u| !u.active).map(|u| u.count).sum();
+            anyhow::ensure!(
+                left == 0,
+                "{left} values are still sealed by other keys: a node with another active key \
+                 is writing; give every node the same MFAD_MASTER_KEYS and run again"
+            );
+            Ok(())
         }
     }
 }

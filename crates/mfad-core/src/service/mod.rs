@@ -81,6 +81,8 @@ pub struct Service<S> {
     pub(crate) policy: Policy,
     pub(crate) keys: crate::key_cache::KeyCache,
     pub(crate) send_limits: crate::send_limits::SendLimits,
+    pub(crate) metrics: Arc<dyn crate::metrics::Metrics>,
+    pub(crate) idempotency: crate::idempotency::IdempotencyPolicy,
 }
 
 impl<S: Store> Service<S> {
@@ -100,6 +102,8 @@ impl<S: Store> Service<S> {
             email: Arc::new(NoEmail),
             keys: crate::key_cache::KeyCache::new(policy.api_key_cache_ttl),
             send_limits: crate::send_limits::SendLimits::default(),
+            metrics: Arc::new(crate::metrics::NoMetrics),
+            idempotency: crate::idempotency::IdempotencyPolicy::default(),
             policy,
         }
     }
@@ -109,6 +113,31 @@ impl<S: Store> Service<S> {
     pub fn with_email(mut self, email: Arc<dyn EmailSender>) -> Self {
         self.email = email;
         self
+    }
+
+    /// Reports outcomes (enrollments, challenges, verifications, sends) to `metrics`.
+    pub fn with_metrics(mut self, metrics: Arc<dyn crate::metrics::Metrics>) -> Self {
+        self.metrics = metrics;
+        self
+    }
+
+    /// Counts one outcome.
+    pub(crate) fn observe(&self, event: crate::metrics::Event) {
+        self.metrics.record(event);
+    }
+
+    /// Keeps idempotent responses as `policy` says (default: 24 h).
+    pub fn with_idempotency(mut self, policy: crate::idempotency::IdempotencyPolicy) -> Self {
+        self.idempotency = policy;
+        self
+    }
+
+    /// The keyring's loaded keys as `(name, id)`, the active one first.
+    pub fn master_keys(&self) -> Vec<(String, mfad_crypto::KeyId)> {
+        self.keyring
+            .keys()
+            .map(|(n, id)| (n.to_owned(), id))
+            .collect()
     }
 
     /// The store, for health checks.
