@@ -169,11 +169,20 @@ conformance!(
     send_refusal_records_nothing_and_release_forgets,
     sms_countries_are_per_tenant_and_seen_by_admissions,
     race_send_admissions_never_exceed_a_limit,
+    // master-key rotation and idempotency (conformance/sealed.rs)
+    sealed_values_count_scan_and_replace_only_the_exact_blob,
+    recovery_codes_rotate_with_their_digest,
+    idempotency_claims_complete_release_expire_and_purge,
+    race_one_idempotency_claim_wins,
 );
 
 #[path = "conformance/send_limits.rs"]
 mod send_limits;
 use send_limits::*;
+
+#[path = "conformance/sealed.rs"]
+mod sealed;
+use sealed::*;
 
 // ---- fixtures ---------------------------------------------------------------------------
 
