@@ -4,7 +4,7 @@
 
 use time::OffsetDateTime;
 
-use crate::error::StoreError;
+use crate::error::{CoreError, StoreError};
 use crate::idempotency::{ClaimOutcome, IdempotencyClaim};
 use crate::ids::{ApiKeyId, ChallengeId, FactorId, JwtKeyId, MethodId, TenantId, UserId};
 use crate::jwt_keys::JwtKey;
@@ -42,6 +42,58 @@ pub enum Judgement {
         /// The TOTP step to record as used.
         totp_step: Option<i64>,
     },
+}
+
+/// What the verification engine decided about one code against a challenge, from the
+/// challenge and its factor exactly as the store held them when it asked.
+#[derive(Debug)]
+pub enum Verdict {
+    /// Write nothing: the attempt is refused unjudged (not pending, throttled, locked) or
+    /// could not be judged.
+    Refuse(CoreError),
+    /// Record this outcome.
+    Settle(Settlement),
+}
+
+/// The writes a judged code makes, all or nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Settlement {
+    /// Right or wrong (a right TOTP code names the step it used).
+    pub judgement: Judgement,
+    /// Whether the factor's row records it (failure count, TOTP step), as
+    /// [`Store::settle_factor_attempt`] would, conditional on the failure count the judge
+    /// saw; false when there is nothing to record there (throttle off, no step).
+    pub on_factor: bool,
+    /// The challenge's attempt limit: a wrong code adds one attempt, a right one marks
+    /// it verified, each only while it is unverified, unexpired and below this.
+    pub max_attempts: u32,
+}
+
+/// The engine's judge of one verification, called by the store with a challenge and its
+/// factor as stored. The store may call it again on fresh rows (a store that judges
+/// optimistically, outside a lock, does when a concurrent attempt changed them first), so
+/// it must be a pure function of its arguments and what it captured. It is `'static` so
+/// a store may run it on a thread of its own (SQLite's writer).
+pub type ChallengeJudge = Box<dyn FnMut(&Challenge, &Factor) -> Verdict + Send>;
+
+/// What [`Store::verify_challenge`] did.
+#[derive(Debug)]
+pub enum Verification {
+    /// No such challenge in this tenant.
+    Missing,
+    /// The judge's last verdict, with the rows it judged; a [`Verdict::Settle`] is
+    /// committed.
+    Judged {
+        /// The challenge as judged (before the settlement).
+        challenge: Challenge,
+        /// Its factor as judged (boxed: a factor is large).
+        factor: Box<Factor>,
+        /// What the judge said, and the store recorded.
+        verdict: Verdict,
+    },
+    /// Concurrent attempts kept changing the rows between reading and writing; nothing
+    /// was recorded for this one (optimistic stores only).
+    Contended,
 }
 
 /// A keyset query over one user's factors, ordered by id (= creation time).
@@ -387,6 +439,25 @@ pub trait Store: Send + Sync + 'static {
         now: OffsetDateTime,
     ) -> Result<(), StoreError>;
 
+    // ---- verification in one store visit (perf, issue 8 §4; SQL in mfad-store's
+    // `verify.rs`) ------------------------------------------------------------------------
+
+    /// Judges one code against a challenge and records the outcome, as ONE store
+    /// operation: reads the challenge with its factor, calls `judge` on them and writes
+    /// the [`Settlement`] it returns (factor first, then challenge), conditional on the
+    /// rows it judged. If a condition no longer holds (another attempt, on any node,
+    /// changed a row first), nothing more is written and `judge` is called again on fresh
+    /// rows, a bounded number of times ([`Verification::Contended`] after that). Of
+    /// concurrent right codes for one challenge or TOTP step exactly one settles as
+    /// right. The answer comes only after the settlement is committed.
+    async fn verify_challenge(
+        &self,
+        tenant: &TenantId,
+        id: &ChallengeId,
+        now: OffsetDateTime,
+        judge: ChallengeJudge,
+    ) -> Result<Verification, StoreError>;
+
     // ---- master-key rotation and idempotent retries (keys; SQL in mfad-store's ----------
     // ---- `sealed.rs` and `idempotency.rs`) ---------------------------------------------
 
@@ -429,4 +500,90 @@ pub trait Store: Send + Sync + 'static {
 
     /// Deletes the entry `id` if `claim` still holds it without a response.
     async fn release_idempotency(&self, id: &str, claim: &str) -> Result<(), StoreError>;
+    // ---- passkeys (WebAuthn; SQL in mfad-store's `webauthn.rs`) -------------------------
+
+    /// A tenant's relying-party configuration, if it has one.
+    async fn webauthn_config(
+        &self,
+        tenant: &TenantId,
+    ) -> Result<Option<crate::webauthn::WebAuthnConfig>, StoreError>;
+
+    /// Sets (replaces) a tenant's relying-party configuration.
+    async fn set_webauthn_config(
+        &self,
+        config: &crate::webauthn::WebAuthnConfig,
+    ) -> Result<(), StoreError>;
+
+    /// Stores a new passkey; `Conflict` if its credential id is already registered in the
+    /// tenant, or its id is taken.
+    async fn insert_passkey(
+        &self,
+        credential: &crate::webauthn::PasskeyCredential,
+    ) -> Result<(), StoreError>;
+
+    /// Stores imported passkeys, all or none (one transaction); `Conflict` as for
+    /// [`Store::insert_passkey`].
+    async fn import_passkeys(
+        &self,
+        credentials: &[crate::webauthn::PasskeyCredential],
+    ) -> Result<(), StoreError>;
+
+    /// A passkey of this tenant, by mfad's id.
+    async fn get_passkey(
+        &self,
+        tenant: &TenantId,
+        id: &crate::webauthn::PasskeyId,
+    ) -> Result<Option<crate::webauthn::PasskeyCredential>, StoreError>;
+
+    /// A passkey of this tenant, by the authenticator's credential id (base64url).
+    async fn find_passkey(
+        &self,
+        tenant: &TenantId,
+        credential_id: &str,
+    ) -> Result<Option<crate::webauthn::PasskeyCredential>, StoreError>;
+
+    /// One user's passkeys, oldest first.
+    async fn list_passkeys(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+    ) -> Result<Vec<crate::webauthn::PasskeyCredential>, StoreError>;
+
+    /// Deletes the passkey `id`, or every passkey of `user` (at least one must be given);
+    /// returns how many went.
+    async fn delete_passkeys(
+        &self,
+        tenant: &TenantId,
+        user: Option<&UserId>,
+        id: Option<&crate::webauthn::PasskeyId>,
+    ) -> Result<u64, StoreError>;
+
+    /// Records a use: writes `updated`'s counter, credential and last use, atomically
+    /// and only while the stored counter is still `seen_count` (compare-and-set, so two
+    /// uses of one counter value cannot both succeed). False if it moved or is gone.
+    async fn record_passkey_use(
+        &self,
+        updated: &crate::webauthn::PasskeyCredential,
+        seen_count: u32,
+    ) -> Result<bool, StoreError>;
+
+    /// Stores a ceremony in progress.
+    async fn insert_webauthn_ceremony(
+        &self,
+        ceremony: &crate::webauthn::Ceremony,
+    ) -> Result<(), StoreError>;
+
+    /// Takes the ceremony of a challenge: deletes and returns it in one statement, so it
+    /// is answered once across all nodes (expired ones too; the caller checks expiry).
+    async fn take_webauthn_ceremony(
+        &self,
+        challenge: &str,
+    ) -> Result<Option<crate::webauthn::Ceremony>, StoreError>;
+
+    /// Deletes up to `limit` ceremonies that expired before `now`.
+    async fn purge_webauthn_ceremonies(
+        &self,
+        now: OffsetDateTime,
+        limit: u32,
+    ) -> Result<u64, StoreError>;
 }

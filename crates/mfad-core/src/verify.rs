@@ -23,18 +23,23 @@
 //! code checks also count per user, so recovery codes and codes sent for a login are
 //! bounded too.
 
+use std::sync::Arc;
+
 use time::{Duration, OffsetDateTime};
 
 use crate::error::CoreError;
 use crate::ids::{ChallengeId, TenantId, UserId};
+use crate::metrics::{Credential, Event, Outcome};
 use crate::model::Factor;
 use crate::model::{
     Challenge, FactorDetails, FactorType, FailureCount, LoginState, PendingCode, RecoveryCode,
     TotpFactor,
 };
 use crate::recovery;
+use crate::service::Policy;
 use crate::service::Service;
-use crate::store::{AttemptOutcome, Judgement, Store, SuccessOutcome};
+use crate::store::{ChallengeJudge, Judgement, Settlement, Store, Verdict, Verification};
+use mfad_crypto::Keyring;
 
 /// The highest failure cap allowed: NIST SP 800-63B's 100 consecutive failures.
 pub const MAX_FAILURE_CAP: u32 = 100;
@@ -190,6 +195,109 @@ fn lost_race() -> CoreError {
     }
 }
 
+/// The step at which `code` is the TOTP of `factor`, with the drift window, refusing the
+/// last used step and every earlier one.
+fn totp_step(
+    keyring: &Keyring,
+    skew: u64,
+    factor: &Factor,
+    totp: &TotpFactor,
+    code: &str,
+    now: OffsetDateTime,
+) -> Result<Option<i64>, CoreError> {
+    let secret = keyring.open(&totp.sealed_secret, factor.id.as_str().as_bytes())?;
+    let last = totp.last_used_step.and_then(|s| u64::try_from(s).ok());
+    Ok(totp
+        .params(skew)
+        .verify(&secret, code, unix_secs(now), last)
+        .map(step_i64))
+}
+
+/// Why a challenge accepts no code, if it accepts none.
+fn ensure_pending(max_attempts: u32, c: &Challenge, now: OffsetDateTime) -> Result<(), CoreError> {
+    if c.verified_at.is_some() {
+        Err(CoreError::ChallengePreviouslyVerified(c.id.clone()))
+    } else if c.attempts >= max_attempts {
+        Err(CoreError::TooManyAttempts(c.id.clone()))
+    } else if now >= c.expires_at {
+        Err(CoreError::ChallengeExpired(c.id.clone()))
+    } else {
+        Ok(())
+    }
+}
+
+/// The WorkOS verification rule, as the store calls it on the rows it holds (see
+/// [`Store::verify_challenge`]): admit (pending challenge, open throttle), compare in
+/// constant time, and say what to record. Owns what it needs, so the store may run it on
+/// a thread of its own.
+struct ChallengeJudgeRule {
+    keyring: Arc<Keyring>,
+    policy: Policy,
+    code: String,
+    now: OffsetDateTime,
+}
+
+impl ChallengeJudgeRule {
+    fn judge(&self, challenge: &Challenge, factor: &Factor) -> Verdict {
+        match self.try_judge(challenge, factor) {
+            Ok(s) => Verdict::Settle(s),
+            Err(e) => Verdict::Refuse(e),
+        }
+    }
+
+    fn try_judge(&self, challenge: &Challenge, factor: &Factor) -> Result<Settlement, CoreError> {
+        let (now, code) = (self.now, self.code.as_str());
+        ensure_pending(self.policy.max_attempts, challenge, now)?;
+        refusal(self.policy.throttle.gate(&factor.failures, now))?;
+        let judgement = match (&factor.details, &challenge.code_digest) {
+            (FactorDetails::Totp(totp), _) => {
+                match totp_step(
+                    &self.keyring,
+                    self.policy.totp_skew,
+                    factor,
+                    totp,
+                    code,
+                    now,
+                )? {
+                    Some(step) => Judgement::Right {
+                        totp_step: Some(step),
+                    },
+                    None => Judgement::Wrong,
+                }
+            }
+            (_, Some(digest)) => {
+                let shaped = mfad_otp::is_code_shaped(code, CODE_DIGITS);
+                let matches = self.keyring.code_matches(
+                    digest,
+                    challenge.id.as_str().as_bytes(),
+                    code.as_bytes(),
+                );
+                if shaped && matches {
+                    Judgement::Right { totp_step: None }
+                } else {
+                    Judgement::Wrong
+                }
+            }
+            (_, None) => {
+                return Err(CoreError::Internal(format!(
+                    "challenge {} has no code",
+                    challenge.id
+                )));
+            }
+        };
+        // With the throttle off only a TOTP step is left to record on the factor.
+        let on_factor = match judgement {
+            Judgement::Wrong => self.policy.throttle.enabled,
+            Judgement::Right { totp_step } => self.policy.throttle.enabled || totp_step.is_some(),
+        };
+        Ok(Settlement {
+            judgement,
+            on_factor,
+            max_attempts: self.policy.max_attempts,
+        })
+    }
+}
+
 impl<S: Store> Service<S> {
     /// Refuses an attempt while the throttle holds these failures.
     fn admit(&self, failures: &FailureCount, now: OffsetDateTime) -> Result<(), CoreError> {
@@ -205,14 +313,14 @@ impl<S: Store> Service<S> {
         code: &str,
         now: OffsetDateTime,
     ) -> Result<Option<i64>, CoreError> {
-        let secret = self
-            .keyring
-            .open(&totp.sealed_secret, factor.id.as_str().as_bytes())?;
-        let last = totp.last_used_step.and_then(|s| u64::try_from(s).ok());
-        Ok(totp
-            .params(self.policy.totp_skew)
-            .verify(&secret, code, unix_secs(now), last)
-            .map(step_i64))
+        totp_step(
+            &self.keyring,
+            self.policy.totp_skew,
+            factor,
+            totp,
+            code,
+            now,
+        )
     }
 
     /// Checks that `code` is the TOTP of a secret being enrolled (the fixed parameters of
@@ -328,88 +436,56 @@ impl<S: Store> Service<S> {
 
     /// Judges a code against a challenge (WorkOS verify): `Ok(false)` for a wrong code,
     /// which counts against the challenge and the factor; errors for a challenge that is
-    /// verified, expired or exhausted, and for a throttled or locked factor.
+    /// verified, expired or exhausted, and for a throttled or locked factor. One store
+    /// call: the store runs [`ChallengeJudgeRule::judge`] on the rows it reads and
+    /// commits its settlement (on SQLite inside the writer's transaction).
     pub(crate) async fn verify_challenge(
         &self,
         tenant: &TenantId,
         id: &ChallengeId,
         code: &str,
     ) -> Result<(Challenge, FactorType, bool), CoreError> {
-        let (challenge, factor) =
-            self.store.get_challenge(tenant, id).await?.ok_or_else(|| {
-                CoreError::not_found(crate::error::Entity::Challenge, id.as_str())
-            })?;
         let now = self.clock.now();
-        self.ensure_pending(&challenge, now)?;
-        self.admit(&factor.failures, now)?;
-        let judgement = match (&factor.details, &challenge.code_digest) {
-            (FactorDetails::Totp(totp), _) => match self.totp_step(&factor, totp, code, now)? {
-                Some(step) => Judgement::Right {
-                    totp_step: Some(step),
-                },
-                None => Judgement::Wrong,
-            },
-            (_, Some(digest)) => {
-                let shaped = mfad_otp::is_code_shaped(code, CODE_DIGITS);
-                let matches =
-                    self.keyring
-                        .code_matches(digest, id.as_str().as_bytes(), code.as_bytes());
-                if shaped && matches {
-                    Judgement::Right { totp_step: None }
-                } else {
-                    Judgement::Wrong
-                }
-            }
-            (_, None) => return Err(CoreError::Internal(format!("challenge {id} has no code"))),
+        let rule = ChallengeJudgeRule {
+            keyring: self.keyring.clone(),
+            policy: self.policy,
+            code: code.to_owned(),
+            now,
         };
-        let max = self.policy.max_attempts;
-        let kind = factor.details.factor_type();
-        match self.settle_factor(&factor, judgement, now).await? {
-            Judgement::Right { .. } => {
-                match self.store.record_success(tenant, id, max, now).await? {
-                    SuccessOutcome::Verified => Ok((challenge, kind, true)),
-                    SuccessOutcome::NotPending => Err(self.why_not_pending(tenant, id, now).await),
-                }
+        let judge: ChallengeJudge = Box::new(move |c: &Challenge, f: &Factor| rule.judge(c, f));
+        // A challenge that is missing (or contended) has no factor type to count under.
+        let (kind, result) = match self.store.verify_challenge(tenant, id, now, judge).await? {
+            Verification::Missing => {
+                return Err(CoreError::not_found(
+                    crate::error::Entity::Challenge,
+                    id.as_str(),
+                ));
             }
-            Judgement::Wrong => match self.store.record_failure(tenant, id, max, now).await? {
-                AttemptOutcome::Counted => Ok((challenge, kind, false)),
-                AttemptOutcome::NotPending => Err(self.why_not_pending(tenant, id, now).await),
+            Verification::Contended => return Err(lost_race()),
+            Verification::Judged {
+                factor,
+                verdict: Verdict::Refuse(e),
+                ..
+            } => (factor.details.factor_type(), Err(e)),
+            Verification::Judged {
+                challenge,
+                factor,
+                verdict: Verdict::Settle(s),
+            } => {
+                let kind = factor.details.factor_type();
+                let right = matches!(s.judgement, Judgement::Right { .. });
+                (kind, Ok((challenge, kind, right)))
+            }
+        };
+        self.observe(Event::Verification {
+            credential: Credential::Factor(kind),
+            outcome: match &result {
+                Ok((_, _, true)) => Outcome::Valid,
+                Ok((_, _, false)) => Outcome::Invalid,
+                Err(e) => Outcome::of_error(e),
             },
-        }
-    }
-
-    /// Why a challenge accepts no code.
-    pub(crate) fn ensure_pending(
-        &self,
-        c: &Challenge,
-        now: OffsetDateTime,
-    ) -> Result<(), CoreError> {
-        if c.verified_at.is_some() {
-            Err(CoreError::ChallengePreviouslyVerified(c.id.clone()))
-        } else if c.attempts >= self.policy.max_attempts {
-            Err(CoreError::TooManyAttempts(c.id.clone()))
-        } else if now >= c.expires_at {
-            Err(CoreError::ChallengeExpired(c.id.clone()))
-        } else {
-            Ok(())
-        }
-    }
-
-    /// After an atomic update found the challenge no longer pending, says why.
-    async fn why_not_pending(
-        &self,
-        tenant: &TenantId,
-        id: &ChallengeId,
-        now: OffsetDateTime,
-    ) -> CoreError {
-        match self.store.get_challenge(tenant, id).await {
-            Ok(Some((c, _))) => match self.ensure_pending(&c, now) {
-                Err(e) => e,
-                Ok(()) => CoreError::Internal(format!("challenge {id} changed state concurrently")),
-            },
-            Ok(None) => CoreError::not_found(crate::error::Entity::Challenge, id.as_str()),
-            Err(e) => e.into(),
-        }
+        });
+        result
     }
 
     // ---- FusionAuth codes ------------------------------------------------------------
@@ -419,6 +495,36 @@ impl<S: Store> Service<S> {
     /// code is `Ok(None)` and counts against every factor it was judged for, the user and
     /// the open sent codes.
     pub(crate) async fn judge(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+        candidates: Vec<Candidate<'_>>,
+        methods: &[Factor],
+        code: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<Judged>, CoreError> {
+        let result = self
+            .judge_code(tenant, user, candidates, methods, code, now)
+            .await;
+        let credential = match &result {
+            Ok(Some(Judged::Totp(f))) => Credential::Factor(f.details.factor_type()),
+            Ok(Some(Judged::Sent(_))) => Credential::SentCode,
+            Ok(Some(Judged::Recovery)) => Credential::RecoveryCode,
+            Ok(None) | Err(_) => Credential::Any,
+        };
+        let outcome = match &result {
+            Ok(Some(_)) => Outcome::Valid,
+            Ok(None) => Outcome::Invalid,
+            Err(e) => Outcome::of_error(e),
+        };
+        self.observe(Event::Verification {
+            credential,
+            outcome,
+        });
+        result
+    }
+
+    async fn judge_code(
         &self,
         tenant: &TenantId,
         user: &UserId,
@@ -648,6 +754,49 @@ impl<S: Store> Service<S> {
             .store
             .consume_code(&sent.tenant_id, &sent.scope, &sent.digest, u32::MAX, now)
             .await;
+    }
+
+    // ---- passkeys ---------------------------------------------------------------------
+
+    /// Judges a passkey assertion as a code: admitted only while the user's failure count
+    /// lets attempts through, a failed check (bad signature, origin, rp id, counter, user
+    /// verification, unknown credential) counts as a wrong code and a success clears the
+    /// count, exactly as for the user's other factors.
+    pub(crate) async fn judge_passkey<T>(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+        check: impl std::future::Future<Output = Result<T, CoreError>>,
+    ) -> Result<T, CoreError> {
+        use crate::webauthn::Refusal;
+        let now = self.clock.now();
+        let count = match self.policy.throttle.enabled {
+            true => Some(self.store.user_failures(tenant, user).await?),
+            false => None,
+        };
+        if let Some(c) = &count {
+            self.admit(c, now)?;
+        }
+        match check.await {
+            Ok(v) => {
+                self.settle_user(tenant, user, count.as_ref(), true, now)
+                    .await?;
+                Ok(v)
+            }
+            Err(CoreError::WebAuthn(
+                r @ (Refusal::Invalid
+                | Refusal::CounterRegression
+                | Refusal::UserVerification
+                | Refusal::Origin
+                | Refusal::RpId
+                | Refusal::UnknownCredential),
+            )) => {
+                self.settle_user(tenant, user, count.as_ref(), false, now)
+                    .await?;
+                Err(CoreError::WebAuthn(r))
+            }
+            Err(e) => Err(e),
+        }
     }
 }
 

@@ -177,6 +177,12 @@ pub struct Config {
     pub requests: crate::edge::RequestLimits,
     /// `MFAD_RATE_LIMIT_PER_KEY`, `MFAD_RATE_LIMIT_PER_ADDRESS`, `MFAD_TRUSTED_PROXY_HEADER`.
     pub rate_limits: crate::rate_limit::RateLimitConfig,
+    /// `MFAD_ADMIN_LISTEN` (default: none): a second listener for `/metrics`, `/health`
+    /// and `/ready`; when set, `/metrics` is served there only.
+    pub admin_listen: Option<SocketAddr>,
+    /// `MFAD_SHUTDOWN_GRACE_SECS` (default 20, at most 3600): on SIGTERM or SIGINT, how
+    /// long requests already accepted may take to finish before they are cut.
+    pub shutdown_grace: Duration,
 }
 
 /// Brute-force throttling (see `mfad_core::verify::ThrottlePolicy`).
@@ -495,7 +501,20 @@ impl Config {
             per_address: rate("MFAD_RATE_LIMIT_PER_ADDRESS", "20/100")?,
             proxy_header,
         };
+        let admin_listen =
+            match var("MFAD_ADMIN_LISTEN") {
+                None => None,
+                Some(a) => Some(a.trim().parse().map_err(|_| {
+                    err("MFAD_ADMIN_LISTEN", format!("not an address:port: {a:?}"))
+                })?),
+            };
+        let grace = parse("MFAD_SHUTDOWN_GRACE_SECS", 20)?;
+        if grace > 3600 {
+            return Err(err("MFAD_SHUTDOWN_GRACE_SECS", "must be at most 3600"));
+        }
         Ok(Config {
+            admin_listen,
+            shutdown_grace: Duration::from_secs(grace),
             connections,
             requests,
             rate_limits,

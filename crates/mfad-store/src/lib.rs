@@ -18,16 +18,20 @@ mod last_used;
 mod lean_pool;
 mod logins;
 mod methods;
+mod migrations;
 mod postgres;
 mod rows;
 mod sealed;
 mod send_limits;
 mod sql;
 mod sqlite;
+mod sqlite_writer;
 mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod throttle;
+mod verify;
+mod webauthn;
 
 use std::fmt::Debug;
 use std::ops::Deref;
@@ -99,6 +103,10 @@ pub trait Database: Store + Debug {
 
     /// Closes every connection (on SQLite, flushing the WAL).
     async fn close(&self);
+
+    /// The embedded migrations not applied (successfully) to the database, by version:
+    /// empty when the schema is current. Readiness (`GET /ready`) asks this.
+    async fn pending_migrations(&self) -> Result<Vec<i64>, StoreError>;
 
     /// The connection pools' gauges, for export as metrics (one entry per pool).
     fn pool_stats(&self) -> Vec<PoolStats>;

@@ -6,6 +6,7 @@ use mfad_crypto::Zeroizing;
 
 use crate::error::{CoreError, Entity, Field, Reason};
 use crate::ids::{ChallengeId, TenantId};
+use crate::metrics::{Event, Outcome};
 use crate::model::{Challenge, Factor, FactorDetails};
 use crate::send_limits::{Destination, SendRequest};
 use crate::service::{Service, random_code};
@@ -73,6 +74,21 @@ impl<S: Store> Service<S> {
         sms_template: Option<&str>,
     ) -> Result<Issued, CoreError> {
         let factor = self.get_factor(tenant, factor_id).await?;
+        let kind = factor.details.factor_type();
+        let result = self.open_challenge(tenant, &factor, sms_template).await;
+        self.observe(Event::Challenge {
+            kind,
+            outcome: Outcome::of(&result),
+        });
+        result
+    }
+
+    async fn open_challenge(
+        &self,
+        tenant: &TenantId,
+        factor: &Factor,
+        sms_template: Option<&str>,
+    ) -> Result<Issued, CoreError> {
         if let (FactorDetails::Sms { .. }, Some(t)) = (&factor.details, sms_template) {
             validate_sms_template(t)?;
         }
@@ -84,7 +100,7 @@ impl<S: Store> Service<S> {
             };
             let issue = async {
                 let code = random_code()?;
-                let challenge = self.new_challenge(&factor, Some(&code))?;
+                let challenge = self.new_challenge(factor, Some(&code))?;
                 self.store.insert_challenge(&challenge).await?;
                 Ok((challenge, code))
             };
@@ -98,7 +114,7 @@ impl<S: Store> Service<S> {
             FactorDetails::Totp(_) => None,
             _ => Some(random_code()?),
         };
-        let challenge = self.new_challenge(&factor, code.as_deref().map(String::as_str))?;
+        let challenge = self.new_challenge(factor, code.as_deref().map(String::as_str))?;
         self.store.insert_challenge(&challenge).await?;
         Ok(Issued { challenge, code })
     }
