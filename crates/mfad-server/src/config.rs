@@ -733,6 +733,33 @@ mod tests {
     }
 
     #[test]
+    fn master_keys_come_from_exactly_one_variable_and_idempotency_ttl_is_bounded() {
+        let c = load(&[("MFAD_MASTER_KEYS", "a:00")]).unwrap();
+        assert!(matches!(
+            c.master_key,
+            MasterKeySource::Inline("MFAD_MASTER_KEYS", _)
+        ));
+        let c = load(&[("MFAD_MASTER_KEYS_FILE", "/k")]).unwrap();
+        assert!(matches!(
+            c.master_key,
+            MasterKeySource::File("MFAD_MASTER_KEYS_FILE", _)
+        ));
+        let e = load(&[("MFAD_MASTER_KEYS", "a:00"), ("MFAD_MASTER_KEY", "00")]).unwrap_err();
+        assert!(e.to_string().contains("set one of"), "{e}");
+        assert_eq!(
+            load(&[]).unwrap().idempotency_ttl,
+            Duration::from_secs(86_400)
+        );
+        assert_eq!(
+            load(&[("MFAD_IDEMPOTENCY_TTL_SECS", "0")])
+                .unwrap()
+                .idempotency_ttl,
+            Duration::ZERO
+        );
+        assert!(load(&[("MFAD_IDEMPOTENCY_TTL_SECS", "604801")]).is_err());
+    }
+
+    #[test]
     fn defaults() {
         let c = load(&[]).unwrap();
         assert_eq!(c.listen.to_string(), "127.0.0.1:8080");

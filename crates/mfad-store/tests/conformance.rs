@@ -178,6 +178,11 @@ conformance!(
     race_one_counter_value_is_used_once,
     ceremonies_are_taken_once_and_purged,
     race_one_ceremony_is_taken_once,
+    // master-key rotation and idempotency (conformance/sealed.rs)
+    sealed_values_count_scan_and_replace_only_the_exact_blob,
+    recovery_codes_rotate_with_their_digest,
+    idempotency_claims_complete_release_expire_and_purge,
+    race_one_idempotency_claim_wins,
 );
 
 #[path = "conformance/send_limits.rs"]
@@ -190,6 +195,9 @@ use verify::*;
 #[path = "conformance/webauthn.rs"]
 mod webauthn;
 use webauthn::*;
+#[path = "conformance/sealed.rs"]
+mod sealed;
+use sealed::*;
 
 // ---- fixtures ---------------------------------------------------------------------------
 
