@@ -29,3 +29,17 @@ else
         "schemathesis==$SCHEMATHESIS_VERSION"
     schemathesis --version
 fi
+
+# ---- passkeys (issue 13): the browser test in tests/compat/fusionauth/webauthn_browser.test.mjs
+# drives Debian's Chromium headless (playwright-core comes from that suite's package.json, and
+# downloads no browser of its own). webauthn-rs 0.6 needs no OpenSSL (RustCrypto), so no
+# libssl-dev is needed.
+if command -v chromium >/dev/null 2>&1; then
+    echo "chromium already installed: $(chromium --version 2>/dev/null || true)"
+else
+    echo "installing chromium (apt)"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends chromium fonts-liberation >/dev/null
+    chromium --version || true
+fi

@@ -31,8 +31,9 @@ use crate::ids::{TenantId, UserId};
 use crate::service::{MAX_LABEL_LEN, Service};
 use crate::store::Store;
 
-/// How long a ceremony's challenge may be answered.
-pub const CEREMONY_TTL: Duration = Duration::minutes(5);
+/// How long a ceremony's challenge may be answered: FusionAuth's default WebAuthn
+/// timeout (`"timeout": 180000` in its options).
+pub const CEREMONY_TTL: Duration = Duration::minutes(3);
 /// Most credentials one user may register.
 pub const MAX_CREDENTIALS_PER_USER: usize = 50;
 /// Most allowed origins per tenant.
@@ -731,23 +732,25 @@ impl<S: Store> Service<S> {
     /// Completes a registration: `webauthn-rs` checks the response against the stored
     /// ceremony and the tenant's relying party; the credential is stored under the
     /// ceremony's user.
+    /// `tenant` is the caller's, if it named one (the challenge identifies the ceremony).
     pub async fn passkey_registration_finish(
         &self,
-        tenant: &TenantId,
+        tenant: Option<&TenantId>,
         user: Option<&UserId>,
         claimed: &Claimed,
         response: &RegisterPublicKeyCredential,
     ) -> Result<PasskeyCredential, CoreError> {
-        let (config, rp) = self.relying_party(tenant).await?;
-        config.check_claimed(claimed)?;
         let c = self
             .take_ceremony(
-                Some(tenant),
+                tenant,
                 &response.response.client_data_json,
                 CeremonyKind::Registration,
                 user,
             )
             .await?;
+        let tenant = &c.tenant_id;
+        let (config, rp) = self.relying_party(tenant).await?;
+        config.check_claimed(claimed)?;
         let credential: Credential = match from_json::<RegState>(&c.state)? {
             RegState::Passkey(s) => rp.finish_passkey_registration(response, &s).map(Into::into),
             RegState::SecurityKey(s) => rp

@@ -1,6 +1,7 @@
 //! Request rate limits, checked before any database work: a token bucket (GCRA, the
 //! `governor` crate) per API key, and a lower one per client address on FusionAuth's
-//! unauthenticated routes (`/api/two-factor/send/{twoFactorId}`, `/api/two-factor/login`).
+//! unauthenticated routes (`/api/two-factor/send/{twoFactorId}`, `/api/two-factor/login`,
+//! `/api/webauthn/assert`, `/api/webauthn/login`).
 //!
 //! The API key's bucket is found from the key's public id, the part of the token before
 //! its secret, so a flood of requests with a key costs no lookup; a wrong secret under a
@@ -166,7 +167,10 @@ impl RateLimits {
 
 /// FusionAuth's routes that take no credentials.
 fn unauthenticated(path: &str) -> bool {
-    path == "/api/two-factor/login" || path.starts_with("/api/two-factor/send/")
+    path == "/api/two-factor/login"
+        || path.starts_with("/api/two-factor/send/")
+        || path == "/api/webauthn/assert"
+        || path == "/api/webauthn/login"
 }
 
 /// The public id of an API key in `Authorization` (`sk_<id>_<secret>`, raw or after
