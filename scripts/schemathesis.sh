@@ -60,7 +60,7 @@ schemathesis --config-file scripts/schemathesis.toml run "http://$MFAD_LISTEN/op
     --phases examples,coverage,fuzzing,stateful \
     --max-examples "$MAX_EXAMPLES" --max-time "$MAX_TIME" --seed "$SEED" \
     --workers 2 --request-timeout 10 --no-color \
-    --suppress-health-check all \
+    --suppress-health-check all --generation-database none \
     || status=$?
 
 if [ "$status" -ne 0 ]; then
