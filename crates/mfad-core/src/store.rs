@@ -439,6 +439,67 @@ pub trait Store: Send + Sync + 'static {
         now: OffsetDateTime,
     ) -> Result<(), StoreError>;
 
+    // ---- verification in one store visit (perf, issue 8 §4; SQL in mfad-store's
+    // `verify.rs`) ------------------------------------------------------------------------
+
+    /// Judges one code against a challenge and records the outcome, as ONE store
+    /// operation: reads the challenge with its factor, calls `judge` on them and writes
+    /// the [`Settlement`] it returns (factor first, then challenge), conditional on the
+    /// rows it judged. If a condition no longer holds (another attempt, on any node,
+    /// changed a row first), nothing more is written and `judge` is called again on fresh
+    /// rows, a bounded number of times ([`Verification::Contended`] after that). Of
+    /// concurrent right codes for one challenge or TOTP step exactly one settles as
+    /// right. The answer comes only after the settlement is committed.
+    async fn verify_challenge(
+        &self,
+        tenant: &TenantId,
+        id: &ChallengeId,
+        now: OffsetDateTime,
+        judge: ChallengeJudge,
+    ) -> Result<Verification, StoreError>;
+
+    // ---- master-key rotation and idempotent retries (keys; SQL in mfad-store's ----------
+    // ---- `sealed.rs` and `idempotency.rs`) ---------------------------------------------
+
+    /// How many sealed values each key id seals, per kind (an index scan per kind).
+    async fn sealed_key_counts(&self) -> Result<Vec<SealedCount>, StoreError>;
+
+    /// Up to `limit` values of `kind` sealed under any key but `active`, in row order,
+    /// strictly after `after` (a row of the same kind).
+    async fn scan_sealed(
+        &self,
+        kind: SealedKind,
+        active: &[u8],
+        after: Option<&SealedRow>,
+        limit: u32,
+    ) -> Result<Vec<SealedValue>, StoreError>;
+
+    /// Replaces `old` with `new` (same kind; a recovery code's digest may change with its
+    /// seal) in one statement, only while the row still holds exactly `old`'s blob. False
+    /// if it did not (a request or another rotation changed or removed it).
+    async fn replace_sealed(
+        &self,
+        old: &SealedValue,
+        new: &SealedValue,
+    ) -> Result<bool, StoreError>;
+
+    /// Claims an idempotency entry atomically across nodes: inserts it unless it exists;
+    /// an existing one that expired, or whose claim lapsed without a response, is taken
+    /// over. Otherwise returns the existing entry.
+    async fn claim_idempotency(&self, c: &IdempotencyClaim<'_>)
+    -> Result<ClaimOutcome, StoreError>;
+
+    /// Stores the sealed response of the entry `id`, only while `claim` still holds it.
+    async fn complete_idempotency(
+        &self,
+        id: &str,
+        claim: &str,
+        status: u16,
+        sealed: &[u8],
+    ) -> Result<bool, StoreError>;
+
+    /// Deletes the entry `id` if `claim` still holds it without a response.
+    async fn release_idempotency(&self, id: &str, claim: &str) -> Result<(), StoreError>;
     // ---- passkeys (WebAuthn; SQL in mfad-store's `webauthn.rs`) -------------------------
 
     /// A tenant's relying-party configuration, if it has one.
@@ -525,66 +586,4 @@ pub trait Store: Send + Sync + 'static {
         now: OffsetDateTime,
         limit: u32,
     ) -> Result<u64, StoreError>;
-
-    // ---- verification in one store visit (perf, issue 8 §4; SQL in mfad-store's
-    // `verify.rs`) ------------------------------------------------------------------------
-
-    /// Judges one code against a challenge and records the outcome, as ONE store
-    /// operation: reads the challenge with its factor, calls `judge` on them and writes
-    /// the [`Settlement`] it returns (factor first, then challenge), conditional on the
-    /// rows it judged. If a condition no longer holds (another attempt, on any node,
-    /// changed a row first), nothing more is written and `judge` is called again on fresh
-    /// rows, a bounded number of times ([`Verification::Contended`] after that). Of
-    /// concurrent right codes for one challenge or TOTP step exactly one settles as
-    /// right. The answer comes only after the settlement is committed.
-    async fn verify_challenge(
-        &self,
-        tenant: &TenantId,
-        id: &ChallengeId,
-        now: OffsetDateTime,
-        judge: ChallengeJudge,
-    ) -> Result<Verification, StoreError>;
-
-    // ---- master-key rotation and idempotent retries (keys; SQL in mfad-store's ----------
-    // ---- `sealed.rs` and `idempotency.rs`) ---------------------------------------------
-
-    /// How many sealed values each key id seals, per kind (an index scan per kind).
-    async fn sealed_key_counts(&self) -> Result<Vec<SealedCount>, StoreError>;
-
-    /// Up to `limit` values of `kind` sealed under any key but `active`, in row order,
-    /// strictly after `after` (a row of the same kind).
-    async fn scan_sealed(
-        &self,
-        kind: SealedKind,
-        active: &[u8],
-        after: Option<&SealedRow>,
-        limit: u32,
-    ) -> Result<Vec<SealedValue>, StoreError>;
-
-    /// Replaces `old` with `new` (same kind; a recovery code's digest may change with its
-    /// seal) in one statement, only while the row still holds exactly `old`'s blob. False
-    /// if it did not (a request or another rotation changed or removed it).
-    async fn replace_sealed(
-        &self,
-        old: &SealedValue,
-        new: &SealedValue,
-    ) -> Result<bool, StoreError>;
-
-    /// Claims an idempotency entry atomically across nodes: inserts it unless it exists;
-    /// an existing one that expired, or whose claim lapsed without a response, is taken
-    /// over. Otherwise returns the existing entry.
-    async fn claim_idempotency(&self, c: &IdempotencyClaim<'_>)
-    -> Result<ClaimOutcome, StoreError>;
-
-    /// Stores the sealed response of the entry `id`, only while `claim` still holds it.
-    async fn complete_idempotency(
-        &self,
-        id: &str,
-        claim: &str,
-        status: u16,
-        sealed: &[u8],
-    ) -> Result<bool, StoreError>;
-
-    /// Deletes the entry `id` if `claim` still holds it without a response.
-    async fn release_idempotency(&self, id: &str, claim: &str) -> Result<(), StoreError>;
 }

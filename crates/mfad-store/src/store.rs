@@ -425,6 +425,66 @@ impl<B: Backend> Store for SqlStore<B> {
             .await
     }
 
+    // ---- verification in one store visit (perf, issue 8 §4) ----------------------------
+    async fn verify_challenge(
+        &self,
+        t: &TenantId,
+        id: &ChallengeId,
+        now: OffsetDateTime,
+        judge: ChallengeJudge,
+    ) -> Result<Verification, StoreError> {
+        match self.backend.writer() {
+            Some(w) => w.verify(t, id, now, judge).await,
+            None => {
+                let op = verify::verify_challenge(self, t, id, now, judge);
+                self.backend.guard(op).await
+            }
+        }
+    }
+
+    // ---- master-key rotation and idempotent retries (keys) -----------------------------
+    async fn sealed_key_counts(&self) -> Result<Vec<SealedCount>, StoreError> {
+        self.backend.guard(sealed::counts(self)).await
+    }
+    async fn scan_sealed(
+        &self,
+        kind: SealedKind,
+        active: &[u8],
+        after: Option<&SealedRow>,
+        limit: u32,
+    ) -> Result<Vec<SealedValue>, StoreError> {
+        let op = sealed::scan(self, kind, active, after, limit);
+        self.backend.guard(op).await
+    }
+    async fn replace_sealed(
+        &self,
+        old: &SealedValue,
+        new: &SealedValue,
+    ) -> Result<bool, StoreError> {
+        self.backend.guard(sealed::replace(self, old, new)).await
+    }
+    async fn claim_idempotency(
+        &self,
+        c: &IdempotencyClaim<'_>,
+    ) -> Result<ClaimOutcome, StoreError> {
+        self.backend.guard(idempotency::claim(self, c)).await
+    }
+    async fn complete_idempotency(
+        &self,
+        id: &str,
+        claim: &str,
+        status: u16,
+        sealed: &[u8],
+    ) -> Result<bool, StoreError> {
+        let op = idempotency::complete(self, id, claim, status, sealed);
+        self.backend.guard(op).await
+    }
+    async fn release_idempotency(&self, id: &str, claim: &str) -> Result<(), StoreError> {
+        self.backend
+            .guard(idempotency::release(self, id, claim))
+            .await
+    }
+
     // ---- passkeys (`webauthn.rs`) ---------------------------------------------------
     async fn webauthn_config(
         &self,
@@ -513,66 +573,6 @@ impl<B: Backend> Store for SqlStore<B> {
     ) -> Result<u64, StoreError> {
         self.backend
             .guard(webauthn::purge_ceremonies(self, now, limit))
-            .await
-    }
-
-    // ---- verification in one store visit (perf, issue 8 §4) ----------------------------
-    async fn verify_challenge(
-        &self,
-        t: &TenantId,
-        id: &ChallengeId,
-        now: OffsetDateTime,
-        judge: ChallengeJudge,
-    ) -> Result<Verification, StoreError> {
-        match self.backend.writer() {
-            Some(w) => w.verify(t, id, now, judge).await,
-            None => {
-                let op = verify::verify_challenge(self, t, id, now, judge);
-                self.backend.guard(op).await
-            }
-        }
-    }
-
-    // ---- master-key rotation and idempotent retries (keys) -----------------------------
-    async fn sealed_key_counts(&self) -> Result<Vec<SealedCount>, StoreError> {
-        self.backend.guard(sealed::counts(self)).await
-    }
-    async fn scan_sealed(
-        &self,
-        kind: SealedKind,
-        active: &[u8],
-        after: Option<&SealedRow>,
-        limit: u32,
-    ) -> Result<Vec<SealedValue>, StoreError> {
-        let op = sealed::scan(self, kind, active, after, limit);
-        self.backend.guard(op).await
-    }
-    async fn replace_sealed(
-        &self,
-        old: &SealedValue,
-        new: &SealedValue,
-    ) -> Result<bool, StoreError> {
-        self.backend.guard(sealed::replace(self, old, new)).await
-    }
-    async fn claim_idempotency(
-        &self,
-        c: &IdempotencyClaim<'_>,
-    ) -> Result<ClaimOutcome, StoreError> {
-        self.backend.guard(idempotency::claim(self, c)).await
-    }
-    async fn complete_idempotency(
-        &self,
-        id: &str,
-        claim: &str,
-        status: u16,
-        sealed: &[u8],
-    ) -> Result<bool, StoreError> {
-        let op = idempotency::complete(self, id, claim, status, sealed);
-        self.backend.guard(op).await
-    }
-    async fn release_idempotency(&self, id: &str, claim: &str) -> Result<(), StoreError> {
-        self.backend
-            .guard(idempotency::release(self, id, claim))
             .await
     }
 }

@@ -169,27 +169,27 @@ conformance!(
     send_refusal_records_nothing_and_release_forgets,
     sms_countries_are_per_tenant_and_seen_by_admissions,
     race_send_admissions_never_exceed_a_limit,
+    verify_in_one_call_records_what_the_judge_says,
+    race_verify_in_one_call_settles_one_right_code_once,
+    race_verify_in_one_call_counts_each_wrong_code_once,
     webauthn_configs_are_per_tenant_and_replaced,
     passkeys_round_trip_unique_and_tenant_scoped,
     passkey_use_is_a_compare_and_set_on_the_counter,
     race_one_counter_value_is_used_once,
     ceremonies_are_taken_once_and_purged,
     race_one_ceremony_is_taken_once,
-    verify_in_one_call_records_what_the_judge_says,
-    race_verify_in_one_call_settles_one_right_code_once,
-    race_verify_in_one_call_counts_each_wrong_code_once,
 );
 
 #[path = "conformance/send_limits.rs"]
 mod send_limits;
 use send_limits::*;
 
-#[path = "conformance/webauthn.rs"]
-mod webauthn;
-use webauthn::*;
 #[path = "conformance/verify.rs"]
 mod verify;
 use verify::*;
+#[path = "conformance/webauthn.rs"]
+mod webauthn;
+use webauthn::*;
 
 // ---- fixtures ---------------------------------------------------------------------------
 
