@@ -41,6 +41,13 @@ impl Client {
     }
 }
 
+impl<'a> FusionAuth<'a> {
+    /// The client these calls go through (for the WebAuthn calls in `crate::webauthn`).
+    pub(crate) fn client(&self) -> &'a Client {
+        self.client
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // Types
 

@@ -126,6 +126,7 @@ mod error;
 pub mod fusionauth;
 mod ids;
 mod retry;
+pub mod webauthn;
 mod workos;
 
 pub use client::{Client, ClientBuilder, DEFAULT_USER_AGENT};

@@ -36,6 +36,8 @@ use crate::store::Store;
 pub const CEREMONY_TTL: Duration = Duration::minutes(3);
 /// Most credentials one user may register.
 pub const MAX_CREDENTIALS_PER_USER: usize = 50;
+/// Expired ceremonies deleted, at most, when a new one starts.
+const PURGE_BATCH: u32 = 100;
 /// Most allowed origins per tenant.
 pub const MAX_ORIGINS: usize = 20;
 
@@ -700,6 +702,10 @@ impl<S: Store> Service<S> {
             created_at: now,
             expires_at: now + CEREMONY_TTL,
         };
+        // Opportunistic cleanup of unanswered ceremonies, bounded, through the expiry index.
+        self.store
+            .purge_webauthn_ceremonies(now, PURGE_BATCH)
+            .await?;
         self.store.insert_webauthn_ceremony(&ceremony).await?;
         Ok(options)
     }
@@ -844,6 +850,10 @@ impl<S: Store> Service<S> {
             created_at: now,
             expires_at: now + CEREMONY_TTL,
         };
+        // Opportunistic cleanup of unanswered ceremonies, bounded, through the expiry index.
+        self.store
+            .purge_webauthn_ceremonies(now, PURGE_BATCH)
+            .await?;
         self.store.insert_webauthn_ceremony(&ceremony).await?;
         Ok(options)
     }

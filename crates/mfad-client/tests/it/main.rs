@@ -12,5 +12,6 @@
 mod support;
 
 mod fusionauth;
+mod webauthn;
 mod wire;
 mod workos;

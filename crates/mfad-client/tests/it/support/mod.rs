@@ -142,6 +142,17 @@ impl Mfad {
         }
     }
 
+    /// Runs an `mfad` command on this server's data (the CLI beside a running server).
+    pub fn cli(&self, args: &[&str]) -> std::process::Output {
+        Command::new(mfad_bin())
+            .args(args)
+            .current_dir(self.dir.path())
+            .env_clear()
+            .env("MFAD_DATA_DIR", self.dir.path().join("data"))
+            .output()
+            .expect("run mfad")
+    }
+
     /// What the server has logged so far.
     pub fn log(&self) -> String {
         let mut s = String::new();
