@@ -8,6 +8,7 @@ pub mod clock;
 pub mod email;
 pub mod enrollment;
 pub mod error;
+pub mod events;
 pub mod ids;
 pub mod jwt_keys;
 pub mod key_cache;
@@ -23,6 +24,6 @@ pub mod verify;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{CoreError, StoreError};
-pub use ids::{ApiKeyId, ChallengeId, FactorId, JwtKeyId, MethodId, TenantId, UserId};
+pub use ids::{ApiKeyId, ChallengeId, EventId, FactorId, JwtKeyId, MethodId, TenantId, UserId};
 pub use model::*;
 pub use service::{Policy, Service};

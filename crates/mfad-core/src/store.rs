@@ -5,6 +5,7 @@
 use time::OffsetDateTime;
 
 use crate::error::StoreError;
+use crate::events::{EventRecord, EventScan};
 use crate::ids::{ApiKeyId, ChallengeId, FactorId, JwtKeyId, MethodId, TenantId, UserId};
 use crate::jwt_keys::JwtKey;
 use crate::model::{
@@ -71,7 +72,7 @@ pub trait Store: Send + Sync + 'static {
     async fn ensure_tenant(&self, t: &Tenant) -> Result<Tenant, StoreError>;
 
     /// Stores a new API key.
-    async fn insert_api_key(&self, k: &ApiKey) -> Result<(), StoreError>;
+    async fn insert_api_key(&self, k: &ApiKey, events: &[EventRecord]) -> Result<(), StoreError>;
 
     /// Looks up a key by its public id.
     async fn get_api_key(&self, id: &ApiKeyId) -> Result<Option<ApiKey>, StoreError>;
@@ -80,24 +81,38 @@ pub trait Store: Send + Sync + 'static {
     async fn list_api_keys(&self) -> Result<Vec<(ApiKey, Tenant)>, StoreError>;
 
     /// Marks a key revoked; false if no such (unrevoked) key.
-    async fn revoke_api_key(&self, id: &ApiKeyId, now: OffsetDateTime) -> Result<bool, StoreError>;
+    async fn revoke_api_key(
+        &self,
+        id: &ApiKeyId,
+        now: OffsetDateTime,
+        events: &[EventRecord],
+    ) -> Result<bool, StoreError>;
 
     /// Stores JWT verification keys, all or none (one transaction); `Conflict` if a key's
     /// `kid` is already taken in its tenant.
-    async fn insert_jwt_keys(&self, keys: &[JwtKey]) -> Result<(), StoreError>;
+    async fn insert_jwt_keys(
+        &self,
+        keys: &[JwtKey],
+        events: &[EventRecord],
+    ) -> Result<(), StoreError>;
 
     /// Every JWT verification key with its tenant, oldest first. Servers reread this each
     /// second to pick up changes, so it reads one small table.
     async fn list_jwt_keys(&self) -> Result<Vec<(JwtKey, Tenant)>, StoreError>;
 
     /// Deletes a JWT verification key; false if there was none.
-    async fn delete_jwt_key(&self, id: &JwtKeyId) -> Result<bool, StoreError>;
+    async fn delete_jwt_key(
+        &self,
+        id: &JwtKeyId,
+        events: &[EventRecord],
+    ) -> Result<bool, StoreError>;
 
     /// Stores a factor, and optionally its first challenge in the same transaction.
     async fn insert_factor(
         &self,
         f: &Factor,
         first_challenge: Option<&Challenge>,
+        events: &[EventRecord],
     ) -> Result<(), StoreError>;
 
     /// A factor of this tenant.
@@ -108,13 +123,22 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Option<Factor>, StoreError>;
 
     /// Deletes a factor and its challenges; false if it did not exist for this tenant.
-    async fn delete_factor(&self, tenant: &TenantId, id: &FactorId) -> Result<bool, StoreError>;
+    async fn delete_factor(
+        &self,
+        tenant: &TenantId,
+        id: &FactorId,
+        events: &[EventRecord],
+    ) -> Result<bool, StoreError>;
 
     /// A keyset page of one user's factors.
     async fn scan_user_factors(&self, scan: FactorScan<'_>) -> Result<Vec<Factor>, StoreError>;
 
     /// Stores a new challenge.
-    async fn insert_challenge(&self, c: &Challenge) -> Result<(), StoreError>;
+    async fn insert_challenge(
+        &self,
+        c: &Challenge,
+        events: &[EventRecord],
+    ) -> Result<(), StoreError>;
 
     /// A challenge of this tenant, with its factor.
     async fn get_challenge(
@@ -131,6 +155,7 @@ pub trait Store: Send + Sync + 'static {
         id: &ChallengeId,
         max_attempts: u32,
         now: OffsetDateTime,
+        events: &[EventRecord],
     ) -> Result<AttemptOutcome, StoreError>;
 
     /// Atomically marks the challenge verified, only while it is unverified, unexpired at
@@ -141,6 +166,7 @@ pub trait Store: Send + Sync + 'static {
         id: &ChallengeId,
         max_attempts: u32,
         now: OffsetDateTime,
+        events: &[EventRecord],
     ) -> Result<SuccessOutcome, StoreError>;
 
     // ---- throttling (SQL in mfad-store's `throttle.rs`) -------------------------------
@@ -187,11 +213,20 @@ pub trait Store: Send + Sync + 'static {
 
     /// Clears a factor's failure count (operator unlock), in one statement so every node
     /// sees it at once. False if there is no such factor.
-    async fn unlock_factor(&self, id: &FactorId) -> Result<bool, StoreError>;
+    async fn unlock_factor(
+        &self,
+        id: &FactorId,
+        events: &[EventRecord],
+    ) -> Result<bool, StoreError>;
 
     /// Clears the failure counts of a user and of all the user's factors, in one
     /// transaction. Returns how many counts there were (user row and factors).
-    async fn unlock_user(&self, tenant: &TenantId, user: &UserId) -> Result<u64, StoreError>;
+    async fn unlock_user(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+        events: &[EventRecord],
+    ) -> Result<u64, StoreError>;
 
     // ---- FusionAuth two-factor ------------------------------------------------------
     // A "method" is a factor of type totp, sms or email filed under a user.
@@ -246,6 +281,8 @@ pub trait Store: Send + Sync + 'static {
         method: &Factor,
         recovery: &[RecoveryCode],
         now: OffsetDateTime,
+        events: &[EventRecord],
+        if_codes_stored: &[EventRecord],
     ) -> Result<bool, StoreError>;
 
     /// Deletes one method (`only`) or every method of a user, with their challenges; when
@@ -256,6 +293,7 @@ pub trait Store: Send + Sync + 'static {
         user: &UserId,
         only: Option<&FactorId>,
         now: OffsetDateTime,
+        events: &[EventRecord],
     ) -> Result<u64, StoreError>;
 
     /// Replaces all of a user's recovery codes.
@@ -265,6 +303,7 @@ pub trait Store: Send + Sync + 'static {
         user: &UserId,
         codes: &[RecoveryCode],
         now: OffsetDateTime,
+        events: &[EventRecord],
     ) -> Result<(), StoreError>;
 
     /// A user's remaining recovery codes.
@@ -280,6 +319,7 @@ pub trait Store: Send + Sync + 'static {
         tenant: &TenantId,
         user: &UserId,
         digest: &[u8],
+        events: &[EventRecord],
     ) -> Result<bool, StoreError>;
 
     /// Stores a one-time code, replacing any earlier one of the same scope.
@@ -336,6 +376,7 @@ pub trait Store: Send + Sync + 'static {
         id_digest: &str,
         max_attempts: u32,
         now: OffsetDateTime,
+        events: &[EventRecord],
     ) -> Result<bool, StoreError>;
 
     /// Ends a login successfully (deleting it and its code), only while it is open and
@@ -346,6 +387,7 @@ pub trait Store: Send + Sync + 'static {
         id_digest: &str,
         max_attempts: u32,
         now: OffsetDateTime,
+        events: &[EventRecord],
     ) -> Result<bool, StoreError>;
 
     /// Stores a trusted computer.
@@ -384,4 +426,17 @@ pub trait Store: Send + Sync + 'static {
         rules: Option<&CountryRules>,
         now: OffsetDateTime,
     ) -> Result<(), StoreError>;
+
+    // ---- events (issue 12; SQL in mfad-store's `events.rs`) -------------------------
+    // Every mutating method above takes the events of its change and writes them in the
+    // same transaction (`events: &[]` when a change makes none).
+
+    /// Records events that come with no other change (a refused attempt or send).
+    async fn record_events(&self, events: &[EventRecord]) -> Result<(), StoreError>;
+
+    /// A keyset page of a tenant's events, in id order.
+    async fn scan_events(&self, scan: EventScan<'_>) -> Result<Vec<EventRecord>, StoreError>;
+
+    /// Deletes up to `limit` events created before `before`; how many went.
+    async fn purge_events(&self, before: OffsetDateTime, limit: u32) -> Result<u64, StoreError>;
 }

@@ -26,6 +26,9 @@
 use time::{Duration, OffsetDateTime};
 
 use crate::error::CoreError;
+use crate::events::{
+    ChallengeView, EventKind, EventRecord, FactorView, Failure, LoginProof, Subject,
+};
 use crate::ids::{ChallengeId, TenantId, UserId};
 use crate::model::Factor;
 use crate::model::{
@@ -171,6 +174,20 @@ fn step_i64(step: u64) -> i64 {
     i64::try_from(step).unwrap_or(i64::MAX)
 }
 
+/// What an event says of a throttle refusal.
+fn refusal_failure(e: &CoreError) -> Failure {
+    match e {
+        CoreError::Throttled { retry_after } => Failure::new(
+            "throttled",
+            format!(
+                "Too many wrong codes; retry in {} s.",
+                retry_after.whole_seconds().max(1)
+            ),
+        ),
+        _ => Failure::new("locked", "The factor is locked after too many wrong codes."),
+    }
+}
+
 fn refusal(gate: Gate) -> Result<(), CoreError> {
     match gate {
         Gate::Open => Ok(()),
@@ -243,7 +260,7 @@ impl<S: Store> Service<S> {
         factor: &Factor,
         mut judgement: Judgement,
         now: OffsetDateTime,
-    ) -> Result<Judgement, CoreError> {
+    ) -> Result<(Judgement, FailureCount), CoreError> {
         let enabled = self.policy.throttle.enabled;
         let mut seen = factor.failures;
         for _ in 0..SETTLE_ATTEMPTS {
@@ -263,7 +280,7 @@ impl<S: Store> Service<S> {
                     )
                     .await?
             {
-                return Ok(judgement);
+                return Ok((judgement, seen));
             }
             // Nothing changed: the step was used meanwhile (a replay), or the count moved.
             let fresh = self
@@ -339,11 +356,40 @@ impl<S: Store> Service<S> {
             self.store.get_challenge(tenant, id).await?.ok_or_else(|| {
                 CoreError::not_found(crate::error::Entity::Challenge, id.as_str())
             })?;
+        match self
+            .judge_challenge(tenant, &challenge, &factor, code)
+            .await
+        {
+            Err(e @ (CoreError::Throttled { .. } | CoreError::Locked)) => {
+                let subject = Subject::Attempt {
+                    user_id: factor.user_id.clone(),
+                    factor: Some(FactorView::of(&factor)),
+                    challenge: Some(ChallengeView::of(&challenge)),
+                    proof: None,
+                    failure: Some(refusal_failure(&e)),
+                };
+                self.record_refusal(tenant, EventKind::MfaThrottled, subject)
+                    .await?;
+                Err(e)
+            }
+            other => other,
+        }
+    }
+
+    /// [`Self::verify_challenge`] once the challenge is read.
+    async fn judge_challenge(
+        &self,
+        tenant: &TenantId,
+        challenge: &Challenge,
+        factor: &Factor,
+        code: &str,
+    ) -> Result<(Challenge, FactorType, bool), CoreError> {
+        let id = &challenge.id;
         let now = self.clock.now();
-        self.ensure_pending(&challenge, now)?;
+        self.ensure_pending(challenge, now)?;
         self.admit(&factor.failures, now)?;
         let judgement = match (&factor.details, &challenge.code_digest) {
-            (FactorDetails::Totp(totp), _) => match self.totp_step(&factor, totp, code, now)? {
+            (FactorDetails::Totp(totp), _) => match self.totp_step(factor, totp, code, now)? {
                 Some(step) => Judgement::Right {
                     totp_step: Some(step),
                 },
@@ -364,17 +410,61 @@ impl<S: Store> Service<S> {
         };
         let max = self.policy.max_attempts;
         let kind = factor.details.factor_type();
-        match self.settle_factor(&factor, judgement, now).await? {
+        let (judgement, seen) = self.settle_factor(factor, judgement, now).await?;
+        let attempt = |failure: Option<Failure>| Subject::Attempt {
+            user_id: factor.user_id.clone(),
+            factor: Some(FactorView::of(factor)),
+            challenge: Some(ChallengeView::of(challenge)),
+            proof: None,
+            failure,
+        };
+        match judgement {
             Judgement::Right { .. } => {
-                match self.store.record_success(tenant, id, max, now).await? {
-                    SuccessOutcome::Verified => Ok((challenge, kind, true)),
+                let events = self.event(tenant, EventKind::MfaSucceeded, attempt(None))?;
+                match self
+                    .store
+                    .record_success(tenant, id, max, now, &events)
+                    .await?
+                {
+                    SuccessOutcome::Verified => Ok((challenge.clone(), kind, true)),
                     SuccessOutcome::NotPending => Err(self.why_not_pending(tenant, id, now).await),
                 }
             }
-            Judgement::Wrong => match self.store.record_failure(tenant, id, max, now).await? {
-                AttemptOutcome::Counted => Ok((challenge, kind, false)),
-                AttemptOutcome::NotPending => Err(self.why_not_pending(tenant, id, now).await),
-            },
+            Judgement::Wrong => {
+                let mut events = self.event(
+                    tenant,
+                    EventKind::MfaFailed,
+                    attempt(Some(Failure::new("invalid_code", "The code is not valid."))),
+                )?;
+                events.extend(self.lock_events(factor, &seen)?);
+                match self
+                    .store
+                    .record_failure(tenant, id, max, now, &events)
+                    .await?
+                {
+                    AttemptOutcome::Counted => Ok((challenge.clone(), kind, false)),
+                    AttemptOutcome::NotPending => Err(self.why_not_pending(tenant, id, now).await),
+                }
+            }
+        }
+    }
+
+    /// The lock event of a wrong code that took a factor's count (`seen` before it) to
+    /// the cap; none otherwise.
+    fn lock_events(
+        &self,
+        factor: &Factor,
+        seen: &FailureCount,
+    ) -> Result<Vec<EventRecord>, CoreError> {
+        let t = &self.policy.throttle;
+        if t.enabled && seen.consecutive.saturating_add(1) == t.cap {
+            self.event(
+                &factor.tenant_id,
+                EventKind::FactorLocked,
+                Subject::Factor(FactorView::of(factor)),
+            )
+        } else {
+            Ok(Vec::new())
         }
     }
 
@@ -419,6 +509,36 @@ impl<S: Store> Service<S> {
     /// code is `Ok(None)` and counts against every factor it was judged for, the user and
     /// the open sent codes.
     pub(crate) async fn judge(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+        candidates: Vec<Candidate<'_>>,
+        methods: &[Factor],
+        code: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<Judged>, CoreError> {
+        match self
+            .judge_codes(tenant, user, candidates, methods, code, now)
+            .await
+        {
+            Err(e @ (CoreError::Throttled { .. } | CoreError::Locked)) => {
+                let subject = Subject::Attempt {
+                    user_id: Some(user.clone()),
+                    factor: None,
+                    challenge: None,
+                    proof: None,
+                    failure: Some(refusal_failure(&e)),
+                };
+                self.record_refusal(tenant, EventKind::MfaThrottled, subject)
+                    .await?;
+                Err(e)
+            }
+            other => other,
+        }
+    }
+
+    /// [`Self::judge`], whose throttle refusals are recorded by the caller.
+    async fn judge_codes(
         &self,
         tenant: &TenantId,
         user: &UserId,
@@ -518,7 +638,7 @@ impl<S: Store> Service<S> {
                 let right = Judgement::Right {
                     totp_step: Some(step),
                 };
-                match self.settle_factor(f, right, now).await? {
+                match self.settle_factor(f, right, now).await?.0 {
                     Judgement::Right { .. } => Some(Judged::Totp(Box::new(f.clone()))),
                     Judgement::Wrong => None,
                 }
@@ -533,11 +653,18 @@ impl<S: Store> Service<S> {
                     .await?
                     .then_some(Judged::Sent(sent))
             }
-            Match::Recovery(digest) => self
-                .store
-                .consume_recovery_code(tenant, user, &digest)
-                .await?
-                .then_some(Judged::Recovery),
+            Match::Recovery(digest) => {
+                let remaining = self.store.recovery_codes(tenant, user).await?.len();
+                let subject = Subject::RecoveryCodes {
+                    user_id: user.clone(),
+                    count: u32::try_from(remaining.saturating_sub(1)).unwrap_or(u32::MAX),
+                };
+                let events = self.event(tenant, EventKind::RecoveryCodeUsed, subject)?;
+                self.store
+                    .consume_recovery_code(tenant, user, &digest, &events)
+                    .await?
+                    .then_some(Judged::Recovery)
+            }
         };
         self.settle_user(tenant, user, user_count.as_ref(), used.is_some(), now)
             .await?;
@@ -561,7 +688,11 @@ impl<S: Store> Service<S> {
                 .await?;
         }
         for f in factors {
-            self.settle_factor(f, Judgement::Wrong, now).await?;
+            let (_, seen) = self.settle_factor(f, Judgement::Wrong, now).await?;
+            let locked = self.lock_events(f, &seen)?;
+            if !locked.is_empty() {
+                self.store.record_events(&locked).await?;
+            }
         }
         self.settle_user(tenant, user, user_count, false, now).await
     }
@@ -619,15 +750,44 @@ impl<S: Store> Service<S> {
             .await?
         {
             None => {
+                let subject = Subject::Attempt {
+                    user_id: Some(login.user_id.clone()),
+                    factor: None,
+                    challenge: None,
+                    proof: None,
+                    failure: Some(Failure::new("invalid_code", "The code is not valid.")),
+                };
+                let events = self.event(tenant, EventKind::LoginFailed, subject)?;
                 self.store
-                    .fail_login(tenant, &login.id_digest, max, now)
+                    .fail_login(tenant, &login.id_digest, max, now, &events)
                     .await?;
                 Err(CoreError::InvalidCode)
             }
             Some(judged) => {
+                let (factor, proof) = match &judged {
+                    Judged::Totp(f) => (Some(FactorView::of(f)), LoginProof::Totp),
+                    Judged::Sent(sent) => (
+                        sent.payload.as_deref().and_then(|by| {
+                            methods
+                                .iter()
+                                .find(|m| m.method_id.as_ref().is_some_and(|id| id.as_str() == by))
+                                .map(FactorView::of)
+                        }),
+                        LoginProof::SentCode,
+                    ),
+                    Judged::Recovery => (None, LoginProof::RecoveryCode),
+                };
+                let subject = Subject::Attempt {
+                    user_id: Some(login.user_id.clone()),
+                    factor,
+                    challenge: None,
+                    proof: Some(proof),
+                    failure: None,
+                };
+                let events = self.event(tenant, EventKind::LoginSucceeded, subject)?;
                 if self
                     .store
-                    .consume_login(tenant, &login.id_digest, max, now)
+                    .consume_login(tenant, &login.id_digest, max, now, &events)
                     .await?
                 {
                     Ok(judged)

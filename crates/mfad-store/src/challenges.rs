@@ -2,6 +2,7 @@
 
 use mfad_core::clock::unix_ms;
 use mfad_core::error::StoreError;
+use mfad_core::events::EventRecord;
 use mfad_core::ids::{ChallengeId, TenantId};
 use mfad_core::model::{Challenge, Factor};
 use mfad_core::store::{AttemptOutcome, SuccessOutcome};
@@ -11,8 +12,14 @@ use crate::rows::{ChallengeWithFactorRow, insert_challenge};
 use crate::sql::sql;
 use crate::store::{Backend, SqlStore};
 
-pub(crate) async fn insert<B: Backend>(s: &SqlStore<B>, c: &Challenge) -> Result<(), StoreError> {
-    insert_challenge(c).execute(s.write()).await.map(|_| ())
+pub(crate) async fn insert<B: Backend>(
+    s: &SqlStore<B>,
+    c: &Challenge,
+    events: &[EventRecord],
+) -> Result<(), StoreError> {
+    crate::events::change(s, insert_challenge(c), events, |n| n == 1)
+        .await
+        .map(|_| ())
 }
 
 pub(crate) async fn get<B: Backend>(
@@ -48,17 +55,17 @@ pub(crate) async fn record_failure<B: Backend>(
     id: &ChallengeId,
     max_attempts: u32,
     now: OffsetDateTime,
+    events: &[EventRecord],
 ) -> Result<AttemptOutcome, StoreError> {
-    let n = sql(
+    let q = sql(
         "UPDATE challenges SET attempts = attempts + 1 WHERE id = $1 AND tenant_id = $2 \
          AND verified_at IS NULL AND attempts < $3 AND expires_at > $4",
     )
     .bind(id.as_str())
     .bind(tenant.as_str())
     .bind(i64::from(max_attempts))
-    .bind(unix_ms(now))
-    .execute(s.write())
-    .await?;
+    .bind(unix_ms(now));
+    let n = crate::events::change(s, q, events, |n| n == 1).await?;
     Ok(if n == 1 {
         AttemptOutcome::Counted
     } else {
@@ -72,19 +79,19 @@ pub(crate) async fn record_success<B: Backend>(
     id: &ChallengeId,
     max_attempts: u32,
     now: OffsetDateTime,
+    events: &[EventRecord],
 ) -> Result<SuccessOutcome, StoreError> {
     // The TOTP step is used by the engine's `settle_factor_attempt` before this closes
     // the challenge (mfad_core::verify), so this is one conditional UPDATE.
-    let n = sql(
+    let q = sql(
         "UPDATE challenges SET verified_at = $1 WHERE id = $2 AND tenant_id = $3 \
          AND verified_at IS NULL AND attempts < $4 AND expires_at > $1",
     )
     .bind(unix_ms(now))
     .bind(id.as_str())
     .bind(tenant.as_str())
-    .bind(i64::from(max_attempts))
-    .execute(s.write())
-    .await?;
+    .bind(i64::from(max_attempts));
+    let n = crate::events::change(s, q, events, |n| n == 1).await?;
     Ok(if n == 1 {
         SuccessOutcome::Verified
     } else {

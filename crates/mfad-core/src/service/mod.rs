@@ -9,6 +9,7 @@
 
 pub mod challenges;
 pub mod delivery;
+pub mod events;
 pub mod factors;
 pub mod keys;
 pub mod logins;
@@ -81,6 +82,9 @@ pub struct Service<S> {
     pub(crate) policy: Policy,
     pub(crate) keys: crate::key_cache::KeyCache,
     pub(crate) send_limits: crate::send_limits::SendLimits,
+    pub(crate) event_ids: crate::events::EventIds,
+    pub(crate) event_encoder: Arc<dyn crate::events::EventEncoder>,
+    pub(crate) events_enabled: bool,
 }
 
 impl<S: Store> Service<S> {
@@ -100,6 +104,9 @@ impl<S: Store> Service<S> {
             email: Arc::new(NoEmail),
             keys: crate::key_cache::KeyCache::new(policy.api_key_cache_ttl),
             send_limits: crate::send_limits::SendLimits::default(),
+            event_ids: crate::events::EventIds::default(),
+            event_encoder: Arc::new(crate::events::EmptyPayload),
+            events_enabled: true,
             policy,
         }
     }
