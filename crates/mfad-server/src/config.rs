@@ -173,6 +173,18 @@ pub struct Config {
     pub requests: crate::edge::RequestLimits,
     /// `MFAD_RATE_LIMIT_PER_KEY`, `MFAD_RATE_LIMIT_PER_ADDRESS`, `MFAD_TRUSTED_PROXY_HEADER`.
     pub rate_limits: crate::rate_limit::RateLimitConfig,
+    /// `MFAD_EVENTS`, `MFAD_EVENT_RETENTION_DAYS`: audit events (issue 12).
+    pub events: EventsConfig,
+}
+
+/// Audit events and their retention (docs/EVENTS.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EventsConfig {
+    /// `MFAD_EVENTS` = `on` (default) | `off`. Off records no events at all: only for
+    /// measuring what they cost (docs/BENCHMARKS.md), never for production.
+    pub enabled: bool,
+    /// `MFAD_EVENT_RETENTION_DAYS` (default 90, 1–3650): older events are purged.
+    pub retention: Duration,
 }
 
 /// Brute-force throttling (see `mfad_core::verify::ThrottlePolicy`).
@@ -473,7 +485,19 @@ impl Config {
             per_address: rate("MFAD_RATE_LIMIT_PER_ADDRESS", "20/100")?,
             proxy_header,
         };
+        let retention_days = parse("MFAD_EVENT_RETENTION_DAYS", 90)?;
+        if retention_days == 0 || retention_days > 3650 {
+            return Err(err(
+                "MFAD_EVENT_RETENTION_DAYS",
+                "must be between 1 and 3650",
+            ));
+        }
+        let events = EventsConfig {
+            enabled: bool_var("MFAD_EVENTS", true)?,
+            retention: Duration::from_secs(retention_days * 86_400),
+        };
         Ok(Config {
+            events,
             connections,
             requests,
             rate_limits,

@@ -1,6 +1,7 @@
 //! The WorkOS MFA API, as the official SDKs call it (see `docs/contracts/workos.md`).
 
 mod challenges;
+pub mod events;
 mod factors;
 mod users;
 pub mod wire;
@@ -24,5 +25,6 @@ pub fn routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
             "/user_management/users/{user_id}/auth_factors",
             get(users::list).post(users::enroll),
         ),
+        ("/events", get(events::list)),
     ]
 }
