@@ -4,13 +4,15 @@
 
 use time::OffsetDateTime;
 
-use crate::error::StoreError;
+use crate::error::{CoreError, StoreError};
 use crate::events::{EventRecord, EventScan};
+use crate::idempotency::{ClaimOutcome, IdempotencyClaim};
 use crate::ids::{ApiKeyId, ChallengeId, FactorId, JwtKeyId, MethodId, TenantId, UserId};
 use crate::jwt_keys::JwtKey;
 use crate::model::{
     ApiKey, Challenge, Factor, FailureCount, LoginState, PendingCode, RecoveryCode, Tenant, Trust,
 };
+use crate::rotation::{SealedCount, SealedKind, SealedRow, SealedValue};
 use crate::send_limits::{CountryRules, SendHistory, SendRecord, SendRefusal, SendTicket};
 
 /// Result of counting a wrong code.
@@ -41,6 +43,61 @@ pub enum Judgement {
         /// The TOTP step to record as used.
         totp_step: Option<i64>,
     },
+}
+
+/// What the verification engine decided about one code against a challenge, from the
+/// challenge and its factor exactly as the store held them when it asked.
+#[derive(Debug)]
+pub enum Verdict {
+    /// Write nothing: the attempt is refused unjudged (not pending, throttled, locked) or
+    /// could not be judged.
+    Refuse(CoreError),
+    /// Record this outcome.
+    Settle(Settlement),
+}
+
+/// The writes a judged code makes, all or nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settlement {
+    /// Right or wrong (a right TOTP code names the step it used).
+    pub judgement: Judgement,
+    /// Whether the factor's row records it (failure count, TOTP step), as
+    /// [`Store::settle_factor_attempt`] would, conditional on the failure count the judge
+    /// saw; false when there is nothing to record there (throttle off, no step).
+    pub on_factor: bool,
+    /// The challenge's attempt limit: a wrong code adds one attempt, a right one marks
+    /// it verified, each only while it is unverified, unexpired and below this.
+    pub max_attempts: u32,
+    /// The verification's events, written in the same transaction as the challenge's
+    /// outcome (and only if it is written).
+    pub events: Vec<EventRecord>,
+}
+
+/// The engine's judge of one verification, called by the store with a challenge and its
+/// factor as stored. The store may call it again on fresh rows (a store that judges
+/// optimistically, outside a lock, does when a concurrent attempt changed them first), so
+/// it must be a pure function of its arguments and what it captured. It is `'static` so
+/// a store may run it on a thread of its own (SQLite's writer).
+pub type ChallengeJudge = Box<dyn FnMut(&Challenge, &Factor) -> Verdict + Send>;
+
+/// What [`Store::verify_challenge`] did.
+#[derive(Debug)]
+pub enum Verification {
+    /// No such challenge in this tenant.
+    Missing,
+    /// The judge's last verdict, with the rows it judged; a [`Verdict::Settle`] is
+    /// committed.
+    Judged {
+        /// The challenge as judged (before the settlement).
+        challenge: Challenge,
+        /// Its factor as judged (boxed: a factor is large).
+        factor: Box<Factor>,
+        /// What the judge said, and the store recorded.
+        verdict: Verdict,
+    },
+    /// Concurrent attempts kept changing the rows between reading and writing; nothing
+    /// was recorded for this one (optimistic stores only).
+    Contended,
 }
 
 /// A keyset query over one user's factors, ordered by id (= creation time).
@@ -426,6 +483,68 @@ pub trait Store: Send + Sync + 'static {
         rules: Option<&CountryRules>,
         now: OffsetDateTime,
     ) -> Result<(), StoreError>;
+
+    // ---- verification in one store visit (perf, issue 8 §4; SQL in mfad-store's
+    // `verify.rs`) ------------------------------------------------------------------------
+
+    /// Judges one code against a challenge and records the outcome, as ONE store
+    /// operation: reads the challenge with its factor, calls `judge` on them and writes
+    /// the [`Settlement`] it returns (factor first, then challenge), conditional on the
+    /// rows it judged. If a condition no longer holds (another attempt, on any node,
+    /// changed a row first), nothing more is written and `judge` is called again on fresh
+    /// rows, a bounded number of times ([`Verification::Contended`] after that). Of
+    /// concurrent right codes for one challenge or TOTP step exactly one settles as
+    /// right. The answer comes only after the settlement is committed.
+    async fn verify_challenge(
+        &self,
+        tenant: &TenantId,
+        id: &ChallengeId,
+        now: OffsetDateTime,
+        judge: ChallengeJudge,
+    ) -> Result<Verification, StoreError>;
+
+    // ---- master-key rotation and idempotent retries (keys; SQL in mfad-store's ----------
+    // ---- `sealed.rs` and `idempotency.rs`) ---------------------------------------------
+
+    /// How many sealed values each key id seals, per kind (an index scan per kind).
+    async fn sealed_key_counts(&self) -> Result<Vec<SealedCount>, StoreError>;
+
+    /// Up to `limit` values of `kind` sealed under any key but `active`, in row order,
+    /// strictly after `after` (a row of the same kind).
+    async fn scan_sealed(
+        &self,
+        kind: SealedKind,
+        active: &[u8],
+        after: Option<&SealedRow>,
+        limit: u32,
+    ) -> Result<Vec<SealedValue>, StoreError>;
+
+    /// Replaces `old` with `new` (same kind; a recovery code's digest may change with its
+    /// seal) in one statement, only while the row still holds exactly `old`'s blob. False
+    /// if it did not (a request or another rotation changed or removed it).
+    async fn replace_sealed(
+        &self,
+        old: &SealedValue,
+        new: &SealedValue,
+    ) -> Result<bool, StoreError>;
+
+    /// Claims an idempotency entry atomically across nodes: inserts it unless it exists;
+    /// an existing one that expired, or whose claim lapsed without a response, is taken
+    /// over. Otherwise returns the existing entry.
+    async fn claim_idempotency(&self, c: &IdempotencyClaim<'_>)
+    -> Result<ClaimOutcome, StoreError>;
+
+    /// Stores the sealed response of the entry `id`, only while `claim` still holds it.
+    async fn complete_idempotency(
+        &self,
+        id: &str,
+        claim: &str,
+        status: u16,
+        sealed: &[u8],
+    ) -> Result<bool, StoreError>;
+
+    /// Deletes the entry `id` if `claim` still holds it without a response.
+    async fn release_idempotency(&self, id: &str, claim: &str) -> Result<(), StoreError>;
 
     // ---- events (issue 12; SQL in mfad-store's `events.rs`) -------------------------
     // Every mutating method above takes the events of its change and writes them in the

@@ -23,6 +23,8 @@
 //! code checks also count per user, so recovery codes and codes sent for a login are
 //! bounded too.
 
+use std::sync::Arc;
+
 use time::{Duration, OffsetDateTime};
 
 use crate::error::CoreError;
@@ -36,8 +38,11 @@ use crate::model::{
     TotpFactor,
 };
 use crate::recovery;
+use crate::service::Policy;
 use crate::service::Service;
-use crate::store::{AttemptOutcome, Judgement, Store, SuccessOutcome};
+use crate::service::events::EventMaker;
+use crate::store::{ChallengeJudge, Judgement, Settlement, Store, Verdict, Verification};
+use mfad_crypto::Keyring;
 
 /// The highest failure cap allowed: NIST SP 800-63B's 100 consecutive failures.
 pub const MAX_FAILURE_CAP: u32 = 100;
@@ -207,7 +212,166 @@ fn lost_race() -> CoreError {
     }
 }
 
+/// The step at which `code` is the TOTP of `factor`, with the drift window, refusing the
+/// last used step and every earlier one.
+fn totp_step(
+    keyring: &Keyring,
+    skew: u64,
+    factor: &Factor,
+    totp: &TotpFactor,
+    code: &str,
+    now: OffsetDateTime,
+) -> Result<Option<i64>, CoreError> {
+    let secret = keyring.open(&totp.sealed_secret, factor.id.as_str().as_bytes())?;
+    let last = totp.last_used_step.and_then(|s| u64::try_from(s).ok());
+    Ok(totp
+        .params(skew)
+        .verify(&secret, code, unix_secs(now), last)
+        .map(step_i64))
+}
+
+/// Why a challenge accepts no code, if it accepts none.
+fn ensure_pending(max_attempts: u32, c: &Challenge, now: OffsetDateTime) -> Result<(), CoreError> {
+    if c.verified_at.is_some() {
+        Err(CoreError::ChallengePreviouslyVerified(c.id.clone()))
+    } else if c.attempts >= max_attempts {
+        Err(CoreError::TooManyAttempts(c.id.clone()))
+    } else if now >= c.expires_at {
+        Err(CoreError::ChallengeExpired(c.id.clone()))
+    } else {
+        Ok(())
+    }
+}
+
+/// The WorkOS verification rule, as the store calls it on the rows it holds (see
+/// [`Store::verify_challenge`]): admit (pending challenge, open throttle), compare in
+/// constant time, and say what to record. Owns what it needs, so the store may run it on
+/// a thread of its own.
+struct ChallengeJudgeRule {
+    keyring: Arc<Keyring>,
+    policy: Policy,
+    code: String,
+    now: OffsetDateTime,
+    /// Builds the events the settlement carries (written in its transaction).
+    events: EventMaker,
+}
+
+impl ChallengeJudgeRule {
+    fn judge(&self, challenge: &Challenge, factor: &Factor) -> Verdict {
+        match self.try_judge(challenge, factor) {
+            Ok(s) => Verdict::Settle(s),
+            Err(e) => Verdict::Refuse(e),
+        }
+    }
+
+    fn try_judge(&self, challenge: &Challenge, factor: &Factor) -> Result<Settlement, CoreError> {
+        let (now, code) = (self.now, self.code.as_str());
+        ensure_pending(self.policy.max_attempts, challenge, now)?;
+        refusal(self.policy.throttle.gate(&factor.failures, now))?;
+        let judgement = match (&factor.details, &challenge.code_digest) {
+            (FactorDetails::Totp(totp), _) => {
+                match totp_step(
+                    &self.keyring,
+                    self.policy.totp_skew,
+                    factor,
+                    totp,
+                    code,
+                    now,
+                )? {
+                    Some(step) => Judgement::Right {
+                        totp_step: Some(step),
+                    },
+                    None => Judgement::Wrong,
+                }
+            }
+            (_, Some(digest)) => {
+                let shaped = mfad_otp::is_code_shaped(code, CODE_DIGITS);
+                let matches = self.keyring.code_matches(
+                    digest,
+                    challenge.id.as_str().as_bytes(),
+                    code.as_bytes(),
+                );
+                if shaped && matches {
+                    Judgement::Right { totp_step: None }
+                } else {
+                    Judgement::Wrong
+                }
+            }
+            (_, None) => {
+                return Err(CoreError::Internal(format!(
+                    "challenge {} has no code",
+                    challenge.id
+                )));
+            }
+        };
+        // With the throttle off only a TOTP step is left to record on the factor.
+        let on_factor = match judgement {
+            Judgement::Wrong => self.policy.throttle.enabled,
+            Judgement::Right { totp_step } => self.policy.throttle.enabled || totp_step.is_some(),
+        };
+        let attempt = |failure: Option<Failure>| Subject::Attempt {
+            user_id: factor.user_id.clone(),
+            factor: Some(FactorView::of(factor)),
+            challenge: Some(ChallengeView::of(challenge)),
+            proof: None,
+            failure,
+        };
+        let tenant = &challenge.tenant_id;
+        let events = match judgement {
+            Judgement::Right { .. } => {
+                self.events
+                    .make(tenant, EventKind::MfaSucceeded, attempt(None), now)?
+            }
+            Judgement::Wrong => {
+                let failure = Failure::new("invalid_code", "The code is not valid.");
+                let mut events =
+                    self.events
+                        .make(tenant, EventKind::MfaFailed, attempt(Some(failure)), now)?;
+                if reaches_cap(&self.policy.throttle, &factor.failures) {
+                    let locked = Subject::Factor(FactorView::of(factor));
+                    events.extend(self.events.make(
+                        tenant,
+                        EventKind::FactorLocked,
+                        locked,
+                        now,
+                    )?);
+                }
+                events
+            }
+        };
+        Ok(Settlement {
+            judgement,
+            on_factor,
+            max_attempts: self.policy.max_attempts,
+            events,
+        })
+    }
+}
+
+/// Whether one more wrong code on a factor with `seen` failures takes it to the cap.
+fn reaches_cap(t: &ThrottlePolicy, seen: &FailureCount) -> bool {
+    t.enabled && seen.consecutive.saturating_add(1) == t.cap
+}
+
 impl<S: Store> Service<S> {
+    /// The lock event of a wrong code that took a factor's count (`seen` before it) to
+    /// the cap; none otherwise.
+    fn lock_events(
+        &self,
+        factor: &Factor,
+        seen: &FailureCount,
+    ) -> Result<Vec<EventRecord>, CoreError> {
+        if reaches_cap(&self.policy.throttle, seen) {
+            self.event(
+                &factor.tenant_id,
+                EventKind::FactorLocked,
+                Subject::Factor(FactorView::of(factor)),
+            )
+        } else {
+            Ok(Vec::new())
+        }
+    }
+
     /// Refuses an attempt while the throttle holds these failures.
     fn admit(&self, failures: &FailureCount, now: OffsetDateTime) -> Result<(), CoreError> {
         refusal(self.policy.throttle.gate(failures, now))
@@ -222,14 +386,14 @@ impl<S: Store> Service<S> {
         code: &str,
         now: OffsetDateTime,
     ) -> Result<Option<i64>, CoreError> {
-        let secret = self
-            .keyring
-            .open(&totp.sealed_secret, factor.id.as_str().as_bytes())?;
-        let last = totp.last_used_step.and_then(|s| u64::try_from(s).ok());
-        Ok(totp
-            .params(self.policy.totp_skew)
-            .verify(&secret, code, unix_secs(now), last)
-            .map(step_i64))
+        totp_step(
+            &self.keyring,
+            self.policy.totp_skew,
+            factor,
+            totp,
+            code,
+            now,
+        )
     }
 
     /// Checks that `code` is the TOTP of a secret being enrolled (the fixed parameters of
@@ -345,22 +509,36 @@ impl<S: Store> Service<S> {
 
     /// Judges a code against a challenge (WorkOS verify): `Ok(false)` for a wrong code,
     /// which counts against the challenge and the factor; errors for a challenge that is
-    /// verified, expired or exhausted, and for a throttled or locked factor.
+    /// verified, expired or exhausted, and for a throttled or locked factor. One store
+    /// call: the store runs [`ChallengeJudgeRule::judge`] on the rows it reads and
+    /// commits its settlement (on SQLite inside the writer's transaction).
     pub(crate) async fn verify_challenge(
         &self,
         tenant: &TenantId,
         id: &ChallengeId,
         code: &str,
     ) -> Result<(Challenge, FactorType, bool), CoreError> {
-        let (challenge, factor) =
-            self.store.get_challenge(tenant, id).await?.ok_or_else(|| {
-                CoreError::not_found(crate::error::Entity::Challenge, id.as_str())
-            })?;
-        match self
-            .judge_challenge(tenant, &challenge, &factor, code)
-            .await
-        {
-            Err(e @ (CoreError::Throttled { .. } | CoreError::Locked)) => {
+        let now = self.clock.now();
+        let rule = ChallengeJudgeRule {
+            keyring: self.keyring.clone(),
+            policy: self.policy,
+            code: code.to_owned(),
+            now,
+            events: self.event_maker(),
+        };
+        let judge: ChallengeJudge = Box::new(move |c: &Challenge, f: &Factor| rule.judge(c, f));
+        match self.store.verify_challenge(tenant, id, now, judge).await? {
+            Verification::Missing => Err(CoreError::not_found(
+                crate::error::Entity::Challenge,
+                id.as_str(),
+            )),
+            Verification::Contended => Err(lost_race()),
+            Verification::Judged {
+                challenge,
+                factor,
+                verdict: Verdict::Refuse(e @ (CoreError::Throttled { .. } | CoreError::Locked)),
+            } => {
+                // Refused unjudged: nothing changed, so the event is written on its own.
                 let subject = Subject::Attempt {
                     user_id: factor.user_id.clone(),
                     factor: Some(FactorView::of(&factor)),
@@ -372,133 +550,19 @@ impl<S: Store> Service<S> {
                     .await?;
                 Err(e)
             }
-            other => other,
-        }
-    }
-
-    /// [`Self::verify_challenge`] once the challenge is read.
-    async fn judge_challenge(
-        &self,
-        tenant: &TenantId,
-        challenge: &Challenge,
-        factor: &Factor,
-        code: &str,
-    ) -> Result<(Challenge, FactorType, bool), CoreError> {
-        let id = &challenge.id;
-        let now = self.clock.now();
-        self.ensure_pending(challenge, now)?;
-        self.admit(&factor.failures, now)?;
-        let judgement = match (&factor.details, &challenge.code_digest) {
-            (FactorDetails::Totp(totp), _) => match self.totp_step(factor, totp, code, now)? {
-                Some(step) => Judgement::Right {
-                    totp_step: Some(step),
-                },
-                None => Judgement::Wrong,
-            },
-            (_, Some(digest)) => {
-                let shaped = mfad_otp::is_code_shaped(code, CODE_DIGITS);
-                let matches =
-                    self.keyring
-                        .code_matches(digest, id.as_str().as_bytes(), code.as_bytes());
-                if shaped && matches {
-                    Judgement::Right { totp_step: None }
-                } else {
-                    Judgement::Wrong
-                }
-            }
-            (_, None) => return Err(CoreError::Internal(format!("challenge {id} has no code"))),
-        };
-        let max = self.policy.max_attempts;
-        let kind = factor.details.factor_type();
-        let (judgement, seen) = self.settle_factor(factor, judgement, now).await?;
-        let attempt = |failure: Option<Failure>| Subject::Attempt {
-            user_id: factor.user_id.clone(),
-            factor: Some(FactorView::of(factor)),
-            challenge: Some(ChallengeView::of(challenge)),
-            proof: None,
-            failure,
-        };
-        match judgement {
-            Judgement::Right { .. } => {
-                let events = self.event(tenant, EventKind::MfaSucceeded, attempt(None))?;
-                match self
-                    .store
-                    .record_success(tenant, id, max, now, &events)
-                    .await?
-                {
-                    SuccessOutcome::Verified => Ok((challenge.clone(), kind, true)),
-                    SuccessOutcome::NotPending => Err(self.why_not_pending(tenant, id, now).await),
-                }
-            }
-            Judgement::Wrong => {
-                let mut events = self.event(
-                    tenant,
-                    EventKind::MfaFailed,
-                    attempt(Some(Failure::new("invalid_code", "The code is not valid."))),
-                )?;
-                events.extend(self.lock_events(factor, &seen)?);
-                match self
-                    .store
-                    .record_failure(tenant, id, max, now, &events)
-                    .await?
-                {
-                    AttemptOutcome::Counted => Ok((challenge.clone(), kind, false)),
-                    AttemptOutcome::NotPending => Err(self.why_not_pending(tenant, id, now).await),
-                }
-            }
-        }
-    }
-
-    /// The lock event of a wrong code that took a factor's count (`seen` before it) to
-    /// the cap; none otherwise.
-    fn lock_events(
-        &self,
-        factor: &Factor,
-        seen: &FailureCount,
-    ) -> Result<Vec<EventRecord>, CoreError> {
-        let t = &self.policy.throttle;
-        if t.enabled && seen.consecutive.saturating_add(1) == t.cap {
-            self.event(
-                &factor.tenant_id,
-                EventKind::FactorLocked,
-                Subject::Factor(FactorView::of(factor)),
-            )
-        } else {
-            Ok(Vec::new())
-        }
-    }
-
-    /// Why a challenge accepts no code.
-    pub(crate) fn ensure_pending(
-        &self,
-        c: &Challenge,
-        now: OffsetDateTime,
-    ) -> Result<(), CoreError> {
-        if c.verified_at.is_some() {
-            Err(CoreError::ChallengePreviouslyVerified(c.id.clone()))
-        } else if c.attempts >= self.policy.max_attempts {
-            Err(CoreError::TooManyAttempts(c.id.clone()))
-        } else if now >= c.expires_at {
-            Err(CoreError::ChallengeExpired(c.id.clone()))
-        } else {
-            Ok(())
-        }
-    }
-
-    /// After an atomic update found the challenge no longer pending, says why.
-    async fn why_not_pending(
-        &self,
-        tenant: &TenantId,
-        id: &ChallengeId,
-        now: OffsetDateTime,
-    ) -> CoreError {
-        match self.store.get_challenge(tenant, id).await {
-            Ok(Some((c, _))) => match self.ensure_pending(&c, now) {
-                Err(e) => e,
-                Ok(()) => CoreError::Internal(format!("challenge {id} changed state concurrently")),
-            },
-            Ok(None) => CoreError::not_found(crate::error::Entity::Challenge, id.as_str()),
-            Err(e) => e.into(),
+            Verification::Judged {
+                verdict: Verdict::Refuse(e),
+                ..
+            } => Err(e),
+            Verification::Judged {
+                challenge,
+                factor,
+                verdict: Verdict::Settle(s),
+            } => Ok((
+                challenge,
+                factor.details.factor_type(),
+                matches!(s.judgement, Judgement::Right { .. }),
+            )),
         }
     }
 

@@ -42,6 +42,51 @@ pub enum CryptoError {
     /// The operating system's random number generator failed.
     #[error("operating system randomness unavailable")]
     Random,
+    /// A key's `ID:` is empty, too long, or not of `[A-Za-z0-9._-]`.
+    #[error("a master key id must be 1 to 64 characters of A-Z, a-z, 0-9, '.', '_' or '-'")]
+    BadKeyId,
+    /// The same id, or the same key, is listed twice.
+    #[error("master key {0} is listed twice (by id or by key)")]
+    Duplicate(String),
+}
+
+/// Which master key sealed a blob or peppered a digest: 4 bytes derived from the key
+/// itself (its fingerprint), so a key can be renamed in configuration, and a wrong key
+/// given under a known name is told apart from the right one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct KeyId(pub [u8; KEY_ID_LEN]);
+
+impl KeyId {
+    /// The id as stored (the blob's bytes 1..5, a digest's first 4 bytes).
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// From stored bytes; `None` unless exactly 4.
+    pub fn from_slice(b: &[u8]) -> Option<KeyId> {
+        b.try_into().ok().map(KeyId)
+    }
+
+    /// The key id of a blob made by [`Keyring::seal`], if it is one.
+    pub fn of_blob(blob: &[u8]) -> Option<KeyId> {
+        match blob {
+            [BLOB_VERSION, rest @ ..] => rest.get(..KEY_ID_LEN).and_then(KeyId::from_slice),
+            _ => None,
+        }
+    }
+
+    /// The key id of a digest made by [`Keyring::code_digest`], if it is one.
+    pub fn of_digest(digest: &[u8]) -> Option<KeyId> {
+        (digest.len() == KEY_ID_LEN + 32)
+            .then(|| KeyId::from_slice(&digest[..KEY_ID_LEN]))
+            .flatten()
+    }
+}
+
+impl std::fmt::Display for KeyId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&data_encoding::HEXLOWER.encode(&self.0))
+    }
 }
 
 /// Fills `N` bytes from the operating system's CSPRNG.
@@ -65,6 +110,17 @@ pub fn api_key_digest(secret: &[u8]) -> [u8; 32] {
     Sha256::digest(secret).into()
 }
 
+/// SHA-256 over length-prefixed parts (so `("ab","c")` and `("a","bc")` differ): a
+/// fingerprint of a request, or a row id derived from several names.
+pub fn digest_parts(parts: &[&[u8]]) -> [u8; 32] {
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update((p.len() as u64).to_be_bytes());
+        h.update(p);
+    }
+    h.finalize().into()
+}
+
 /// Constant-time equality of two byte strings (length is not secret).
 pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
     a.ct_eq(b).into()
@@ -84,6 +140,8 @@ fn hmac256(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
 }
 
 struct KeyEntry {
+    /// The operator's name for it (`ID:` in configuration), or its fingerprint in hex.
+    name: String,
     id: [u8; KEY_ID_LEN],
     aead: Aes256Gcm,
     pepper: Zeroizing<[u8; 32]>,
@@ -103,14 +161,22 @@ impl std::fmt::Debug for Keyring {
 }
 
 impl Keyring {
-    /// Builds a keyring from raw 32-byte master keys, the first being active.
+    /// Builds a keyring from raw 32-byte master keys, the first being active, each named
+    /// by its fingerprint.
     pub fn from_master_keys(masters: &[[u8; 32]]) -> Result<Self, CryptoError> {
+        let named: Vec<(Option<String>, [u8; 32])> = masters.iter().map(|m| (None, *m)).collect();
+        Keyring::from_named_keys(&named)
+    }
+
+    /// Builds a keyring from named 32-byte master keys (`None`: named by fingerprint), the
+    /// first being active. Names and keys must be unique.
+    pub fn from_named_keys(masters: &[(Option<String>, [u8; 32])]) -> Result<Self, CryptoError> {
         if masters.is_empty() {
             return Err(CryptoError::NoKey);
         }
-        let keys = masters
+        let keys: Vec<KeyEntry> = masters
             .iter()
-            .map(|m| {
+            .map(|(name, m)| {
                 // Separate keys per purpose, derived from the one master key.
                 let mut enc = hmac256(m, &[b"mfad/aead/v1"]);
                 let aead = Aes256Gcm::new(&Key::<Aes256Gcm>::from(enc));
@@ -119,38 +185,80 @@ impl Keyring {
                 let mut id = [0u8; KEY_ID_LEN];
                 id.copy_from_slice(&id_full[..KEY_ID_LEN]);
                 KeyEntry {
+                    name: name.clone().unwrap_or_else(|| KeyId(id).to_string()),
                     id,
                     aead,
                     pepper: Zeroizing::new(hmac256(m, &[b"mfad/pepper/v1"])),
                 }
             })
             .collect();
+        for (i, k) in keys.iter().enumerate() {
+            if keys[..i].iter().any(|o| o.id == k.id || o.name == k.name) {
+                return Err(CryptoError::Duplicate(k.name.clone()));
+            }
+        }
         Ok(Keyring { keys })
     }
 
-    /// Parses master keys from text: one or more keys separated by commas or whitespace,
-    /// each 64 hex characters or standard base64 of 32 bytes. The first is active.
+    /// Parses master keys from text: entries separated by commas, whitespace or lines,
+    /// each `ID:KEY` or a bare `KEY` (named by its fingerprint), where KEY is 64 hex
+    /// characters or standard base64 of 32 bytes; `#` starts a comment to the end of its
+    /// line. The first is active.
     pub fn parse(text: &str) -> Result<Self, CryptoError> {
-        let mut masters = Vec::new();
-        for part in text
-            .split(|c: char| c == ',' || c.is_whitespace())
-            .filter(|p| !p.is_empty())
-        {
+        let mut masters: Vec<(Option<String>, [u8; 32])> = Vec::new();
+        let entries = text
+            .lines()
+            .map(|l| l.split('#').next().unwrap_or(""))
+            .flat_map(|l| l.split(|c: char| c == ',' || c.is_whitespace()))
+            .filter(|p| !p.is_empty());
+        let result = entries.into_iter().try_for_each(|part| {
+            let (name, key_text) = match part.split_once(':') {
+                Some((name, key)) => (Some(check_key_name(name)?), key),
+                None => (None, part),
+            };
             let decoded = Zeroizing::new(
                 data_encoding::HEXLOWER_PERMISSIVE
-                    .decode(part.as_bytes())
-                    .or_else(|_| data_encoding::BASE64.decode(part.as_bytes()))
+                    .decode(key_text.as_bytes())
+                    .or_else(|_| data_encoding::BASE64.decode(key_text.as_bytes()))
                     .map_err(|_| CryptoError::BadMasterKey)?,
             );
             let key: [u8; 32] = decoded
                 .as_slice()
                 .try_into()
                 .map_err(|_| CryptoError::BadMasterKey)?;
-            masters.push(key);
-        }
-        let ring = Keyring::from_master_keys(&masters);
-        masters.iter_mut().for_each(Zeroize::zeroize);
+            masters.push((name, key));
+            Ok(())
+        });
+        let ring = result.and_then(|()| Keyring::from_named_keys(&masters));
+        masters.iter_mut().for_each(|(_, k)| k.zeroize());
         ring
+    }
+
+    /// The id of the key that seals and peppers.
+    pub fn active_id(&self) -> KeyId {
+        self.keys
+            .first()
+            .map_or(KeyId([0; KEY_ID_LEN]), |k| KeyId(k.id))
+    }
+
+    /// Whether the key with this id is loaded (so what it sealed opens).
+    pub fn contains(&self, id: KeyId) -> bool {
+        self.by_id(&id.0).is_some()
+    }
+
+    /// Every loaded key as `(name, id)`, the active one first.
+    pub fn keys(&self) -> impl Iterator<Item = (&str, KeyId)> {
+        self.keys.iter().map(|k| (k.name.as_str(), KeyId(k.id)))
+    }
+
+    /// The configured name of a loaded key.
+    pub fn name_of(&self, id: KeyId) -> Option<&str> {
+        self.by_id(&id.0).map(|k| k.name.as_str())
+    }
+
+    /// Whether `blob` was sealed, or `digest` peppered, by the active key.
+    pub fn is_active(&self, id: Option<KeyId>) -> bool {
+        id == Some(self.active_id())
     }
 
     fn active(&self) -> Result<&KeyEntry, CryptoError> {
@@ -229,6 +337,14 @@ impl Keyring {
             None => false,
         }
     }
+}
+
+fn check_key_name(name: &str) -> Result<String, CryptoError> {
+    let ok = (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    ok.then(|| name.to_owned()).ok_or(CryptoError::BadKeyId)
 }
 
 fn bind(key_id: &[u8], aad: &[u8]) -> Vec<u8> {
@@ -310,6 +426,40 @@ mod tests {
                 Keyring::parse(bad),
                 Err(CryptoError::BadMasterKey | CryptoError::NoKey)
             ));
+        }
+    }
+
+    #[test]
+    fn named_keys_first_active_all_open_ids_from_the_key() {
+        let (a, b) = ("11".repeat(32), "22".repeat(32));
+        let old = Keyring::parse(&a).unwrap();
+        let old_id = old.active_id();
+        assert_eq!(old.keys().next().unwrap().0, old_id.to_string());
+        let blob = old.seal(b"s", b"row").unwrap();
+        assert_eq!(KeyId::of_blob(&blob), Some(old_id));
+        let text = format!("# rotation in progress\nnew:{b}\n old:{a} # retire after\n");
+        let both = Keyring::parse(&text).unwrap();
+        assert_ne!(both.active_id(), old_id);
+        assert!(both.contains(old_id));
+        assert_eq!(both.name_of(old_id), Some("old"));
+        assert_eq!(both.open(&blob, b"row").unwrap().as_slice(), b"s");
+        let sealed = both.seal(b"s", b"row").unwrap();
+        assert!(both.is_active(KeyId::of_blob(&sealed)));
+        let d = both.code_digest(b"c", b"1").unwrap();
+        assert_eq!(KeyId::of_digest(&d), Some(both.active_id()));
+        assert_eq!(
+            Keyring::parse(&format!("x:{a},y:{b}")).unwrap().active_id(),
+            old_id,
+            "the id follows the key, not its name"
+        );
+        for bad in [
+            format!("x:{a},x:{b}"),
+            format!("x:{a},y:{a}"),
+            format!(":{a}"),
+            format!("a b:{a}"),
+            format!("{}:{a}", "n".repeat(65)),
+        ] {
+            assert!(Keyring::parse(&bad).is_err(), "{bad}");
         }
     }
 

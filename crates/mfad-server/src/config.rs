@@ -97,13 +97,14 @@ pub struct JwtConfig {
     pub ttl: Duration,
 }
 
-/// Where the master key comes from.
+/// Where the master keys come from: `ID:KEY` entries (or bare keys, named by their
+/// fingerprint), the first active. See [`mfad_crypto::Keyring::parse`].
 #[derive(Debug, Clone)]
 pub enum MasterKeySource {
-    /// `MFAD_MASTER_KEY`.
-    Inline(SecretString),
-    /// `MFAD_MASTER_KEY_FILE`.
-    File(PathBuf),
+    /// `MFAD_MASTER_KEYS` or `MFAD_MASTER_KEY` (the variable's name, its text).
+    Inline(&'static str, SecretString),
+    /// `MFAD_MASTER_KEYS_FILE` or `MFAD_MASTER_KEY_FILE`.
+    File(&'static str, PathBuf),
     /// Neither: `<data dir>/master.key`, generated on first start.
     DataDir,
 }
@@ -117,7 +118,7 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// `MFAD_DATABASE_URL`, defaulting to `sqlite://<data dir>/mfad.db`.
     pub database_url: String,
-    /// `MFAD_MASTER_KEY` / `MFAD_MASTER_KEY_FILE`.
+    /// `MFAD_MASTER_KEYS` / `MFAD_MASTER_KEYS_FILE` / `MFAD_MASTER_KEY` / `MFAD_MASTER_KEY_FILE`.
     pub master_key: MasterKeySource,
     /// `MFAD_SMS_PROVIDER` and its settings.
     pub sms: SmsConfig,
@@ -159,6 +160,9 @@ pub struct Config {
     /// `MFAD_TWO_FACTOR_TRUST_TTL_SECS` (default 2592000, 30 days): how long a trusted
     /// computer (`twoFactorTrustId`) skips the second factor.
     pub two_factor_trust_ttl: Duration,
+    /// `MFAD_IDEMPOTENCY_TTL_SECS` (default 86400, 24 h; 0 turns the header off): how long
+    /// the response to a POST with an `Idempotency-Key` is replayed to repeats.
+    pub idempotency_ttl: Duration,
     /// `MFAD_API_KEY_CACHE_SECS` (default 2, 0 disables): how long a validated API key is
     /// reused without rereading it, i.e. how long a revocation takes to reach other nodes.
     pub api_key_cache_ttl: Duration,
@@ -279,14 +283,25 @@ impl Config {
             Some(u) => u,
             None => default_sqlite_url(&data_dir),
         };
-        let master_key = match (var("MFAD_MASTER_KEY"), var("MFAD_MASTER_KEY_FILE")) {
-            (Some(k), None) => MasterKeySource::Inline(k.into()),
-            (None, Some(f)) => MasterKeySource::File(PathBuf::from(f)),
-            (None, None) => MasterKeySource::DataDir,
-            (Some(_), Some(_)) => {
+        let mut sources = [
+            "MFAD_MASTER_KEYS",
+            "MFAD_MASTER_KEYS_FILE",
+            "MFAD_MASTER_KEY",
+            "MFAD_MASTER_KEY_FILE",
+        ]
+        .into_iter()
+        .filter_map(|k| var(k).map(|v| (k, v)));
+        let master_key = match (sources.next(), sources.next()) {
+            (None, _) => MasterKeySource::DataDir,
+            (Some((k, f)), None) if k.ends_with("_FILE") => {
+                MasterKeySource::File(k, PathBuf::from(f))
+            }
+            (Some((k, v)), None) => MasterKeySource::Inline(k, v.into()),
+            (Some((k, _)), Some(_)) => {
                 return Err(err(
-                    "MFAD_MASTER_KEY",
-                    "set MFAD_MASTER_KEY or MFAD_MASTER_KEY_FILE, not both",
+                    k,
+                    "set one of MFAD_MASTER_KEYS, MFAD_MASTER_KEYS_FILE, MFAD_MASTER_KEY and \
+                     MFAD_MASTER_KEY_FILE",
                 ));
             }
         };
@@ -448,6 +463,13 @@ impl Config {
                 "must be between 1 and 31536000 (a year)",
             ));
         }
+        let idempotency_ttl = parse("MFAD_IDEMPOTENCY_TTL_SECS", 86_400)?;
+        if idempotency_ttl > 604_800 {
+            return Err(err(
+                "MFAD_IDEMPOTENCY_TTL_SECS",
+                "must be between 0 (off) and 604800 (a week)",
+            ));
+        }
         let secs = |k: &'static str, default: u64| -> Result<Duration, ConfigError> {
             match parse(k, default)? {
                 n @ 1..=3600 => Ok(Duration::from_secs(n)),
@@ -522,6 +544,7 @@ impl Config {
             jwt,
             two_factor_login_ttl: Duration::from_secs(login_ttl),
             two_factor_trust_ttl: Duration::from_secs(trust_ttl),
+            idempotency_ttl: Duration::from_secs(idempotency_ttl),
             api_key_cache_ttl: Duration::from_secs(key_cache),
             throttle,
             send_limits,

@@ -39,6 +39,26 @@ enum Command {
     /// pick up changes within 2 s.
     #[command(subcommand, name = "jwt-key")]
     JwtKey(JwtKeyCommand),
+    /// Master keys (MFAD_MASTER_KEYS): what each still seals, and online rotation.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysCommand {
+    /// One line per master key, `ID COUNT`: the values it still seals. The active key
+    /// comes first; a key not configured is named by the id its values carry. A key can
+    /// be removed from the configuration once it seals 0 values.
+    Status,
+    /// Re-encrypt every sealed value (TOTP secrets, recovery codes, JWT secrets, stored
+    /// idempotent responses) under the active key, the first of MFAD_MASTER_KEYS. Runs
+    /// online, in batches, while servers serve; safe to interrupt and run again, and to
+    /// run on several nodes at once. Give every node the new key list first.
+    Rotate {
+        /// Values per batch.
+        #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+        batch_size: u32,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -188,6 +208,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             let db = startup::open_database(&config).await?;
             db.migrate().await.context("applying migrations")?;
             let service = startup::build_service(&config, db, clock)?;
+            startup::require_master_keys(&service).await?;
             let result = api_key(&service, cmd).await;
             service.store().close().await;
             result
@@ -196,6 +217,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             let db = startup::open_database(&config).await?;
             db.migrate().await.context("applying migrations")?;
             let service = startup::build_service(&config, db, clock)?;
+            startup::require_master_keys(&service).await?;
             let result = factor(&service, cmd).await;
             service.store().close().await;
             result
@@ -204,6 +226,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             let db = startup::open_database(&config).await?;
             db.migrate().await.context("applying migrations")?;
             let service = startup::build_service(&config, db, clock)?;
+            startup::require_master_keys(&service).await?;
             let result = tenant(&service, cmd).await;
             service.store().close().await;
             result
@@ -212,9 +235,87 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             let db = startup::open_database(&config).await?;
             db.migrate().await.context("applying migrations")?;
             let service = startup::build_service(&config, db, clock)?;
+            startup::require_master_keys(&service).await?;
             let result = jwt_key(&service, cmd).await;
             service.store().close().await;
             result
+        }
+        Command::Keys(cmd) => {
+            let db = startup::open_database(&config).await?;
+            db.migrate().await.context("applying migrations")?;
+            let service = startup::build_service(&config, db, clock)?;
+            let result = keys(&service, cmd).await;
+            service.store().close().await;
+            result
+        }
+    }
+}
+
+async fn keys(
+    service: &mfad_core::Service<Arc<dyn mfad_store::Database>>,
+    cmd: KeysCommand,
+) -> anyhow::Result<()> {
+    let print_status = |usage: &[mfad_core::rotation::KeyUsage]| {
+        for u in usage {
+            println!("{} {}", u.label(), u.count);
+        }
+    };
+    match cmd {
+        KeysCommand::Status => {
+            let usage = service.key_usage().await.map_err(describe)?;
+            print_status(&usage);
+            if let Some(active) = usage.iter().find(|u| u.active) {
+                eprintln!("active: {} (id {})", active.label(), active.id);
+            }
+            Ok(())
+        }
+        KeysCommand::Rotate { batch_size } => {
+            startup::require_master_keys(service).await?;
+            // Values written during a pass by a node whose active key differs are caught
+            // by the next pass; three passes that still leave some mean such a node exists.
+            let mut total = mfad_core::rotation::RotationReport::default();
+            for _ in 0..3 {
+                let report = service
+                    .rotate_all(batch_size, |kind, b| {
+                        if b.rotated + b.raced + b.unreadable > 0 {
+                            eprintln!(
+                                "{}: {} rotated, {} changed meanwhile, {} unreadable",
+                                kind.as_str(),
+                                b.rotated,
+                                b.raced,
+                                b.unreadable
+                            );
+                        }
+                    })
+                    .await
+                    .map_err(describe)?;
+                total.rotated += report.rotated;
+                total.raced += report.raced;
+                total.unreadable = report.unreadable;
+                let left = service.key_usage().await.map_err(describe)?;
+                if left.iter().all(|u| u.active || u.count == 0) || report.unreadable > 0 {
+                    break;
+                }
+            }
+            let usage = service.key_usage().await.map_err(describe)?;
+            print_status(&usage);
+            eprintln!(
+                "rotated {} values ({} changed meanwhile by requests or another rotation)",
+                total.rotated, total.raced
+            );
+            anyhow::ensure!(
+                total.unreadable == 0,
+                "{} values open under no configured key (damaged, or sealed by a key that was \
+                 never configured here)",
+                total.unreadable
+            );
+            let left: u64 = usage.iter().filter(|u| !u.active).map(|u| u.count).sum();
+            anyhow::ensure!(
+                left == 0,
+                "{left} values are still sealed by other keys: a node with another active key \
+                 is writing; give every node the same MFAD_MASTER_KEYS and run again"
+            );
+            Ok(())
         }
     }
 }

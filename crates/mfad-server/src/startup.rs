@@ -23,14 +23,21 @@ use crate::config::{Config, EmailConfig, MasterKeySource, SmsConfig, ThrottleCon
 use crate::jwt::JwtKeys;
 use crate::state::AppState;
 
-/// Loads the master key, generating one into the data dir on first start.
+/// Loads the master keys, generating one into the data dir on first start.
 pub fn load_keyring(config: &Config) -> anyhow::Result<Keyring> {
+    let mut var = "MFAD_MASTER_KEY_FILE";
     let text = match &config.master_key {
-        MasterKeySource::Inline(k) => mfad_crypto::Zeroizing::new(k.expose_secret().to_owned()),
-        MasterKeySource::File(path) => mfad_crypto::Zeroizing::new(
-            std::fs::read_to_string(path)
-                .with_context(|| format!("reading MFAD_MASTER_KEY_FILE {}", path.display()))?,
-        ),
+        MasterKeySource::Inline(name, k) => {
+            var = name;
+            mfad_crypto::Zeroizing::new(k.expose_secret().to_owned())
+        }
+        MasterKeySource::File(name, path) => {
+            var = name;
+            mfad_crypto::Zeroizing::new(
+                std::fs::read_to_string(path)
+                    .with_context(|| format!("reading {name} {}", path.display()))?,
+            )
+        }
         MasterKeySource::DataDir => {
             let path = config.data_dir.join("master.key");
             if !path.exists() {
@@ -46,7 +53,11 @@ pub fn load_keyring(config: &Config) -> anyhow::Result<Keyring> {
             )
         }
     };
-    Keyring::parse(text.trim()).context("MFAD_MASTER_KEY")
+    let ring = Keyring::parse(text.trim()).context(var)?;
+    for (name, id) in ring.keys() {
+        tracing::info!(key = name, key_id = %id, active = ring.is_active(Some(id)), "master key loaded");
+    }
+    Ok(ring)
 }
 
 fn write_new_key(path: &Path) -> anyhow::Result<()> {
@@ -213,12 +224,45 @@ pub fn build_service(
     let service = Service::new(db.shared(), keyring, clock, sms, policy)
         .with_email(email_sender(config)?)
         .with_send_limits(config.send_limits.clone())
-        .with_event_encoder(Arc::new(crate::events::WorkosPayload));
+        .with_event_encoder(Arc::new(crate::events::WorkosPayload))
+        .with_idempotency(mfad_core::idempotency::IdempotencyPolicy {
+            ttl: time::Duration::try_from(config.idempotency_ttl)
+                .unwrap_or(time::Duration::hours(24)),
+            ..Default::default()
+        });
     Ok(if config.events.enabled {
         service
     } else {
         service.without_events()
     })
+}
+
+/// Refuses to go on when a master key that still seals values is not configured, naming
+/// each such key (by the id its values carry) and how many values it seals.
+pub async fn require_master_keys(service: &Service<Arc<dyn Database>>) -> anyhow::Result<()> {
+    let missing = service
+        .missing_keys()
+        .await
+        .context("counting sealed values per master key")?;
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let list = missing
+        .iter()
+        .map(|u| format!("{} (seals {} values)", u.id, u.count))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let loaded = service
+        .master_keys()
+        .iter()
+        .map(|(name, id)| format!("{name}={id}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    anyhow::bail!(
+        "master key {list} is still needed but not configured (loaded: {loaded}); add it \
+         back to MFAD_MASTER_KEYS, and retire a key only once `mfad keys status` shows it \
+         sealing 0 values"
+    )
 }
 
 /// The throttle the configuration asks for.
@@ -262,6 +306,7 @@ impl Application {
             db.migrate().await.context("applying migrations")?;
         }
         let service = Arc::new(build_service(config, db, clock)?);
+        require_master_keys(&service).await?;
         let jwt = Arc::new(load_jwt_keys(config, &service).await?);
         let ready = Arc::new(AtomicBool::new(service.store().ping().await.is_ok()));
         let listener = TcpListener::bind(config.listen)
@@ -307,7 +352,17 @@ impl Application {
                 rates.prune();
             }
         });
-        let purge = tokio::spawn(purge_events(self.state.clone(), self.event_retention));
+        let event_purge = tokio::spawn(purge_events(self.state.clone(), self.event_retention));
+        let service = self.state.service.clone();
+        let purge = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(60));
+            loop {
+                tick.tick().await;
+                if let Err(e) = service.purge_expired().await {
+                    tracing::warn!(error = %e, "purging expired rows failed; retrying later");
+                }
+            }
+        });
         let app = crate::routes::app(self.state.clone());
         // In-flight requests get their handler deadline (and a second) to finish.
         let drain = self.state.limits.request_timeout + Duration::from_secs(1);
@@ -317,6 +372,7 @@ impl Application {
         jwt_reload.abort();
         prune.abort();
         purge.abort();
+        event_purge.abort();
         self.state.service.store().close().await;
         result.context("serving HTTP")
     }

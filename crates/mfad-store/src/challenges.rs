@@ -9,7 +9,7 @@ use mfad_core::store::{AttemptOutcome, SuccessOutcome};
 use time::OffsetDateTime;
 
 use crate::rows::{ChallengeWithFactorRow, insert_challenge};
-use crate::sql::sql;
+use crate::sql::{Sql, sql};
 use crate::store::{Backend, SqlStore};
 
 pub(crate) async fn insert<B: Backend>(
@@ -22,12 +22,9 @@ pub(crate) async fn insert<B: Backend>(
         .map(|_| ())
 }
 
-pub(crate) async fn get<B: Backend>(
-    s: &SqlStore<B>,
-    tenant: &TenantId,
-    id: &ChallengeId,
-) -> Result<Option<(Challenge, Factor)>, StoreError> {
-    let row: Option<ChallengeWithFactorRow> = sql(
+/// The read of a challenge with its factor (columns of [`ChallengeWithFactorRow`]).
+pub(crate) fn get_sql<'a>(tenant: &'a TenantId, id: &'a ChallengeId) -> Sql<'a> {
+    sql(
         "SELECT c.id AS ch_id, c.tenant_id AS ch_tenant_id, c.factor_id AS ch_factor_id, \
          c.code_digest AS ch_code_digest, c.expires_at AS ch_expires_at, \
          c.attempts AS ch_attempts, c.verified_at AS ch_verified_at, \
@@ -41,12 +38,35 @@ pub(crate) async fn get<B: Backend>(
     )
     .bind(id.as_str())
     .bind(tenant.as_str())
-    .fetch_optional(s.read())
-    .await?;
+}
+
+pub(crate) async fn get<B: Backend>(
+    s: &SqlStore<B>,
+    tenant: &TenantId,
+    id: &ChallengeId,
+) -> Result<Option<(Challenge, Factor)>, StoreError> {
+    let row: Option<ChallengeWithFactorRow> = get_sql(tenant, id).fetch_optional(s.read()).await?;
     match row {
         None => Ok(None),
         Some(r) => Ok(Some((r.challenge.into(), r.factor.try_into()?))),
     }
+}
+
+/// Counts one wrong code, only while the challenge is pending (one row changed).
+pub(crate) fn record_failure_sql<'a>(
+    tenant: &'a TenantId,
+    id: &'a ChallengeId,
+    max_attempts: u32,
+    now: OffsetDateTime,
+) -> Sql<'a> {
+    sql(
+        "UPDATE challenges SET attempts = attempts + 1 WHERE id = $1 AND tenant_id = $2 \
+         AND verified_at IS NULL AND attempts < $3 AND expires_at > $4",
+    )
+    .bind(id.as_str())
+    .bind(tenant.as_str())
+    .bind(i64::from(max_attempts))
+    .bind(unix_ms(now))
 }
 
 pub(crate) async fn record_failure<B: Backend>(
@@ -57,20 +77,32 @@ pub(crate) async fn record_failure<B: Backend>(
     now: OffsetDateTime,
     events: &[EventRecord],
 ) -> Result<AttemptOutcome, StoreError> {
-    let q = sql(
-        "UPDATE challenges SET attempts = attempts + 1 WHERE id = $1 AND tenant_id = $2 \
-         AND verified_at IS NULL AND attempts < $3 AND expires_at > $4",
-    )
-    .bind(id.as_str())
-    .bind(tenant.as_str())
-    .bind(i64::from(max_attempts))
-    .bind(unix_ms(now));
+    let q = record_failure_sql(tenant, id, max_attempts, now);
     let n = crate::events::change(s, q, events, |n| n == 1).await?;
     Ok(if n == 1 {
         AttemptOutcome::Counted
     } else {
         AttemptOutcome::NotPending
     })
+}
+
+/// Marks the challenge verified, only while it is pending (one row changed). The TOTP
+/// step is used on the factor before this closes the challenge, so this is one
+/// conditional UPDATE.
+pub(crate) fn record_success_sql<'a>(
+    tenant: &'a TenantId,
+    id: &'a ChallengeId,
+    max_attempts: u32,
+    now: OffsetDateTime,
+) -> Sql<'a> {
+    sql(
+        "UPDATE challenges SET verified_at = $1 WHERE id = $2 AND tenant_id = $3 \
+         AND verified_at IS NULL AND attempts < $4 AND expires_at > $1",
+    )
+    .bind(unix_ms(now))
+    .bind(id.as_str())
+    .bind(tenant.as_str())
+    .bind(i64::from(max_attempts))
 }
 
 pub(crate) async fn record_success<B: Backend>(
@@ -81,16 +113,7 @@ pub(crate) async fn record_success<B: Backend>(
     now: OffsetDateTime,
     events: &[EventRecord],
 ) -> Result<SuccessOutcome, StoreError> {
-    // The TOTP step is used by the engine's `settle_factor_attempt` before this closes
-    // the challenge (mfad_core::verify), so this is one conditional UPDATE.
-    let q = sql(
-        "UPDATE challenges SET verified_at = $1 WHERE id = $2 AND tenant_id = $3 \
-         AND verified_at IS NULL AND attempts < $4 AND expires_at > $1",
-    )
-    .bind(unix_ms(now))
-    .bind(id.as_str())
-    .bind(tenant.as_str())
-    .bind(i64::from(max_attempts));
+    let q = record_success_sql(tenant, id, max_attempts, now);
     let n = crate::events::change(s, q, events, |n| n == 1).await?;
     Ok(if n == 1 {
         SuccessOutcome::Verified

@@ -11,23 +11,26 @@ use crate::lean_pool::LeanTransaction;
 use crate::sql::{Sql, SqlDb, sql};
 use crate::store::{Backend, SqlStore};
 
+/// The statement that stores one event.
+pub(crate) fn insert_sql(e: &EventRecord) -> Sql<'_> {
+    sql(
+        "INSERT INTO events (id, tenant_id, name, created_at, data) \
+         VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(e.id.as_str())
+    .bind(e.tenant_id.as_str())
+    .bind(e.name.as_str())
+    .bind(unix_ms(e.created_at))
+    .bind(e.data.as_str())
+}
+
 /// Writes `events` in a caller's transaction.
 pub(crate) async fn write<DB: SqlDb>(
     tx: &mut LeanTransaction<DB>,
     events: &[EventRecord],
 ) -> Result<(), StoreError> {
     for e in events {
-        sql(
-            "INSERT INTO events (id, tenant_id, name, created_at, data) \
-             VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(e.id.as_str())
-        .bind(e.tenant_id.as_str())
-        .bind(e.name.as_str())
-        .bind(unix_ms(e.created_at))
-        .bind(e.data.as_str())
-        .execute(&mut *tx)
-        .await?;
+        insert_sql(e).execute(&mut *tx).await?;
     }
     Ok(())
 }

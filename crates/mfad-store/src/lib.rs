@@ -12,6 +12,7 @@ mod challenges;
 mod codes;
 mod events;
 mod factors;
+mod idempotency;
 mod jwt_keys;
 mod keys;
 mod last_used;
@@ -20,13 +21,16 @@ mod logins;
 mod methods;
 mod postgres;
 mod rows;
+mod sealed;
 mod send_limits;
 mod sql;
 mod sqlite;
+mod sqlite_writer;
 mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod throttle;
+mod verify;
 
 use std::fmt::Debug;
 use std::ops::Deref;

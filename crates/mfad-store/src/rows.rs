@@ -208,6 +208,46 @@ pub(crate) struct ChallengeWithFactorRow {
     pub factor: FactorRow,
 }
 
+impl ChallengeWithFactorRow {
+    /// Decodes the row of [`crate::challenges::get_sql`] on the SQLite writer's own
+    /// connection (rusqlite), by the same column names as sqlx's `FromRow`.
+    pub(crate) fn from_rusqlite(r: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+        Ok(ChallengeWithFactorRow {
+            challenge: ChallengeRow {
+                ch_id: r.get("ch_id")?,
+                ch_tenant_id: r.get("ch_tenant_id")?,
+                ch_factor_id: r.get("ch_factor_id")?,
+                ch_code_digest: r.get("ch_code_digest")?,
+                ch_expires_at: r.get("ch_expires_at")?,
+                ch_attempts: r.get("ch_attempts")?,
+                ch_verified_at: r.get("ch_verified_at")?,
+                ch_created_at: r.get("ch_created_at")?,
+            },
+            factor: FactorRow {
+                id: r.get("id")?,
+                tenant_id: r.get("tenant_id")?,
+                user_id: r.get("user_id")?,
+                kind: r.get("type")?,
+                totp_issuer: r.get("totp_issuer")?,
+                totp_user: r.get("totp_user")?,
+                totp_algorithm: r.get("totp_algorithm")?,
+                totp_digits: r.get("totp_digits")?,
+                totp_period: r.get("totp_period")?,
+                totp_secret: r.get("totp_secret")?,
+                totp_last_step: r.get("totp_last_step")?,
+                phone_number: r.get("phone_number")?,
+                email: r.get("email")?,
+                method_id: r.get("method_id")?,
+                name: r.get("name")?,
+                created_at: r.get("created_at")?,
+                updated_at: r.get("updated_at")?,
+                failures: r.get("failures")?,
+                last_failure_at: r.get("last_failure_at")?,
+            },
+        })
+    }
+}
+
 #[derive(Debug, sqlx::FromRow)]
 pub(crate) struct TenantRow {
     id: String,

@@ -85,6 +85,11 @@ impl<'a> Sql<'a> {
         self
     }
 
+    /// Its text and binds (for the SQLite writer thread, which runs it synchronously).
+    pub(crate) fn parts(&self) -> (&'static str, &[Arg<'a>]) {
+        (self.text, &self.args)
+    }
+
     /// Runs it; the number of rows it changed.
     pub(crate) async fn execute<'e, DB: SqlDb>(
         self,

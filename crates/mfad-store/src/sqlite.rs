@@ -14,6 +14,7 @@ use sqlx::sqlite::{
 
 use crate::StoreOptions;
 use crate::lean_pool::LeanPool;
+use crate::sqlite_writer::SqliteWriter;
 use crate::store::{Backend, SqlStore};
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -23,6 +24,9 @@ static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
 pub(crate) struct SqliteBackend {
     read: LeanPool<Sqlite>,
     write: LeanPool<Sqlite>,
+    /// Runs verifications in one visit each (none for an in-memory database, which a
+    /// connection of its own would not see).
+    writer: Option<SqliteWriter>,
     /// For the migration connection.
     options: SqliteConnectOptions,
 }
@@ -56,9 +60,18 @@ impl SqliteBackend {
         )
         .await
         .map_err(crate::map_err)?;
+        let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+        let writer = match in_memory {
+            true => None,
+            false => Some(SqliteWriter::open(
+                base.get_filename(),
+                opts.sqlite_synchronous_full,
+            )?),
+        };
         Ok(SqlStore::new(SqliteBackend {
             read,
             write,
+            writer,
             options: base,
         }))
     }
@@ -73,6 +86,10 @@ impl Backend for SqliteBackend {
 
     fn write(&self) -> &LeanPool<Sqlite> {
         &self.write
+    }
+
+    fn writer(&self) -> Option<&SqliteWriter> {
+        self.writer.as_ref()
     }
 
     fn guard<T: Send>(

@@ -8,20 +8,25 @@ use std::future::Future;
 
 use mfad_core::error::StoreError;
 use mfad_core::events::{EventRecord, EventScan};
+use mfad_core::idempotency::{ClaimOutcome, IdempotencyClaim};
 use mfad_core::ids::{ApiKeyId, ChallengeId, FactorId, JwtKeyId, MethodId, TenantId, UserId};
 use mfad_core::jwt_keys::JwtKey;
 use mfad_core::model::{
     ApiKey, Challenge, Factor, FailureCount, LoginState, PendingCode, RecoveryCode, Tenant, Trust,
 };
+use mfad_core::rotation::{SealedCount, SealedKind, SealedRow, SealedValue};
 use mfad_core::send_limits::{CountryRules, SendHistory, SendRecord, SendRefusal, SendTicket};
-use mfad_core::store::{AttemptOutcome, FactorScan, Judgement, Store, SuccessOutcome};
+use mfad_core::store::{
+    AttemptOutcome, ChallengeJudge, FactorScan, Judgement, Store, SuccessOutcome, Verification,
+};
 use time::OffsetDateTime;
 
 use crate::lean_pool::{LeanPool, LeanTransaction, PoolStats};
 use crate::sql::SqlDb;
+use crate::sqlite_writer::SqliteWriter;
 use crate::{
-    Database, challenges, codes, events, factors, jwt_keys, keys, last_used, logins, methods,
-    send_limits, throttle,
+    Database, challenges, codes, events, factors, idempotency, jwt_keys, keys, last_used, logins,
+    methods, sealed, send_limits, throttle, verify,
 };
 
 /// What a backend supplies: its database, where reads and writes go, and the limits every
@@ -44,6 +49,12 @@ pub(crate) trait Backend: Debug + Send + Sync + 'static {
 
     /// Applies the backend's embedded migrations.
     fn migrate(&self) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The thread that runs whole verifications on a connection of its own (SQLite on a
+    /// file); without one, the store verifies optimistically over the pools.
+    fn writer(&self) -> Option<&SqliteWriter> {
+        None
+    }
 }
 
 /// The store on one backend.
@@ -78,6 +89,9 @@ impl<B: Backend> Database for SqlStore<B> {
     }
 
     async fn close(&self) {
+        if let Some(w) = self.backend.writer() {
+            w.close().await;
+        }
         self.read().close().await;
         self.write().close().await;
     }
@@ -410,7 +424,10 @@ impl<B: Backend> Store for SqlStore<B> {
     }
     async fn purge_expired(&self, now: OffsetDateTime, limit: u32) -> Result<(), StoreError> {
         self.backend
-            .guard(logins::purge_expired(self, now, limit))
+            .guard(async {
+                logins::purge_expired(self, now, limit).await?;
+                idempotency::purge(self, now, limit).await
+            })
             .await
     }
 
@@ -442,6 +459,67 @@ impl<B: Backend> Store for SqlStore<B> {
             .await
     }
 
+    // ---- verification in one store visit (perf, issue 8 §4) ----------------------------
+    async fn verify_challenge(
+        &self,
+        t: &TenantId,
+        id: &ChallengeId,
+        now: OffsetDateTime,
+        judge: ChallengeJudge,
+    ) -> Result<Verification, StoreError> {
+        match self.backend.writer() {
+            Some(w) => w.verify(t, id, now, judge).await,
+            None => {
+                let op = verify::verify_challenge(self, t, id, now, judge);
+                self.backend.guard(op).await
+            }
+        }
+    }
+
+    // ---- master-key rotation and idempotent retries (keys) -----------------------------
+    async fn sealed_key_counts(&self) -> Result<Vec<SealedCount>, StoreError> {
+        self.backend.guard(sealed::counts(self)).await
+    }
+    async fn scan_sealed(
+        &self,
+        kind: SealedKind,
+        active: &[u8],
+        after: Option<&SealedRow>,
+        limit: u32,
+    ) -> Result<Vec<SealedValue>, StoreError> {
+        let op = sealed::scan(self, kind, active, after, limit);
+        self.backend.guard(op).await
+    }
+    async fn replace_sealed(
+        &self,
+        old: &SealedValue,
+        new: &SealedValue,
+    ) -> Result<bool, StoreError> {
+        self.backend.guard(sealed::replace(self, old, new)).await
+    }
+    async fn claim_idempotency(
+        &self,
+        c: &IdempotencyClaim<'_>,
+    ) -> Result<ClaimOutcome, StoreError> {
+        self.backend.guard(idempotency::claim(self, c)).await
+    }
+    async fn complete_idempotency(
+        &self,
+        id: &str,
+        claim: &str,
+        status: u16,
+        sealed: &[u8],
+    ) -> Result<bool, StoreError> {
+        let op = idempotency::complete(self, id, claim, status, sealed);
+        self.backend.guard(op).await
+    }
+    async fn release_idempotency(&self, id: &str, claim: &str) -> Result<(), StoreError> {
+        self.backend
+            .guard(idempotency::release(self, id, claim))
+            .await
+    }
+
+    // ---- events (issue 12) -------------------------------------------------------------
     async fn record_events(&self, ev: &[EventRecord]) -> Result<(), StoreError> {
         self.backend.guard(events::record(self, ev)).await
     }

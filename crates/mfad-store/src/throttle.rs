@@ -30,14 +30,14 @@ fn bind_seen<'a>(q: Sql<'a>, seen: &FailureCount) -> Sql<'a> {
         .bind(seen.last_at.map_or(0, unix_ms))
 }
 
-pub(crate) async fn settle_factor_attempt<B: Backend>(
-    s: &SqlStore<B>,
-    tenant: &TenantId,
-    factor: &FactorId,
+/// The conditional `UPDATE` of [`settle_factor_attempt`]: one row changed if it settled.
+pub(crate) fn settle_factor_sql<'a>(
+    tenant: &'a TenantId,
+    factor: &'a FactorId,
     seen: Option<&FailureCount>,
     judgement: Judgement,
     now: OffsetDateTime,
-) -> Result<bool, StoreError> {
+) -> Sql<'a> {
     // Binds: $1 factor id, $2 tenant, then each statement's own, then (compare-and-set)
     // the count seen. A condition cannot be switched off by a bind: one text each.
     let cas = seen.is_some();
@@ -79,10 +79,21 @@ pub(crate) async fn settle_factor_attempt<B: Backend>(
             totp_step: Some(step),
         } => q.bind(step).bind(unix_ms(now)),
     };
-    let q = match seen {
+    match seen {
         Some(c) => bind_seen(q, c),
         None => q,
-    };
+    }
+}
+
+pub(crate) async fn settle_factor_attempt<B: Backend>(
+    s: &SqlStore<B>,
+    tenant: &TenantId,
+    factor: &FactorId,
+    seen: Option<&FailureCount>,
+    judgement: Judgement,
+    now: OffsetDateTime,
+) -> Result<bool, StoreError> {
+    let q = settle_factor_sql(tenant, factor, seen, judgement, now);
     Ok(q.execute(s.write()).await? == 1)
 }
 

@@ -169,9 +169,13 @@ conformance!(
     send_refusal_records_nothing_and_release_forgets,
     sms_countries_are_per_tenant_and_seen_by_admissions,
     race_send_admissions_never_exceed_a_limit,
+    verify_in_one_call_records_what_the_judge_says,
+    race_verify_in_one_call_settles_one_right_code_once,
+    race_verify_in_one_call_counts_each_wrong_code_once,
     events_are_written_only_with_their_change,
     events_scan_by_tenant_name_range_and_cursor,
     events_purge_in_batches_oldest_first,
+    race_verify_in_one_call_writes_one_event_per_settlement,
 );
 
 #[path = "conformance/events.rs"]
@@ -181,6 +185,10 @@ use events::*;
 #[path = "conformance/send_limits.rs"]
 mod send_limits;
 use send_limits::*;
+
+#[path = "conformance/verify.rs"]
+mod verify;
+use verify::*;
 
 // ---- fixtures ---------------------------------------------------------------------------
 

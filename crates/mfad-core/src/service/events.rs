@@ -7,12 +7,54 @@ use std::sync::Arc;
 use time::OffsetDateTime;
 
 use crate::error::CoreError;
-use crate::events::{Event, EventEncoder, EventKind, EventRecord, EventScan, Subject};
+use crate::events::{
+    Event, EventEncoder, EventIds, EventKind, EventRecord, EventScan, RequestMeta, Subject,
+};
 use crate::ids::{EventId, TenantId};
 use crate::model::{Order, Page};
 use crate::pagination;
 use crate::service::Service;
 use crate::store::Store;
+
+/// Builds event records for one request, owning all it needs.
+#[derive(Debug, Clone)]
+pub(crate) struct EventMaker {
+    ids: Arc<EventIds>,
+    encoder: Arc<dyn EventEncoder>,
+    enabled: bool,
+    request: RequestMeta,
+}
+
+impl EventMaker {
+    /// The record of one event about `subject` in `tenant` at `now`; none while events
+    /// are off.
+    pub(crate) fn make(
+        &self,
+        tenant: &TenantId,
+        kind: EventKind,
+        subject: Subject,
+        now: OffsetDateTime,
+    ) -> Result<Vec<EventRecord>, CoreError> {
+        if !self.enabled {
+            return Ok(Vec::new());
+        }
+        let event = Event {
+            id: self.ids.next(now)?,
+            tenant_id: tenant.clone(),
+            kind,
+            created_at: now,
+            subject,
+            request: self.request.clone(),
+        };
+        Ok(vec![EventRecord {
+            data: self.encoder.encode(&event),
+            id: event.id,
+            tenant_id: event.tenant_id,
+            name: kind.name().to_owned(),
+            created_at: now,
+        }])
+    }
+}
 
 /// A request for a page of events (WorkOS `GET /events`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,25 +97,19 @@ impl<S: Store> Service<S> {
         kind: EventKind,
         subject: Subject,
     ) -> Result<Vec<EventRecord>, CoreError> {
-        if !self.events_enabled {
-            return Ok(Vec::new());
-        }
-        let now = self.clock.now();
-        let event = Event {
-            id: self.event_ids.next(now)?,
-            tenant_id: tenant.clone(),
-            kind,
-            created_at: now,
-            subject,
+        self.event_maker()
+            .make(tenant, kind, subject, self.clock.now())
+    }
+
+    /// What builds events for the request being served, to hand to code that runs
+    /// outside it (a verification judge the store may run on a thread of its own).
+    pub(crate) fn event_maker(&self) -> EventMaker {
+        EventMaker {
+            ids: self.event_ids.clone(),
+            encoder: self.event_encoder.clone(),
+            enabled: self.events_enabled,
             request: crate::events::current_request(),
-        };
-        Ok(vec![EventRecord {
-            data: self.event_encoder.encode(&event),
-            id: event.id,
-            tenant_id: event.tenant_id,
-            name: kind.name().to_owned(),
-            created_at: now,
-        }])
+        }
     }
 
     /// Records an event that comes with no change (a refusal). A failure to record it is

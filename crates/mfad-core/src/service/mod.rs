@@ -82,9 +82,10 @@ pub struct Service<S> {
     pub(crate) policy: Policy,
     pub(crate) keys: crate::key_cache::KeyCache,
     pub(crate) send_limits: crate::send_limits::SendLimits,
-    pub(crate) event_ids: crate::events::EventIds,
+    pub(crate) event_ids: Arc<crate::events::EventIds>,
     pub(crate) event_encoder: Arc<dyn crate::events::EventEncoder>,
     pub(crate) events_enabled: bool,
+    pub(crate) idempotency: crate::idempotency::IdempotencyPolicy,
 }
 
 impl<S: Store> Service<S> {
@@ -104,9 +105,10 @@ impl<S: Store> Service<S> {
             email: Arc::new(NoEmail),
             keys: crate::key_cache::KeyCache::new(policy.api_key_cache_ttl),
             send_limits: crate::send_limits::SendLimits::default(),
-            event_ids: crate::events::EventIds::default(),
+            event_ids: Arc::new(crate::events::EventIds::default()),
             event_encoder: Arc::new(crate::events::EmptyPayload),
             events_enabled: true,
+            idempotency: crate::idempotency::IdempotencyPolicy::default(),
             policy,
         }
     }
@@ -116,6 +118,20 @@ impl<S: Store> Service<S> {
     pub fn with_email(mut self, email: Arc<dyn EmailSender>) -> Self {
         self.email = email;
         self
+    }
+
+    /// Keeps idempotent responses as `policy` says (default: 24 h).
+    pub fn with_idempotency(mut self, policy: crate::idempotency::IdempotencyPolicy) -> Self {
+        self.idempotency = policy;
+        self
+    }
+
+    /// The keyring's loaded keys as `(name, id)`, the active one first.
+    pub fn master_keys(&self) -> Vec<(String, mfad_crypto::KeyId)> {
+        self.keyring
+            .keys()
+            .map(|(n, id)| (n.to_owned(), id))
+            .collect()
     }
 
     /// The store, for health checks.

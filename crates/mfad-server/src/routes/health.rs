@@ -7,17 +7,36 @@ use std::sync::atomic::Ordering;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::routing::{MethodRouter, get};
 use serde_json::json;
+use utoipa_axum::router::UtoipaMethodRouter;
+use utoipa_axum::routes;
 
 use crate::error::json_response;
 use crate::state::AppState;
 
-/// The health route.
-pub fn routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
-    vec![("/health", get(health))]
+/// The operations routes: health and the contract.
+pub fn routes() -> Vec<UtoipaMethodRouter<AppState>> {
+    vec![routes!(health), routes!(crate::openapi::openapi_json)]
 }
 
+/// The status body of health and readiness.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct Status {
+    /// `ok`, or why not.
+    pub status: String,
+}
+
+/// Liveness: 200 while the database answered its last probe.
+#[utoipa::path(
+    get,
+    path = "/health",
+    tag = "Operations",
+    operation_id = "health",
+    responses(
+        (status = 200, description = "Live.", body = Status),
+        (status = 503, description = "The database did not answer its last probe.", body = Status),
+    )
+)]
 async fn health(State(state): State<AppState>) -> Response {
     if state.ready.load(Ordering::Relaxed) {
         json_response(StatusCode::OK, &json!({"status": "ok"}))

@@ -6,7 +6,6 @@ pub mod workos;
 
 use axum::Router;
 use axum::http::StatusCode;
-use axum::routing::MethodRouter;
 use serde_json::json;
 use std::time::Duration;
 
@@ -18,33 +17,43 @@ use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use tower_http::trace::TraceLayer;
 use tracing::Span;
 
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+
 use crate::error::json_response;
 use crate::extract::MAX_BODY_BYTES;
 use crate::state::AppState;
 
-/// Every route of both APIs and health, as `(path, methods)`.
-fn routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
-    let mut all = workos::routes();
-    all.extend(fusionauth::routes());
-    all.extend(health::routes());
-    all
+/// Every route of both APIs, health and the contract, with its OpenAPI description:
+/// the router and `GET /openapi.json` are both built from this (see [`crate::openapi`]).
+pub(crate) fn api() -> OpenApiRouter<AppState> {
+    workos::routes()
+        .into_iter()
+        .chain(fusionauth::routes())
+        .chain(health::routes())
+        .fold(
+            OpenApiRouter::with_openapi(crate::openapi::ApiDoc::openapi()),
+            OpenApiRouter::routes,
+        )
 }
 
 /// Every route path the application serves (templates with `{param}`s), taken from the
 /// list the router is built from, so tests can enumerate routes added later.
-pub fn paths() -> Vec<&'static str> {
-    routes().into_iter().map(|(path, _)| path).collect()
+pub fn paths() -> Vec<String> {
+    api().into_openapi().paths.paths.into_keys().collect()
 }
 
 /// The whole application.
 pub fn app(state: AppState) -> Router {
-    routes()
-        .into_iter()
-        .fold(Router::new(), |router, (path, methods)| {
-            router.route(path, methods)
-        })
+    let (router, _) = api().split_for_parts();
+    router
         .fallback(crate::edge::not_found)
         .method_not_allowed_fallback(crate::edge::method_not_allowed)
+        // Keyed POSTs run once per API key and key (inside the rate limit and deadline).
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::idempotency::honour,
+        ))
         // Oversized bodies: refused at once when declared, else by the body extractors
         // (which read at most MAX_BODY_BYTES); both answer in the API's own shape.
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))

@@ -17,5 +17,7 @@ mod support;
 
 mod compat;
 mod fusionauth;
+mod keys;
 mod multinode;
+mod ops;
 mod workos;

@@ -1,10 +1,13 @@
 //! Events: written with their change or not at all, listed per tenant by keyset, purged.
 
+use mfad_core::error::CoreError;
 use mfad_core::events::{EventIds, EventRecord, EventScan};
 use mfad_core::model::FactorDetails;
-use mfad_core::store::{Store, SuccessOutcome};
+use mfad_core::model::{Challenge, Factor};
+use mfad_core::store::{ChallengeJudge, Judgement, Settlement, Store, SuccessOutcome, Verdict};
+use std::sync::Arc;
 
-use super::{Harness, MAX_ATTEMPTS, NOW, at, factor, pending_challenge, tenant};
+use super::{Harness, MAX_ATTEMPTS, NOW, RACERS, at, factor, pending_challenge, race, tenant};
 
 fn event(ids: &EventIds, tenant: &mfad_core::ids::TenantId, name: &str, ms: i64) -> EventRecord {
     EventRecord {
@@ -145,4 +148,55 @@ pub(super) async fn events_purge_in_batches_oldest_first(h: &Harness) {
     assert_eq!(h.db.purge_events(at(NOW + 3), 2).await.unwrap(), 1);
     assert_eq!(h.db.purge_events(at(NOW + 3), 2).await.unwrap(), 0);
     assert_eq!(all(h, &t.id, &["p.q"]).await, evs[3..]);
+}
+
+/// A judge that settles a right code (with one event) while the challenge is pending.
+fn right_with_event(ids: Arc<EventIds>, tenant: mfad_core::ids::TenantId) -> ChallengeJudge {
+    Box::new(move |c: &Challenge, _: &Factor| {
+        if c.verified_at.is_some() {
+            return Verdict::Refuse(CoreError::InvalidCode);
+        }
+        Verdict::Settle(Settlement {
+            judgement: Judgement::Right { totp_step: None },
+            on_factor: false,
+            max_attempts: MAX_ATTEMPTS,
+            events: vec![event(&ids, &tenant, "v.ok", NOW)],
+        })
+    })
+}
+
+pub(super) async fn race_verify_in_one_call_writes_one_event_per_settlement(h: &Harness) {
+    let t = tenant(&h.db, "acme").await;
+    let (_, c) = pending_challenge(&h.db, &t).await;
+    let nodes = h.nodes().await;
+    let ids = Arc::new(EventIds::default());
+    let (tid, cid) = (t.id.clone(), c.id.clone());
+    let results = race(&nodes, RACERS, move |db: mfad_store::Db, _| {
+        let (ids, tid, cid) = (ids.clone(), tid.clone(), cid.clone());
+        async move {
+            let judge = right_with_event(ids, tid.clone());
+            db.verify_challenge(&tid, &cid, at(NOW + 1), judge)
+                .await
+                .unwrap()
+        }
+    })
+    .await;
+    let settled = results
+        .iter()
+        .filter(|v| {
+            matches!(
+                v,
+                mfad_core::store::Verification::Judged {
+                    verdict: Verdict::Settle(_),
+                    ..
+                }
+            )
+        })
+        .count();
+    assert_eq!(settled, 1);
+    assert_eq!(
+        all(h, &t.id, &["v.ok"]).await.len(),
+        1,
+        "one event: the one settlement's"
+    );
 }

@@ -10,9 +10,11 @@ use serde_json::{Map, Value, json};
 
 use super::auth::{ApiKeyTenant, TenantHint};
 use super::body::FaBody;
+use super::schema;
 use super::wire::{instant, json_ok, method_name, methods};
 use crate::error::{FusionAuthError, WireFieldError};
 use crate::extract::Fields;
+use crate::openapi::FusionAuthErrors;
 use crate::state::AppState;
 
 /// The cookie FusionAuth sets for a trusted computer.
@@ -29,6 +31,20 @@ const TRUST_COOKIE: &str = "fusionauth.trust";
 /// here (else 404); a `loginId` is matched against the email addresses and phone numbers
 /// of the tenant's methods, and against user ids (404 if nothing matches, 400
 /// `[duplicate]loginId` if several users do).
+#[utoipa::path(
+    post,
+    path = "/api/two-factor/start",
+    tag = "FusionAuth",
+    operation_id = "startTwoFactorLogin",
+    params(("X-FusionAuth-TenantId" = Option<String>, Header, description = "The tenant, as `tenant_…` or its UUID; must be the credentials' tenant.")),
+    request_body = schema::StartRequest,
+    responses(
+        (status = 200, description = "The login in progress.", body = schema::StartResponse),
+        (status = 404, description = "Unknown user, method or login. Empty body."),
+        FusionAuthErrors,
+    ),
+    security(("fusionauth_api_key" = []))
+)]
 pub async fn start(
     State(state): State<AppState>,
     ApiKeyTenant(tenant): ApiKeyTenant,
@@ -104,6 +120,22 @@ pub async fn start(
 /// | `recoveryCode` | `code`) saying what completed the login. 421 empty for a wrong code
 /// (after `MFAD_CHALLENGE_MAX_ATTEMPTS` of them the login is gone); 404 empty for an
 /// unknown, expired, used or exhausted `twoFactorId`.
+#[utoipa::path(
+    post,
+    path = "/api/two-factor/login",
+    tag = "FusionAuth",
+    operation_id = "twoFactorLogin",
+    params(("X-FusionAuth-TenantId" = Option<String>, Header, description = "The tenant, as `tenant_…` or its UUID; must be the credentials' tenant.")),
+    request_body = schema::LoginRequest,
+    responses(
+        (status = 200, description = "Logged in.", body = schema::LoginResponse),
+        (status = 404, description = "Unknown user, method or login. Empty body."),
+        (status = 421, description = "The code is not valid. Empty body."),
+        (status = 409, description = "Throttled or locked after too many wrong codes; see `Retry-After`.", body = schema::FusionAuthErrors),
+        FusionAuthErrors,
+    ),
+    security(())
+)]
 pub async fn login(
     State(state): State<AppState>,
     TenantHint(tenant): TenantHint,

@@ -12,51 +12,40 @@ mod auth;
 mod body;
 mod login;
 mod recovery;
+pub mod schema;
 mod secret;
 mod send;
 mod status;
 mod user_two_factor;
 pub mod wire;
 
-use axum::routing::{MethodRouter, get, post};
+use utoipa_axum::router::UtoipaMethodRouter;
+use utoipa_axum::routes;
 
 use crate::state::AppState;
 
-/// The FusionAuth routes, as `(path, methods)`: the router is built from this list, and
-/// tests enumerate it.
-pub fn routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
+/// The FusionAuth routes, one entry per path: the router and the OpenAPI document are
+/// built from this list (paths and methods come from each handler's `#[utoipa::path]`),
+/// and tests enumerate it.
+pub fn routes() -> Vec<UtoipaMethodRouter<AppState>> {
     vec![
-        ("/api/two-factor/secret", get(secret::generate)),
-        (
-            "/api/user/two-factor",
-            post(user_two_factor::enable_self)
-                .delete(user_two_factor::disable_self)
-                .put(user_two_factor::update_self),
+        routes!(secret::generate),
+        routes!(
+            user_two_factor::enable_self,
+            user_two_factor::disable_self,
+            user_two_factor::update_self
         ),
-        (
-            "/api/user/two-factor/{user_id}",
-            post(user_two_factor::enable_for_user)
-                .delete(user_two_factor::disable_for_user)
-                .put(user_two_factor::update_for_user),
+        routes!(
+            user_two_factor::enable_for_user,
+            user_two_factor::disable_for_user,
+            user_two_factor::update_for_user
         ),
-        (
-            "/api/user/two-factor/recovery-code/{user_id}",
-            post(recovery::generate).get(recovery::retrieve),
-        ),
-        ("/api/two-factor/send", post(send::send)),
-        (
-            "/api/two-factor/send/{two_factor_id}",
-            post(send::send_for_login),
-        ),
-        ("/api/two-factor/start", post(login::start)),
-        ("/api/two-factor/login", post(login::login)),
-        (
-            "/api/two-factor/status",
-            get(status::get).post(status::post),
-        ),
-        (
-            "/api/two-factor/status/{trust_id}",
-            get(status::get_with_trust),
-        ),
+        routes!(recovery::generate, recovery::retrieve),
+        routes!(send::send),
+        routes!(send::send_for_login),
+        routes!(login::start),
+        routes!(login::login),
+        routes!(status::get, status::post),
+        routes!(status::get_with_trust),
     ]
 }

@@ -8,8 +8,10 @@ use mfad_crypto::Zeroizing;
 use serde_json::json;
 
 use super::auth::Caller;
+use super::schema;
 use super::wire::json_ok;
 use crate::error::{FusionAuthError, WireFieldError};
+use crate::openapi::FusionAuthErrors;
 use axum::response::Response;
 
 /// A TOTP secret as FusionAuth hands it out: `secret` is 20 characters of standard
@@ -84,6 +86,18 @@ pub fn decode_secret(
 /// / `generate_secret_for_jwt` (both headers). Answers `{"secret", "secretBase32Encoded"}`
 /// made exactly as FusionAuth makes them (20 base64 characters = 15 bytes, and the base32
 /// of those bytes). Nothing is stored: the secret comes back with the enable request.
+#[utoipa::path(
+    get,
+    path = "/api/two-factor/secret",
+    tag = "FusionAuth",
+    operation_id = "generateTwoFactorSecret",
+    params(("X-FusionAuth-TenantId" = Option<String>, Header, description = "The tenant, as `tenant_…` or its UUID; must be the credentials' tenant.")),
+    responses(
+        (status = 200, description = "A fresh secret; nothing is stored.", body = schema::SecretResponse),
+        FusionAuthErrors,
+    ),
+    security(("fusionauth_api_key" = []), ("jwt" = []))
+)]
 pub async fn generate(_caller: Caller) -> Result<Response, FusionAuthError> {
     let s = generate_secret()?;
     Ok(json_ok(&json!({

@@ -9,10 +9,12 @@ use mfad_crypto::Zeroizing;
 
 use super::auth::{Caller, TenantHint};
 use super::body::FaBody;
+use super::schema;
 use super::secret::decode_secret;
 use super::wire::{empty_ok, parse_method};
 use crate::error::{FusionAuthError, WireFieldError};
 use crate::extract::Fields;
+use crate::openapi::FusionAuthErrors;
 use crate::state::AppState;
 
 fn method_id(fields: &mut Fields, raw: Option<String>) -> Option<MethodId> {
@@ -44,6 +46,21 @@ fn method_id(fields: &mut Fields, raw: Option<String>) -> Option<MethodId> {
 /// replaces the previous one for the same purpose. 200 empty. A send refused by a send
 /// limit (`mfad_core::send_limits`; with a JWT, also at most 3 distinct numbers a day) is
 /// 429 with `Retry-After` and nothing is sent.
+#[utoipa::path(
+    post,
+    path = "/api/two-factor/send",
+    tag = "FusionAuth",
+    operation_id = "sendTwoFactorCodeForEnableDisable",
+    params(("X-FusionAuth-TenantId" = Option<String>, Header, description = "The tenant, as `tenant_…` or its UUID; must be the credentials' tenant.")),
+    request_body = schema::SendRequest,
+    responses(
+        (status = 200, description = "Done. Empty body."),
+        (status = 404, description = "Unknown user, method or login. Empty body."),
+        (status = 502, description = "The provider refused the message.", body = schema::FusionAuthErrors),
+        FusionAuthErrors,
+    ),
+    security(("fusionauth_api_key" = []), ("jwt" = []))
+)]
 pub async fn send(
     State(state): State<AppState>,
     caller: Caller,
@@ -125,6 +142,21 @@ pub async fn send(
 /// login to the method (default: first SMS, else email method), replacing the login's
 /// earlier code. 200 empty; 404 empty for an unknown or expired `twoFactorId`; 429 after
 /// too many sends for one login.
+#[utoipa::path(
+    post,
+    path = "/api/two-factor/send/{twoFactorId}",
+    tag = "FusionAuth",
+    operation_id = "sendTwoFactorCodeForLoginUsingMethod",
+    params(("twoFactorId" = String, Path, description = "The login in progress."), ("X-FusionAuth-TenantId" = Option<String>, Header, description = "The tenant, as `tenant_…` or its UUID; must be the credentials' tenant.")),
+    request_body(content = schema::SendForLoginRequest, description = "Optional."),
+    responses(
+        (status = 200, description = "Done. Empty body."),
+        (status = 404, description = "Unknown user, method or login. Empty body."),
+        (status = 502, description = "The provider refused the message.", body = schema::FusionAuthErrors),
+        FusionAuthErrors,
+    ),
+    security(())
+)]
 pub async fn send_for_login(
     State(state): State<AppState>,
     TenantHint(tenant): TenantHint,

@@ -9,9 +9,11 @@ use serde_json::{Map, Value, json};
 
 use super::auth::ApiKeyTenant;
 use super::body::{FaBody, FaQuery};
+use super::schema;
 use super::wire::instant;
 use crate::error::{FusionAuthError, WireFieldError, json_response};
 use crate::extract::Fields;
+use crate::openapi::FusionAuthErrors;
 use crate::state::AppState;
 
 /// FusionAuth's "two-factor required" status, and the reason phrase it is sent with.
@@ -89,6 +91,19 @@ fn user_param(fields: &mut Fields, raw: Option<String>) -> Option<UserId> {
 /// no valid trust (a second factor is required), **200** otherwise, including for users
 /// mfad has never seen (they have no method). Body `{"trusts": […], "twoFactorTrustId"?}`.
 /// The TypeScript client's `undefined`/`null` values count as absent.
+#[utoipa::path(
+    get,
+    path = "/api/two-factor/status",
+    tag = "FusionAuth",
+    operation_id = "retrieveTwoFactorStatus",
+    params(schema::StatusQuery, ("X-FusionAuth-TenantId" = Option<String>, Header, description = "The tenant, as `tenant_…` or its UUID; must be the credentials' tenant.")),
+    responses(
+        (status = 200, description = "No second factor needed (no method, or a valid trust).", body = schema::StatusResponse),
+        (status = 242, description = "A second factor is required.", body = schema::StatusResponse),
+        FusionAuthErrors,
+    ),
+    security(("fusionauth_api_key" = []))
+)]
 pub async fn get(
     State(state): State<AppState>,
     ApiKeyTenant(tenant): ApiKeyTenant,
@@ -109,6 +124,19 @@ pub async fn get(
 
 /// `GET /api/two-factor/status/{twoFactorTrustId}?userId=&applicationId=`: the same, for
 /// a trusted computer: 200 while the trust is valid for this user (and application).
+#[utoipa::path(
+    get,
+    path = "/api/two-factor/status/{twoFactorTrustId}",
+    tag = "FusionAuth",
+    operation_id = "retrieveTwoFactorStatusWithTrust",
+    params(("twoFactorTrustId" = String, Path, description = "The trust to check."), schema::StatusQuery, ("X-FusionAuth-TenantId" = Option<String>, Header, description = "The tenant, as `tenant_…` or its UUID; must be the credentials' tenant.")),
+    responses(
+        (status = 200, description = "No second factor needed (no method, or a valid trust).", body = schema::StatusResponse),
+        (status = 242, description = "A second factor is required.", body = schema::StatusResponse),
+        FusionAuthErrors,
+    ),
+    security(("fusionauth_api_key" = []))
+)]
 pub async fn get_with_trust(
     State(state): State<AppState>,
     ApiKeyTenant(tenant): ApiKeyTenant,
@@ -131,6 +159,20 @@ pub async fn get_with_trust(
 /// `POST /api/two-factor/status`: FusionAuth's `retrieveTwoFactorStatusWithRequest`
 /// (1.62+): `{userId, applicationId, twoFactorTrustId, action}`; instead of `userId`, an
 /// `accessToken` (a JWT verified like a Bearer token) may name the user.
+#[utoipa::path(
+    post,
+    path = "/api/two-factor/status",
+    tag = "FusionAuth",
+    operation_id = "retrieveTwoFactorStatusWithRequest",
+    params(("X-FusionAuth-TenantId" = Option<String>, Header, description = "The tenant, as `tenant_…` or its UUID; must be the credentials' tenant.")),
+    request_body = schema::StatusRequest,
+    responses(
+        (status = 200, description = "No second factor needed (no method, or a valid trust).", body = schema::StatusResponse),
+        (status = 242, description = "A second factor is required.", body = schema::StatusResponse),
+        FusionAuthErrors,
+    ),
+    security(("fusionauth_api_key" = []))
+)]
 pub async fn post(
     State(state): State<AppState>,
     ApiKeyTenant(tenant): ApiKeyTenant,

@@ -11,10 +11,12 @@ use serde_json::{Map, Value};
 
 use super::auth::{ApiKeyTenant, Caller};
 use super::body::{FaBody, FaQuery, param};
+use super::schema;
 use super::secret::decode_secret;
 use super::wire::{codes, empty_ok, json_ok, parse_method};
 use crate::error::{FusionAuthError, WireFieldError};
 use crate::extract::Fields;
+use crate::openapi::FusionAuthErrors;
 use crate::state::AppState;
 
 fn path_user(raw: &str) -> Result<UserId, FusionAuthError> {
@@ -156,6 +158,22 @@ async fn enable(
 /// (`None` | `TextMessage`), `secret`. 200 with `{"recoveryCodes": [10]}` for the first
 /// method (plus `"code"` for `twoFactorId`), else an empty 200; 421 empty for a wrong
 /// code; 400 Errors for bad input.
+#[utoipa::path(
+    post,
+    path = "/api/user/two-factor/{userId}",
+    tag = "FusionAuth",
+    operation_id = "enableTwoFactor",
+    params(("userId" = String, Path, description = "The user id."), ("X-FusionAuth-TenantId" = Option<String>, Header, description = "The tenant, as `tenant_…` or its UUID; must be the credentials' tenant.")),
+    request_body = schema::EnableRequest,
+    responses(
+        (status = 200, description = "Enabled: the recovery codes for the first method (JSON), else an empty body.", body = schema::RecoveryCodes),
+        (status = 404, description = "Unknown user, method or login. Empty body."),
+        (status = 421, description = "The code is not valid. Empty body."),
+        (status = 409, description = "Throttled or locked after too many wrong codes; see `Retry-After`.", body = schema::FusionAuthErrors),
+        FusionAuthErrors,
+    ),
+    security(("fusionauth_api_key" = []))
+)]
 pub async fn enable_for_user(
     State(state): State<AppState>,
     ApiKeyTenant(tenant): ApiKeyTenant,
@@ -169,6 +187,22 @@ pub async fn enable_for_user(
 /// `POST /api/user/two-factor`: the JWT form of enable (Elixir's
 /// `enable_two_factor_by_jwt`, which also sends its API key): the user is the JWT's. An
 /// API key alone may name the user with `?userId=` (FusionAuth ≤ 1.26 clients).
+#[utoipa::path(
+    post,
+    path = "/api/user/two-factor",
+    tag = "FusionAuth",
+    operation_id = "enableTwoFactorUsingJWT",
+    params(schema::UserQuery, ("X-FusionAuth-TenantId" = Option<String>, Header, description = "The tenant, as `tenant_…` or its UUID; must be the credentials' tenant.")),
+    request_body = schema::EnableRequest,
+    responses(
+        (status = 200, description = "Enabled: the recovery codes for the first method (JSON), else an empty body.", body = schema::RecoveryCodes),
+        (status = 404, description = "Unknown user, method or login. Empty body."),
+        (status = 421, description = "The code is not valid. Empty body."),
+        (status = 409, description = "Throttled or locked after too many wrong codes; see `Retry-After`.", body = schema::FusionAuthErrors),
+        FusionAuthErrors,
+    ),
+    security(("fusionauth_api_key" = []), ("jwt" = []))
+)]
 pub async fn enable_self(
     State(state): State<AppState>,
     caller: Caller,
@@ -221,6 +255,22 @@ async fn disable(
 /// the DELETE), and Elixir's `disable_two_factor_by_user_id` (`?code=` only, which turns
 /// two-factor off altogether, as ≤ 1.25 did). A recovery code removes every method.
 /// 200 empty; 421 empty for a wrong code; 404 for an unknown user.
+#[utoipa::path(
+    delete,
+    path = "/api/user/two-factor/{userId}",
+    tag = "FusionAuth",
+    operation_id = "disableTwoFactor",
+    params(("userId" = String, Path, description = "The user id."), schema::DisableQuery, ("X-FusionAuth-TenantId" = Option<String>, Header, description = "The tenant, as `tenant_…` or its UUID; must be the credentials' tenant.")),
+    request_body(content = schema::DisableRequest, description = "Optional: `disableTwoFactorWithRequest`."),
+    responses(
+        (status = 200, description = "Done. Empty body."),
+        (status = 404, description = "Unknown user, method or login. Empty body."),
+        (status = 421, description = "The code is not valid. Empty body."),
+        (status = 409, description = "Throttled or locked after too many wrong codes; see `Retry-After`.", body = schema::FusionAuthErrors),
+        FusionAuthErrors,
+    ),
+    security(("fusionauth_api_key" = []))
+)]
 pub async fn disable_for_user(
     State(state): State<AppState>,
     ApiKeyTenant(tenant): ApiKeyTenant,
@@ -235,6 +285,22 @@ pub async fn disable_for_user(
 /// `DELETE /api/user/two-factor`: the JWT form of disable (Elixir's
 /// `disable_two_factor_by_jwt`), and FusionAuth ≤ 1.26 clients' `?userId=&code=` with an
 /// API key.
+#[utoipa::path(
+    delete,
+    path = "/api/user/two-factor",
+    tag = "FusionAuth",
+    operation_id = "disableTwoFactorUsingJWT",
+    params(schema::DisableQuery, ("X-FusionAuth-TenantId" = Option<String>, Header, description = "The tenant, as `tenant_…` or its UUID; must be the credentials' tenant.")),
+    request_body(content = schema::DisableRequest, description = "Optional."),
+    responses(
+        (status = 200, description = "Done. Empty body."),
+        (status = 404, description = "Unknown user, method or login. Empty body."),
+        (status = 421, description = "The code is not valid. Empty body."),
+        (status = 409, description = "Throttled or locked after too many wrong codes; see `Retry-After`.", body = schema::FusionAuthErrors),
+        FusionAuthErrors,
+    ),
+    security(("fusionauth_api_key" = []), ("jwt" = []))
+)]
 pub async fn disable_self(
     State(state): State<AppState>,
     caller: Caller,
@@ -287,6 +353,20 @@ async fn update(
 
 /// `PUT /api/user/two-factor/{userId}`: FusionAuth's `updateTwoFactor`, body
 /// `{methodId, name}`: renames a method (a blank name clears it). 200 empty.
+#[utoipa::path(
+    put,
+    path = "/api/user/two-factor/{userId}",
+    tag = "FusionAuth",
+    operation_id = "updateTwoFactor",
+    params(("userId" = String, Path, description = "The user id."), ("X-FusionAuth-TenantId" = Option<String>, Header, description = "The tenant, as `tenant_…` or its UUID; must be the credentials' tenant.")),
+    request_body = schema::UpdateRequest,
+    responses(
+        (status = 200, description = "Done. Empty body."),
+        (status = 404, description = "Unknown user, method or login. Empty body."),
+        FusionAuthErrors,
+    ),
+    security(("fusionauth_api_key" = []))
+)]
 pub async fn update_for_user(
     State(state): State<AppState>,
     ApiKeyTenant(tenant): ApiKeyTenant,
@@ -298,6 +378,20 @@ pub async fn update_for_user(
 }
 
 /// `PUT /api/user/two-factor`: rename, for the JWT's user.
+#[utoipa::path(
+    put,
+    path = "/api/user/two-factor",
+    tag = "FusionAuth",
+    operation_id = "updateTwoFactorUsingJWT",
+    params(schema::UserQuery, ("X-FusionAuth-TenantId" = Option<String>, Header, description = "The tenant, as `tenant_…` or its UUID; must be the credentials' tenant.")),
+    request_body = schema::UpdateRequest,
+    responses(
+        (status = 200, description = "Done. Empty body."),
+        (status = 404, description = "Unknown user, method or login. Empty body."),
+        FusionAuthErrors,
+    ),
+    security(("fusionauth_api_key" = []), ("jwt" = []))
+)]
 pub async fn update_self(
     State(state): State<AppState>,
     caller: Caller,

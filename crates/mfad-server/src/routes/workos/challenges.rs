@@ -6,13 +6,29 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::json;
 
-use super::wire;
+use super::{schema, wire};
 use crate::error::{WorkosError, json_response};
 use crate::extract::{BearerTenant, Fields, JsonObject};
+use crate::openapi::WorkosErrors;
 use crate::state::AppState;
 
 /// `POST /auth/factors/{id}/challenge`: WorkOS's `challengeFactor`. Texts a code for SMS
 /// factors (optional `sms_template` with `{{code}}`); returns the code for generic OTP.
+#[utoipa::path(
+    post,
+    path = "/auth/factors/{id}/challenge",
+    tag = "WorkOS",
+    operation_id = "challengeFactor",
+    params(("id" = String, Path, description = "`auth_factor_…`")),
+    request_body(content = schema::ChallengeFactor, description = "Optional; an empty body is `{}`."),
+    responses(
+        (status = 201, description = "The challenge; `code` for generic OTP.", body = schema::AuthenticationChallenge),
+        (status = 404, description = "No such factor in the key's tenant.", body = schema::WorkosError),
+        (status = 502, description = "The SMS provider refused the message.", body = schema::WorkosError),
+        WorkosErrors,
+    ),
+    security(("workos_api_key" = []))
+)]
 pub async fn challenge(
     State(state): State<AppState>,
     BearerTenant(tenant): BearerTenant,
@@ -37,6 +53,21 @@ pub async fn challenge(
 /// `{challenge, valid}`; a wrong code is `valid: false`, not an error. A generic OTP
 /// challenge carries its `code` back, as WorkOS's recorded response does; only when the
 /// code was right, since mfad keeps just its digest and the submitted code is then it.
+#[utoipa::path(
+    post,
+    path = "/auth/challenges/{id}/verify",
+    tag = "WorkOS",
+    operation_id = "verifyChallenge",
+    params(("id" = String, Path, description = "`auth_challenge_…`")),
+    request_body = schema::VerifyChallenge,
+    responses(
+        (status = 201, description = "Judged: `valid` says whether the code was right.", body = schema::VerifyResponse),
+        (status = 400, description = "Too many attempts on this challenge (`one_time_code_too_many_attempts`), or an unreadable body.", body = schema::WorkosError),
+        (status = 404, description = "No such challenge in the key's tenant.", body = schema::WorkosError),
+        WorkosErrors,
+    ),
+    security(("workos_api_key" = []))
+)]
 pub async fn verify(
     State(state): State<AppState>,
     BearerTenant(tenant): BearerTenant,

@@ -9,9 +9,10 @@ use mfad_core::model::FactorType;
 use mfad_core::service::NewFactor;
 use mfad_crypto::Zeroizing;
 
-use super::wire;
+use super::{schema, wire};
 use crate::error::{WireFieldError, WorkosError, json_response};
 use crate::extract::{BearerTenant, Fields, JsonObject};
+use crate::openapi::WorkosErrors;
 use crate::state::AppState;
 
 /// Reads the factor fields shared by both enrollment endpoints. Fields that do not
@@ -64,6 +65,18 @@ pub(super) fn factor_type(
 
 /// `POST /auth/factors/enroll`: WorkOS's `enrollFactor`. 201 with the factor; for TOTP
 /// the only response that ever carries `secret`, `qr_code` and `uri`.
+#[utoipa::path(
+    post,
+    path = "/auth/factors/enroll",
+    tag = "WorkOS",
+    operation_id = "enrollFactor",
+    request_body = schema::EnrollFactor,
+    responses(
+        (status = 201, description = "The factor; for TOTP with `secret`, `qr_code` and `uri`.", body = schema::AuthenticationFactor),
+        WorkosErrors,
+    ),
+    security(("workos_api_key" = []))
+)]
 pub async fn enroll(
     State(state): State<AppState>,
     BearerTenant(tenant): BearerTenant,
@@ -100,6 +113,19 @@ pub async fn enroll(
 }
 
 /// `GET /auth/factors/{id}`: WorkOS's `getFactor`, without secrets.
+#[utoipa::path(
+    get,
+    path = "/auth/factors/{id}",
+    tag = "WorkOS",
+    operation_id = "getFactor",
+    params(("id" = String, Path, description = "`auth_factor_…`")),
+    responses(
+        (status = 200, description = "The factor, without secrets.", body = schema::AuthenticationFactor),
+        (status = 404, description = "No such factor in the key's tenant.", body = schema::WorkosError),
+        WorkosErrors,
+    ),
+    security(("workos_api_key" = []))
+)]
 pub async fn get(
     State(state): State<AppState>,
     BearerTenant(tenant): BearerTenant,
@@ -110,6 +136,19 @@ pub async fn get(
 }
 
 /// `DELETE /auth/factors/{id}`: WorkOS's `deleteFactor`, 204 with no body.
+#[utoipa::path(
+    delete,
+    path = "/auth/factors/{id}",
+    tag = "WorkOS",
+    operation_id = "deleteFactor",
+    params(("id" = String, Path, description = "`auth_factor_…`")),
+    responses(
+        (status = 204, description = "Deleted."),
+        (status = 404, description = "No such factor in the key's tenant.", body = schema::WorkosError),
+        WorkosErrors,
+    ),
+    security(("workos_api_key" = []))
+)]
 pub async fn delete(
     State(state): State<AppState>,
     BearerTenant(tenant): BearerTenant,

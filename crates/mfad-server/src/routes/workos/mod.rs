@@ -3,28 +3,25 @@
 mod challenges;
 pub mod events;
 mod factors;
+pub mod schema;
 mod users;
 pub mod wire;
 
-use axum::routing::{MethodRouter, get, post};
+use utoipa_axum::router::UtoipaMethodRouter;
+use utoipa_axum::routes;
 
 use crate::state::AppState;
 
-/// The WorkOS routes, as `(path, methods)`: the router is built from this list, and tests
-/// enumerate it.
-pub fn routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
+/// The WorkOS routes, one entry per path: the router and the OpenAPI document are built
+/// from this list (paths and methods come from each handler's `#[utoipa::path]`), and
+/// tests enumerate it.
+pub fn routes() -> Vec<UtoipaMethodRouter<AppState>> {
     vec![
-        ("/auth/factors/enroll", post(factors::enroll)),
-        (
-            "/auth/factors/{id}",
-            get(factors::get).delete(factors::delete),
-        ),
-        ("/auth/factors/{id}/challenge", post(challenges::challenge)),
-        ("/auth/challenges/{id}/verify", post(challenges::verify)),
-        (
-            "/user_management/users/{user_id}/auth_factors",
-            get(users::list).post(users::enroll),
-        ),
-        ("/events", get(events::list)),
+        routes!(factors::enroll),
+        routes!(factors::get, factors::delete),
+        routes!(challenges::challenge),
+        routes!(challenges::verify),
+        routes!(users::list, users::enroll),
+        routes!(events::list),
     ]
 }

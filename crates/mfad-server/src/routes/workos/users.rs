@@ -12,9 +12,10 @@ use mfad_core::{FactorId, UserId};
 use serde_json::json;
 
 use super::factors::{factor_type, new_factor};
-use super::wire;
+use super::{schema, wire};
 use crate::error::{WireFieldError, WorkosError, json_response};
 use crate::extract::{BearerTenant, Fields, JsonObject};
+use crate::openapi::WorkosErrors;
 use crate::state::AppState;
 
 fn user(id: &str) -> Result<UserId, CoreError> {
@@ -25,6 +26,20 @@ fn user(id: &str) -> Result<UserId, CoreError> {
 /// TOTP only; issuer and account name default to the tenant's `mfad` and the user id;
 /// `totp_secret` imports an existing secret. Returns the factor (with secrets) and its
 /// first challenge, created together.
+#[utoipa::path(
+    post,
+    path = "/user_management/users/{user_id}/auth_factors",
+    tag = "WorkOS",
+    operation_id = "createUserAuthFactor",
+    params(("user_id" = String, Path, description = "The application's user id.")),
+    request_body = schema::CreateUserAuthFactor,
+    responses(
+        (status = 201, description = "The factor (with secrets) and its first challenge.", body = schema::UserAuthFactorResponse),
+        (status = 404, description = "Not a valid user id.", body = schema::WorkosError),
+        WorkosErrors,
+    ),
+    security(("workos_api_key" = []))
+)]
 pub async fn enroll(
     State(state): State<AppState>,
     BearerTenant(tenant): BearerTenant,
@@ -72,6 +87,19 @@ pub async fn enroll(
 /// `GET /user_management/users/{id}/auth_factors`: WorkOS's `listUserAuthFactors`, with
 /// `limit` (1–100, default 10), `before`, `after` and `order` (`desc` default, `asc`,
 /// `normal` = `asc`). Unknown parameters are refused, as production does.
+#[utoipa::path(
+    get,
+    path = "/user_management/users/{user_id}/auth_factors",
+    tag = "WorkOS",
+    operation_id = "listUserAuthFactors",
+    params(("user_id" = String, Path, description = "The application's user id."), schema::ListQuery),
+    responses(
+        (status = 200, description = "A page of the user's factors.", body = schema::FactorList),
+        (status = 404, description = "Not a valid user id.", body = schema::WorkosError),
+        WorkosErrors,
+    ),
+    security(("workos_api_key" = []))
+)]
 pub async fn list(
     State(state): State<AppState>,
     BearerTenant(tenant): BearerTenant,

@@ -93,7 +93,7 @@ async fn every_route_answers_malformed_input_in_its_own_api() {
                 .iter()
                 .map(|p| {
                     let mut out = String::new();
-                    let mut rest = *template;
+                    let mut rest = template.as_str();
                     while let Some(open) = rest.find('{') {
                         let close = rest[open..].find('}').unwrap() + open;
                         out.push_str(&rest[..open]);

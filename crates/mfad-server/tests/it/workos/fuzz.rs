@@ -303,7 +303,8 @@ async fn fuzz_every_route_with_malformed_requests() {
     let mut seed_bytes = [0u8; 32];
     seed_bytes[..8].copy_from_slice(&seed.to_le_bytes());
     let mut rng = TestRng::from_seed(RngAlgorithm::ChaCha, &seed_bytes);
-    let templates = mfad_server::routes::paths();
+    let paths = mfad_server::routes::paths();
+    let templates: Vec<&str> = paths.iter().map(String::as_str).collect();
     let cases: Vec<Case> = (0..CASES)
         .map(|_| generate(&mut rng, &templates, &app.key))
         .collect();
