@@ -70,7 +70,7 @@ pub struct Settlement {
     pub max_attempts: u32,
     /// The verification's events, written in the same transaction as the challenge's
     /// outcome (and only if it is written).
-    pub events: Vec<EventRecord>,
+    pub events: Box<[EventRecord]>,
 }
 
 /// The engine's judge of one verification, called by the store with a challenge and its
@@ -88,8 +88,8 @@ pub enum Verification {
     /// The judge's last verdict, with the rows it judged; a [`Verdict::Settle`] is
     /// committed.
     Judged {
-        /// The challenge as judged (before the settlement).
-        challenge: Challenge,
+        /// The challenge as judged (before the settlement; boxed, as the factor).
+        challenge: Box<Challenge>,
         /// Its factor as judged (boxed: a factor is large).
         factor: Box<Factor>,
         /// What the judge said, and the store recorded.

@@ -343,7 +343,7 @@ impl ChallengeJudgeRule {
             judgement,
             on_factor,
             max_attempts: self.policy.max_attempts,
-            events,
+            events: events.into_boxed_slice(),
         })
     }
 }
@@ -559,7 +559,7 @@ impl<S: Store> Service<S> {
                 factor,
                 verdict: Verdict::Settle(s),
             } => Ok((
-                challenge,
+                *challenge,
                 factor.details.factor_type(),
                 matches!(s.judgement, Judgement::Right { .. }),
             )),

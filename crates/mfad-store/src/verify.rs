@@ -45,7 +45,7 @@ pub(crate) fn settlement_sql<'a>(
 /// The judged answer.
 pub(crate) fn judged(challenge: Challenge, factor: Factor, verdict: Verdict) -> Verification {
     Verification::Judged {
-        challenge,
+        challenge: Box::new(challenge),
         factor: Box::new(factor),
         verdict,
     }

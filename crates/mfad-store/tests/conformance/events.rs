@@ -160,7 +160,7 @@ fn right_with_event(ids: Arc<EventIds>, tenant: mfad_core::ids::TenantId) -> Cha
             judgement: Judgement::Right { totp_step: None },
             on_factor: false,
             max_attempts: MAX_ATTEMPTS,
-            events: vec![event(&ids, &tenant, "v.ok", NOW)],
+            events: vec![event(&ids, &tenant, "v.ok", NOW)].into(),
         })
     })
 }

@@ -22,7 +22,7 @@ fn judge(judgement: Judgement, max_attempts: u32) -> ChallengeJudge {
                 judgement,
                 on_factor: true,
                 max_attempts,
-                events: Vec::new(),
+                events: Box::new([]),
             })
         }
     })
