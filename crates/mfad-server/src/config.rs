@@ -738,6 +738,25 @@ mod tests {
     }
 
     #[test]
+    fn events_are_on_with_90_days_retention_by_default() {
+        let c = load(&[]).unwrap();
+        assert!(c.events.enabled);
+        assert_eq!(c.events.retention, Duration::from_secs(90 * 86_400));
+        let c = load(&[("MFAD_EVENTS", "off"), ("MFAD_EVENT_RETENTION_DAYS", "7")]).unwrap();
+        assert!(!c.events.enabled);
+        assert_eq!(c.events.retention, Duration::from_secs(7 * 86_400));
+        for (k, v) in [
+            ("MFAD_EVENT_RETENTION_DAYS", "0"),
+            ("MFAD_EVENT_RETENTION_DAYS", "3651"),
+            ("MFAD_EVENT_RETENTION_DAYS", "forever"),
+            ("MFAD_EVENTS", "some"),
+        ] {
+            let e = load(&[(k, v)]).unwrap_err().to_string();
+            assert!(e.starts_with(k), "{e}");
+        }
+    }
+
+    #[test]
     fn defaults() {
         let c = load(&[]).unwrap();
         assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
