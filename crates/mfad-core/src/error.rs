@@ -18,6 +18,8 @@ pub enum Entity {
     Tenant,
     /// A tenant's JWT verification key.
     JwtKey,
+    /// A WebAuthn passkey.
+    Passkey,
 }
 
 /// The input a validation error is about, in the domain's words. Each API adapter maps it
@@ -56,6 +58,16 @@ pub enum Field {
     Methods,
     /// A user named by one of their addresses or numbers.
     LoginId,
+    /// A WebAuthn origin.
+    Origin,
+    /// A WebAuthn relying party id.
+    RpId,
+    /// A WebAuthn attestation trust store.
+    TrustStore,
+    /// A passkey's display name.
+    DisplayName,
+    /// A browser's user agent string.
+    UserAgent,
 }
 
 /// Why a field is invalid, in the domain's words; adapters choose the wire code and text.
@@ -205,6 +217,9 @@ pub enum CoreError {
     /// The SMS (or email) provider refused or failed.
     #[error("message delivery failed: {0}")]
     Delivery(String),
+    /// A WebAuthn ceremony was refused (see [`crate::webauthn`]).
+    #[error("WebAuthn refused: {0:?}")]
+    WebAuthn(crate::webauthn::Refusal),
     /// Storage failed.
     #[error(transparent)]
     Store(#[from] StoreError),

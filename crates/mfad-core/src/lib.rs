@@ -13,6 +13,7 @@ pub mod idempotency;
 pub mod ids;
 pub mod jwt_keys;
 pub mod key_cache;
+pub mod metrics;
 pub mod model;
 pub mod pagination;
 pub mod phone;
@@ -23,6 +24,7 @@ pub mod service;
 pub mod sms;
 pub mod store;
 pub mod verify;
+pub mod webauthn;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{CoreError, StoreError};

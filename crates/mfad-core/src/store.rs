@@ -545,6 +545,92 @@ pub trait Store: Send + Sync + 'static {
 
     /// Deletes the entry `id` if `claim` still holds it without a response.
     async fn release_idempotency(&self, id: &str, claim: &str) -> Result<(), StoreError>;
+    // ---- passkeys (WebAuthn; SQL in mfad-store's `webauthn.rs`) -------------------------
+
+    /// A tenant's relying-party configuration, if it has one.
+    async fn webauthn_config(
+        &self,
+        tenant: &TenantId,
+    ) -> Result<Option<crate::webauthn::WebAuthnConfig>, StoreError>;
+
+    /// Sets (replaces) a tenant's relying-party configuration.
+    async fn set_webauthn_config(
+        &self,
+        config: &crate::webauthn::WebAuthnConfig,
+    ) -> Result<(), StoreError>;
+
+    /// Stores a new passkey; `Conflict` if its credential id is already registered in the
+    /// tenant, or its id is taken.
+    async fn insert_passkey(
+        &self,
+        credential: &crate::webauthn::PasskeyCredential,
+    ) -> Result<(), StoreError>;
+
+    /// Stores imported passkeys, all or none (one transaction); `Conflict` as for
+    /// [`Store::insert_passkey`].
+    async fn import_passkeys(
+        &self,
+        credentials: &[crate::webauthn::PasskeyCredential],
+    ) -> Result<(), StoreError>;
+
+    /// A passkey of this tenant, by mfad's id.
+    async fn get_passkey(
+        &self,
+        tenant: &TenantId,
+        id: &crate::webauthn::PasskeyId,
+    ) -> Result<Option<crate::webauthn::PasskeyCredential>, StoreError>;
+
+    /// A passkey of this tenant, by the authenticator's credential id (base64url).
+    async fn find_passkey(
+        &self,
+        tenant: &TenantId,
+        credential_id: &str,
+    ) -> Result<Option<crate::webauthn::PasskeyCredential>, StoreError>;
+
+    /// One user's passkeys, oldest first.
+    async fn list_passkeys(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+    ) -> Result<Vec<crate::webauthn::PasskeyCredential>, StoreError>;
+
+    /// Deletes the passkey `id`, or every passkey of `user` (at least one must be given);
+    /// returns how many went.
+    async fn delete_passkeys(
+        &self,
+        tenant: &TenantId,
+        user: Option<&UserId>,
+        id: Option<&crate::webauthn::PasskeyId>,
+    ) -> Result<u64, StoreError>;
+
+    /// Records a use: writes `updated`'s counter, credential and last use, atomically
+    /// and only while the stored counter is still `seen_count` (compare-and-set, so two
+    /// uses of one counter value cannot both succeed). False if it moved or is gone.
+    async fn record_passkey_use(
+        &self,
+        updated: &crate::webauthn::PasskeyCredential,
+        seen_count: u32,
+    ) -> Result<bool, StoreError>;
+
+    /// Stores a ceremony in progress.
+    async fn insert_webauthn_ceremony(
+        &self,
+        ceremony: &crate::webauthn::Ceremony,
+    ) -> Result<(), StoreError>;
+
+    /// Takes the ceremony of a challenge: deletes and returns it in one statement, so it
+    /// is answered once across all nodes (expired ones too; the caller checks expiry).
+    async fn take_webauthn_ceremony(
+        &self,
+        challenge: &str,
+    ) -> Result<Option<crate::webauthn::Ceremony>, StoreError>;
+
+    /// Deletes up to `limit` ceremonies that expired before `now`.
+    async fn purge_webauthn_ceremonies(
+        &self,
+        now: OffsetDateTime,
+        limit: u32,
+    ) -> Result<u64, StoreError>;
 
     // ---- events (issue 12; SQL in mfad-store's `events.rs`) -------------------------
     // Every mutating method above takes the events of its change and writes them in the

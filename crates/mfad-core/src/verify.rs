@@ -32,6 +32,7 @@ use crate::events::{
     ChallengeView, EventKind, EventRecord, FactorView, Failure, LoginProof, Subject,
 };
 use crate::ids::{ChallengeId, TenantId, UserId};
+use crate::metrics::{Credential, Event, Outcome};
 use crate::model::Factor;
 use crate::model::{
     Challenge, FactorDetails, FactorType, FailureCount, LoginState, PendingCode, RecoveryCode,
@@ -527,12 +528,15 @@ impl<S: Store> Service<S> {
             events: self.event_maker(),
         };
         let judge: ChallengeJudge = Box::new(move |c: &Challenge, f: &Factor| rule.judge(c, f));
-        match self.store.verify_challenge(tenant, id, now, judge).await? {
-            Verification::Missing => Err(CoreError::not_found(
-                crate::error::Entity::Challenge,
-                id.as_str(),
-            )),
-            Verification::Contended => Err(lost_race()),
+        // A challenge that is missing (or contended) has no factor type to count under.
+        let (kind, result) = match self.store.verify_challenge(tenant, id, now, judge).await? {
+            Verification::Missing => {
+                return Err(CoreError::not_found(
+                    crate::error::Entity::Challenge,
+                    id.as_str(),
+                ));
+            }
+            Verification::Contended => return Err(lost_race()),
             Verification::Judged {
                 challenge,
                 factor,
@@ -548,22 +552,32 @@ impl<S: Store> Service<S> {
                 };
                 self.record_refusal(tenant, EventKind::MfaThrottled, subject)
                     .await?;
-                Err(e)
+                (factor.details.factor_type(), Err(e))
             }
             Verification::Judged {
+                factor,
                 verdict: Verdict::Refuse(e),
                 ..
-            } => Err(e),
+            } => (factor.details.factor_type(), Err(e)),
             Verification::Judged {
                 challenge,
                 factor,
                 verdict: Verdict::Settle(s),
-            } => Ok((
-                *challenge,
-                factor.details.factor_type(),
-                matches!(s.judgement, Judgement::Right { .. }),
-            )),
-        }
+            } => {
+                let kind = factor.details.factor_type();
+                let right = matches!(s.judgement, Judgement::Right { .. });
+                (kind, Ok((*challenge, kind, right)))
+            }
+        };
+        self.observe(Event::Verification {
+            credential: Credential::Factor(kind),
+            outcome: match &result {
+                Ok((_, _, true)) => Outcome::Valid,
+                Ok((_, _, false)) => Outcome::Invalid,
+                Err(e) => Outcome::of_error(e),
+            },
+        });
+        result
     }
 
     // ---- FusionAuth codes ------------------------------------------------------------
@@ -581,28 +595,40 @@ impl<S: Store> Service<S> {
         code: &str,
         now: OffsetDateTime,
     ) -> Result<Option<Judged>, CoreError> {
-        match self
-            .judge_codes(tenant, user, candidates, methods, code, now)
-            .await
-        {
-            Err(e @ (CoreError::Throttled { .. } | CoreError::Locked)) => {
-                let subject = Subject::Attempt {
-                    user_id: Some(user.clone()),
-                    factor: None,
-                    challenge: None,
-                    proof: None,
-                    failure: Some(refusal_failure(&e)),
-                };
-                self.record_refusal(tenant, EventKind::MfaThrottled, subject)
-                    .await?;
-                Err(e)
-            }
-            other => other,
+        let result = self
+            .judge_code(tenant, user, candidates, methods, code, now)
+            .await;
+        if let Err(e @ (CoreError::Throttled { .. } | CoreError::Locked)) = &result {
+            // Refused unjudged: nothing changed, so the event is written on its own.
+            let subject = Subject::Attempt {
+                user_id: Some(user.clone()),
+                factor: None,
+                challenge: None,
+                proof: None,
+                failure: Some(refusal_failure(e)),
+            };
+            self.record_refusal(tenant, EventKind::MfaThrottled, subject)
+                .await?;
         }
+        let credential = match &result {
+            Ok(Some(Judged::Totp(f))) => Credential::Factor(f.details.factor_type()),
+            Ok(Some(Judged::Sent(_))) => Credential::SentCode,
+            Ok(Some(Judged::Recovery)) => Credential::RecoveryCode,
+            Ok(None) | Err(_) => Credential::Any,
+        };
+        let outcome = match &result {
+            Ok(Some(_)) => Outcome::Valid,
+            Ok(None) => Outcome::Invalid,
+            Err(e) => Outcome::of_error(e),
+        };
+        self.observe(Event::Verification {
+            credential,
+            outcome,
+        });
+        result
     }
 
-    /// [`Self::judge`], whose throttle refusals are recorded by the caller.
-    async fn judge_codes(
+    async fn judge_code(
         &self,
         tenant: &TenantId,
         user: &UserId,
@@ -872,6 +898,49 @@ impl<S: Store> Service<S> {
             .store
             .consume_code(&sent.tenant_id, &sent.scope, &sent.digest, u32::MAX, now)
             .await;
+    }
+
+    // ---- passkeys ---------------------------------------------------------------------
+
+    /// Judges a passkey assertion as a code: admitted only while the user's failure count
+    /// lets attempts through, a failed check (bad signature, origin, rp id, counter, user
+    /// verification, unknown credential) counts as a wrong code and a success clears the
+    /// count, exactly as for the user's other factors.
+    pub(crate) async fn judge_passkey<T>(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+        check: impl std::future::Future<Output = Result<T, CoreError>>,
+    ) -> Result<T, CoreError> {
+        use crate::webauthn::Refusal;
+        let now = self.clock.now();
+        let count = match self.policy.throttle.enabled {
+            true => Some(self.store.user_failures(tenant, user).await?),
+            false => None,
+        };
+        if let Some(c) = &count {
+            self.admit(c, now)?;
+        }
+        match check.await {
+            Ok(v) => {
+                self.settle_user(tenant, user, count.as_ref(), true, now)
+                    .await?;
+                Ok(v)
+            }
+            Err(CoreError::WebAuthn(
+                r @ (Refusal::Invalid
+                | Refusal::CounterRegression
+                | Refusal::UserVerification
+                | Refusal::Origin
+                | Refusal::RpId
+                | Refusal::UnknownCredential),
+            )) => {
+                self.settle_user(tenant, user, count.as_ref(), false, now)
+                    .await?;
+                Err(CoreError::WebAuthn(r))
+            }
+            Err(e) => Err(e),
+        }
     }
 }
 

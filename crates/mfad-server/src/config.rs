@@ -177,6 +177,12 @@ pub struct Config {
     pub requests: crate::edge::RequestLimits,
     /// `MFAD_RATE_LIMIT_PER_KEY`, `MFAD_RATE_LIMIT_PER_ADDRESS`, `MFAD_TRUSTED_PROXY_HEADER`.
     pub rate_limits: crate::rate_limit::RateLimitConfig,
+    /// `MFAD_ADMIN_LISTEN` (default: none): a second listener for `/metrics`, `/health`
+    /// and `/ready`; when set, `/metrics` is served there only.
+    pub admin_listen: Option<SocketAddr>,
+    /// `MFAD_SHUTDOWN_GRACE_SECS` (default 20, at most 3600): on SIGTERM or SIGINT, how
+    /// long requests already accepted may take to finish before they are cut.
+    pub shutdown_grace: Duration,
     /// `MFAD_EVENTS`, `MFAD_EVENT_RETENTION_DAYS`: audit events (issue 12).
     pub events: EventsConfig,
 }
@@ -518,8 +524,21 @@ impl Config {
             enabled: bool_var("MFAD_EVENTS", true)?,
             retention: Duration::from_secs(retention_days * 86_400),
         };
+        let admin_listen =
+            match var("MFAD_ADMIN_LISTEN") {
+                None => None,
+                Some(a) => Some(a.trim().parse().map_err(|_| {
+                    err("MFAD_ADMIN_LISTEN", format!("not an address:port: {a:?}"))
+                })?),
+            };
+        let grace = parse("MFAD_SHUTDOWN_GRACE_SECS", 20)?;
+        if grace > 3600 {
+            return Err(err("MFAD_SHUTDOWN_GRACE_SECS", "must be at most 3600"));
+        }
         Ok(Config {
             events,
+            admin_listen,
+            shutdown_grace: Duration::from_secs(grace),
             connections,
             requests,
             rate_limits,

@@ -5,6 +5,7 @@
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use mfad_core::error::{CoreError, Entity, Field, FieldError, Reason, StoreError};
+use mfad_core::webauthn::Refusal;
 use serde_json::json;
 
 /// An invalid request field in the caller's own vocabulary: what request extraction finds
@@ -98,6 +99,11 @@ fn workos_field(f: Field) -> &'static str {
         Field::MethodId => "method_id",
         Field::Methods => "factors",
         Field::LoginId => "login_id",
+        Field::Origin => "origin",
+        Field::RpId => "rp_id",
+        Field::TrustStore => "trust_store",
+        Field::DisplayName => "display_name",
+        Field::UserAgent => "user_agent",
     }
 }
 
@@ -151,6 +157,11 @@ fn fusionauth_field(f: Field) -> &'static str {
         Field::MethodId => "methodId",
         Field::Methods => "method",
         Field::LoginId => "loginId",
+        Field::Origin => "origin",
+        Field::RpId => "rpId",
+        Field::TrustStore => "trustStore",
+        Field::DisplayName => "displayName",
+        Field::UserAgent => "userAgent",
     }
 }
 
@@ -219,6 +230,7 @@ fn entity_name(e: Entity) -> &'static str {
         Entity::ApiKey => "API Key",
         Entity::Tenant => "Tenant",
         Entity::JwtKey => "JWT Key",
+        Entity::Passkey => "WebAuthn passkey",
     }
 }
 
@@ -497,6 +509,7 @@ impl IntoResponse for FusionAuthError {
                 "invalid",
                 "the method cannot be used for this operation",
             )]),
+            CoreError::WebAuthn(r) => fusionauth_errors(&[webauthn_field_error(*r)]),
             other => {
                 let (status, code, message) = server_failure(other);
                 let mut resp = fusionauth_general(status, code, message);
@@ -508,6 +521,65 @@ impl IntoResponse for FusionAuthError {
             }
         }
     }
+}
+
+/// A refused WebAuthn ceremony as a FusionAuth validation error (400): the field is the
+/// part of the request that failed (`docs/contracts/webauthn.md`).
+pub fn webauthn_field_error(r: Refusal) -> WireFieldError {
+    let (field, code, message) = match r {
+        Refusal::NotConfigured => (
+            "",
+            "WebAuthnNotConfigured",
+            "WebAuthn is not configured for this tenant",
+        ),
+        Refusal::UnknownChallenge => (
+            "credential.response.clientDataJSON",
+            "invalid",
+            "the challenge is unknown, already used or expired",
+        ),
+        Refusal::UnknownCredential => (
+            "credential.id",
+            "invalid",
+            "no such passkey is registered for the user",
+        ),
+        Refusal::Origin => (
+            "origin",
+            "invalid",
+            "the origin is not allowed for this tenant",
+        ),
+        Refusal::RpId => (
+            "rpId",
+            "invalid",
+            "the relying party id is not this tenant's",
+        ),
+        Refusal::CounterRegression => (
+            "credential.response.authenticatorData",
+            "invalid",
+            "the signature counter did not increase; the authenticator may be cloned",
+        ),
+        Refusal::UserVerification => (
+            "credential.response.authenticatorData",
+            "userVerificationRequired",
+            "the authenticator did not verify the user",
+        ),
+        Refusal::Attestation => (
+            "credential.response.attestationObject",
+            "invalid",
+            "the authenticator's attestation is not trusted",
+        ),
+        Refusal::AlreadyRegistered => (
+            "credential.id",
+            "duplicate",
+            "this passkey is already registered",
+        ),
+        Refusal::NoCredentials => ("userId", "missing", "the user has no passkeys"),
+        Refusal::Invalid => (
+            "credential",
+            "invalid",
+            "the WebAuthn response does not verify",
+        ),
+    };
+    WireFieldError::new(field, code, message)
 }
 
 /// An Errors object with one general error `[code]`.

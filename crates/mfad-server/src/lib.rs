@@ -8,6 +8,7 @@ pub mod events;
 pub mod extract;
 pub mod idempotency;
 pub mod jwt;
+pub mod metrics;
 pub mod openapi;
 pub mod rate_limit;
 pub mod routes;

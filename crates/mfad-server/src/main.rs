@@ -42,6 +42,38 @@ enum Command {
     /// Master keys (MFAD_MASTER_KEYS): what each still seals, and online rotation.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Passkeys (FusionAuth WebAuthn API): each tenant's relying party.
+    #[command(subcommand)]
+    Webauthn(WebauthnCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum WebauthnCommand {
+    /// Show or set a tenant's relying party: its id, name, allowed origins and attestation
+    /// policy. Servers read it at the start of every ceremony, so a change holds on every
+    /// node from the next request. Without options, shows the configuration.
+    Config {
+        /// Tenant name or id.
+        #[arg(long)]
+        tenant: String,
+        /// Relying party id: a registrable domain (`example.com`) or `localhost`.
+        #[arg(long)]
+        rp_id: Option<String>,
+        /// Name authenticators show (default: the rp id).
+        #[arg(long)]
+        rp_name: Option<String>,
+        /// An allowed origin (`https://example.com`, `http://localhost:8080`); repeat for
+        /// several. Ceremonies from any other origin are refused.
+        #[arg(long = "origin")]
+        origins: Vec<String>,
+        /// Attestation asked of new authenticators: `none` (default) or `direct` (verified
+        /// against --trust-store).
+        #[arg(long, default_value = "none")]
+        attestation: String,
+        /// PEM file of attestation CA certificates trusted with `--attestation direct`.
+        #[arg(long)]
+        trust_store: Option<std::path::PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -248,7 +280,88 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             service.store().close().await;
             result
         }
+        Command::Webauthn(cmd) => {
+            let db = startup::open_database(&config).await?;
+            db.migrate().await.context("applying migrations")?;
+            let service = startup::build_service(&config, db, clock)?;
+            let result = webauthn(&service, cmd).await;
+            service.store().close().await;
+            result
+        }
     }
+}
+
+async fn webauthn(
+    service: &mfad_core::Service<Arc<dyn mfad_store::Database>>,
+    cmd: WebauthnCommand,
+) -> anyhow::Result<()> {
+    use mfad_core::webauthn::{AttestationPolicy, ConfigInput};
+    let WebauthnCommand::Config {
+        tenant,
+        rp_id,
+        rp_name,
+        origins,
+        attestation,
+        trust_store,
+    } = cmd;
+    let found = service
+        .list_api_keys()
+        .await
+        .map_err(describe)?
+        .into_iter()
+        .map(|(_, t)| t)
+        .find(|t| t.name == tenant || t.id.as_str() == tenant)
+        .ok_or_else(|| anyhow::anyhow!("no tenant named {tenant:?}"))?;
+    if let Some(rp_id) = rp_id {
+        let attestation = AttestationPolicy::parse(&attestation)
+            .ok_or_else(|| anyhow::anyhow!("--attestation is none or direct"))?;
+        let trust_store_pem = match trust_store {
+            Some(p) => Some(
+                std::fs::read_to_string(&p).with_context(|| format!("reading {}", p.display()))?,
+            ),
+            None => None,
+        };
+        if attestation == AttestationPolicy::Direct && trust_store_pem.is_none() {
+            anyhow::bail!("--attestation direct needs --trust-store");
+        }
+        if origins.is_empty() {
+            anyhow::bail!("give at least one --origin");
+        }
+        service
+            .set_webauthn_config(
+                &found.id,
+                ConfigInput {
+                    rp_id,
+                    rp_name,
+                    origins,
+                    attestation,
+                    trust_store_pem,
+                },
+            )
+            .await
+            .map_err(describe)?;
+    } else if !origins.is_empty() || rp_name.is_some() || trust_store.is_some() {
+        anyhow::bail!("--rp-id is required to set the configuration");
+    }
+    println!("tenant: {} ({})", found.name, found.id);
+    match service.webauthn_config(&found.id).await.map_err(describe)? {
+        Some(c) => {
+            println!("rp id: {}", c.rp_id);
+            println!("rp name: {}", c.rp_name);
+            println!("origins: {}", c.origins.join(" "));
+            println!("attestation: {}", c.attestation.as_str());
+            println!(
+                "trust store: {}",
+                if c.trust_store_pem.is_some() {
+                    "set"
+                } else {
+                    "none"
+                }
+            );
+        }
+        None => println!("webauthn: not configured"),
+    }
+    Ok(())
 }
 
 async fn keys(

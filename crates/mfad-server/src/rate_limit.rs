@@ -1,6 +1,7 @@
 //! Request rate limits, checked before any database work: a token bucket (GCRA, the
 //! `governor` crate) per API key, and a lower one per client address on FusionAuth's
-//! unauthenticated routes (`/api/two-factor/send/{twoFactorId}`, `/api/two-factor/login`).
+//! unauthenticated routes (`/api/two-factor/send/{twoFactorId}`, `/api/two-factor/login`,
+//! `/api/webauthn/assert`, `/api/webauthn/login`).
 //!
 //! The API key's bucket is found from the key's public id, the part of the token before
 //! its secret, so a flood of requests with a key costs no lookup; a wrong secret under a
@@ -121,18 +122,22 @@ impl RateLimits {
     }
 
     /// `Err(seconds to wait)` when this request is over a limit.
-    fn check(&self, req: &Request) -> Result<(), u64> {
+    /// `Err((scope, retry_after_secs))` when a bucket is empty; the scope is a metrics
+    /// label (`api_key` or `address`).
+    fn check(&self, req: &Request) -> Result<(), (&'static str, u64)> {
         let wait = |not_until: governor::NotUntil<_>| {
             let d: Duration = not_until.wait_time_from(self.clock.now());
             d.as_secs() + u64::from(d.subsec_nanos() > 0)
         };
         if let (Some(limiter), Some(id)) = (&self.per_key, api_key_id(req.headers())) {
-            limiter.check_key(&id).map_err(wait)?;
+            limiter.check_key(&id).map_err(|n| ("api_key", wait(n)))?;
         }
         if let Some(limiter) = &self.per_address
             && unauthenticated(req.uri().path())
         {
-            limiter.check_key(&self.client_address(req)).map_err(wait)?;
+            limiter
+                .check_key(&self.client_address(req))
+                .map_err(|n| ("address", wait(n)))?;
         }
         Ok(())
     }
@@ -168,7 +173,10 @@ impl RateLimits {
 
 /// FusionAuth's routes that take no credentials.
 fn unauthenticated(path: &str) -> bool {
-    path == "/api/two-factor/login" || path.starts_with("/api/two-factor/send/")
+    path == "/api/two-factor/login"
+        || path.starts_with("/api/two-factor/send/")
+        || path == "/api/webauthn/assert"
+        || path == "/api/webauthn/login"
 }
 
 /// The public id of an API key in `Authorization` (`sk_<id>_<secret>`, raw or after
@@ -190,7 +198,8 @@ fn api_key_id(headers: &HeaderMap) -> Option<String> {
 pub async fn limit(State(state): State<AppState>, req: Request, next: Next) -> Response {
     match state.rates.check(&req) {
         Ok(()) => next.run(req).await,
-        Err(retry_after) => {
+        Err((scope, retry_after)) => {
+            state.metrics.rate_limited(scope);
             EdgeError::RateLimited { retry_after }.render(Api::of(req.uri().path()))
         }
     }
@@ -244,7 +253,7 @@ mod tests {
         let keyed = req("sk_01a_s", "/auth/factors/x", "1.1.1.1");
         assert!(limits.check(&keyed).is_ok());
         assert!(limits.check(&keyed).is_ok());
-        assert!(limits.check(&keyed).unwrap_err() >= 1);
+        assert!(limits.check(&keyed).unwrap_err().1 >= 1);
         assert!(
             limits
                 .check(&req("sk_01b_s", "/auth/factors/x", "1.1.1.1"))

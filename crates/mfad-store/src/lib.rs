@@ -19,6 +19,7 @@ mod last_used;
 mod lean_pool;
 mod logins;
 mod methods;
+mod migrations;
 mod postgres;
 mod rows;
 mod sealed;
@@ -31,6 +32,7 @@ mod store;
 pub mod testing;
 mod throttle;
 mod verify;
+mod webauthn;
 
 use std::fmt::Debug;
 use std::ops::Deref;
@@ -102,6 +104,10 @@ pub trait Database: Store + Debug {
 
     /// Closes every connection (on SQLite, flushing the WAL).
     async fn close(&self);
+
+    /// The embedded migrations not applied (successfully) to the database, by version:
+    /// empty when the schema is current. Readiness (`GET /ready`) asks this.
+    async fn pending_migrations(&self) -> Result<Vec<i64>, StoreError>;
 
     /// The connection pools' gauges, for export as metrics (one entry per pool).
     fn pool_stats(&self) -> Vec<PoolStats>;

@@ -26,7 +26,7 @@ use crate::sql::SqlDb;
 use crate::sqlite_writer::SqliteWriter;
 use crate::{
     Database, challenges, codes, events, factors, idempotency, jwt_keys, keys, last_used, logins,
-    methods, sealed, send_limits, throttle, verify,
+    methods, sealed, send_limits, throttle, verify, webauthn,
 };
 
 /// What a backend supplies: its database, where reads and writes go, and the limits every
@@ -49,6 +49,9 @@ pub(crate) trait Backend: Debug + Send + Sync + 'static {
 
     /// Applies the backend's embedded migrations.
     fn migrate(&self) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The versions of the backend's embedded migrations.
+    fn migration_versions(&self) -> Vec<i64>;
 
     /// The thread that runs whole verifications on a connection of its own (SQLite on a
     /// file); without one, the store verifies optimistically over the pools.
@@ -94,6 +97,15 @@ impl<B: Backend> Database for SqlStore<B> {
         }
         self.read().close().await;
         self.write().close().await;
+    }
+
+    async fn pending_migrations(&self) -> Result<Vec<i64>, StoreError> {
+        self.backend
+            .guard(crate::migrations::pending(
+                self,
+                self.backend.migration_versions(),
+            ))
+            .await
     }
 
     fn pool_stats(&self) -> Vec<PoolStats> {
@@ -516,6 +528,97 @@ impl<B: Backend> Store for SqlStore<B> {
     async fn release_idempotency(&self, id: &str, claim: &str) -> Result<(), StoreError> {
         self.backend
             .guard(idempotency::release(self, id, claim))
+            .await
+    }
+
+    // ---- passkeys (`webauthn.rs`) ---------------------------------------------------
+    async fn webauthn_config(
+        &self,
+        tenant: &TenantId,
+    ) -> Result<Option<mfad_core::webauthn::WebAuthnConfig>, StoreError> {
+        self.backend.guard(webauthn::config(self, tenant)).await
+    }
+    async fn set_webauthn_config(
+        &self,
+        config: &mfad_core::webauthn::WebAuthnConfig,
+    ) -> Result<(), StoreError> {
+        self.backend.guard(webauthn::set_config(self, config)).await
+    }
+    async fn insert_passkey(
+        &self,
+        c: &mfad_core::webauthn::PasskeyCredential,
+    ) -> Result<(), StoreError> {
+        self.backend.guard(webauthn::insert(self, c)).await
+    }
+    async fn import_passkeys(
+        &self,
+        cs: &[mfad_core::webauthn::PasskeyCredential],
+    ) -> Result<(), StoreError> {
+        self.backend.guard(webauthn::import(self, cs)).await
+    }
+    async fn get_passkey(
+        &self,
+        tenant: &TenantId,
+        id: &mfad_core::webauthn::PasskeyId,
+    ) -> Result<Option<mfad_core::webauthn::PasskeyCredential>, StoreError> {
+        self.backend.guard(webauthn::get(self, tenant, id)).await
+    }
+    async fn find_passkey(
+        &self,
+        tenant: &TenantId,
+        credential_id: &str,
+    ) -> Result<Option<mfad_core::webauthn::PasskeyCredential>, StoreError> {
+        self.backend
+            .guard(webauthn::find(self, tenant, credential_id))
+            .await
+    }
+    async fn list_passkeys(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+    ) -> Result<Vec<mfad_core::webauthn::PasskeyCredential>, StoreError> {
+        self.backend.guard(webauthn::list(self, tenant, user)).await
+    }
+    async fn delete_passkeys(
+        &self,
+        tenant: &TenantId,
+        user: Option<&UserId>,
+        id: Option<&mfad_core::webauthn::PasskeyId>,
+    ) -> Result<u64, StoreError> {
+        self.backend
+            .guard(webauthn::delete(self, tenant, user, id))
+            .await
+    }
+    async fn record_passkey_use(
+        &self,
+        updated: &mfad_core::webauthn::PasskeyCredential,
+        seen_count: u32,
+    ) -> Result<bool, StoreError> {
+        self.backend
+            .guard(webauthn::record_use(self, updated, seen_count))
+            .await
+    }
+    async fn insert_webauthn_ceremony(
+        &self,
+        c: &mfad_core::webauthn::Ceremony,
+    ) -> Result<(), StoreError> {
+        self.backend.guard(webauthn::insert_ceremony(self, c)).await
+    }
+    async fn take_webauthn_ceremony(
+        &self,
+        challenge: &str,
+    ) -> Result<Option<mfad_core::webauthn::Ceremony>, StoreError> {
+        self.backend
+            .guard(webauthn::take_ceremony(self, challenge))
+            .await
+    }
+    async fn purge_webauthn_ceremonies(
+        &self,
+        now: OffsetDateTime,
+        limit: u32,
+    ) -> Result<u64, StoreError> {
+        self.backend
+            .guard(webauthn::purge_ceremonies(self, now, limit))
             .await
     }
 

@@ -176,6 +176,12 @@ conformance!(
     events_scan_by_tenant_name_range_and_cursor,
     events_purge_in_batches_oldest_first,
     race_verify_in_one_call_writes_one_event_per_settlement,
+    webauthn_configs_are_per_tenant_and_replaced,
+    passkeys_round_trip_unique_and_tenant_scoped,
+    passkey_use_is_a_compare_and_set_on_the_counter,
+    race_one_counter_value_is_used_once,
+    ceremonies_are_taken_once_and_purged,
+    race_one_ceremony_is_taken_once,
 );
 
 #[path = "conformance/events.rs"]
@@ -189,6 +195,9 @@ use send_limits::*;
 #[path = "conformance/verify.rs"]
 mod verify;
 use verify::*;
+#[path = "conformance/webauthn.rs"]
+mod webauthn;
+use webauthn::*;
 
 // ---- fixtures ---------------------------------------------------------------------------
 

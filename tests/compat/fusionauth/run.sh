@@ -192,6 +192,20 @@ SHORT_PID=$LAST_PID
 wait_healthy "$SHORT_PID" "$MFAD_SHORT_TTL_URL" "$TMP/mfad-short-ttl.log"
 echo "fusionauth-compat: mfad (2 s twoFactorId lifetime) serving on $MFAD_SHORT_TTL_URL"
 
+# Passkeys: acme's relying party is localhost (a secure context on plain http): soft-webauthn's
+# origin, and the page the browser test serves on PAGE_PORT. Set while the servers run: they
+# read it at each ceremony.
+PAGE_PORT="$(free_port)"
+if ! "$BIN" webauthn config --tenant acme --rp-id localhost --rp-name "mfad compat" \
+    --origin http://localhost --origin "http://localhost:$PAGE_PORT" > "$TMP/webauthn-config.out" 2>&1; then
+  echo "fusionauth-compat: 'mfad webauthn config' failed:" >&2
+  cat "$TMP/webauthn-config.out" >&2
+  exit 1
+fi
+export PAGE_PORT
+# The browser test's screenshot is kept here.
+export WEBAUTHN_ARTIFACT_DIR="${WEBAUTHN_ARTIFACT_DIR:-$ROOT/target/webauthn-browser}"
+
 export MFAD_URL MFAD_API_KEY MFAD_TENANT_ID MFAD_OTHER_TENANT_KEY MFAD_OTHER_TENANT_ID
 export MFAD_JWT_HS256_SECRET JWT_RS256_PRIVATE_KEY_FILE JWT_RS256_PUBLIC_KEY_FILE MFAD_SHORT_TTL_URL
 export TWILIO_STANDIN_URL SMTP_SINK_URL
@@ -202,7 +216,7 @@ status=0
 
 echo
 echo "=== Node: @fusionauth/typescript-client 1.69.0 (node --test) ==="
-if (cd "$HERE" && node --test --test-reporter=spec fusionauth_ts.test.mjs); then
+if (cd "$HERE" && node --test --test-reporter=spec fusionauth_ts.test.mjs webauthn_browser.test.mjs); then
   node_result="passed"
 else
   node_result="FAILED"
@@ -213,6 +227,25 @@ echo
 echo "=== Python: fusionauth-client 1.69.0 + Elixir 0.3.0 request shapes (pytest) ==="
 if (cd "$HERE" && "$VENV/bin/python" -m pytest -q --tb=short -p no:cacheprovider test_fusionauth_python.py test_elixir_shapes.py); then
   py_result="passed"
+else
+  py_result="FAILED"
+  status=1
+fi
+
+echo
+echo "=== Python: fusionauth-client 1.69.0 + soft-webauthn passkeys (pytest, own venv) ==="
+WEBAUTHN_VENV="$HERE/.venv-webauthn"
+webauthn_hash="$(sha256sum "$HERE/requirements-webauthn.txt" | cut -c1-16)"
+(
+  flock 9
+  if [[ ! -x "$WEBAUTHN_VENV/bin/python" || "$(cat "$WEBAUTHN_VENV/.compat-hash" 2>/dev/null)" != "$webauthn_hash" ]]; then
+    [[ -x "$WEBAUTHN_VENV/bin/python" ]] || python3 -m venv "$WEBAUTHN_VENV"
+    "$WEBAUTHN_VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r "$HERE/requirements-webauthn.txt"
+    echo "$webauthn_hash" > "$WEBAUTHN_VENV/.compat-hash"
+  fi
+) 9>"$HERE/.install-webauthn.lock"
+if (cd "$HERE" && "$WEBAUTHN_VENV/bin/python" -m pytest -q --tb=short -p no:cacheprovider test_webauthn_python.py); then
+  :
 else
   py_result="FAILED"
   status=1

@@ -7,6 +7,7 @@ use mfad_crypto::Zeroizing;
 use crate::error::{CoreError, Entity, Field, Reason};
 use crate::events::{ChallengeView, EventKind, EventRecord, FactorView, Subject};
 use crate::ids::{ChallengeId, TenantId};
+use crate::metrics::{Event, Outcome};
 use crate::model::{Challenge, Factor, FactorDetails};
 use crate::send_limits::{Destination, SendRequest};
 use crate::service::{Service, random_code};
@@ -90,6 +91,21 @@ impl<S: Store> Service<S> {
         sms_template: Option<&str>,
     ) -> Result<Issued, CoreError> {
         let factor = self.get_factor(tenant, factor_id).await?;
+        let kind = factor.details.factor_type();
+        let result = self.open_challenge(tenant, &factor, sms_template).await;
+        self.observe(Event::Challenge {
+            kind,
+            outcome: Outcome::of(&result),
+        });
+        result
+    }
+
+    async fn open_challenge(
+        &self,
+        tenant: &TenantId,
+        factor: &Factor,
+        sms_template: Option<&str>,
+    ) -> Result<Issued, CoreError> {
         if let (FactorDetails::Sms { .. }, Some(t)) = (&factor.details, sms_template) {
             validate_sms_template(t)?;
         }
@@ -101,8 +117,8 @@ impl<S: Store> Service<S> {
             };
             let issue = async {
                 let code = random_code()?;
-                let challenge = self.new_challenge(&factor, Some(&code))?;
-                let events = self.challenge_events(&factor, &challenge)?;
+                let challenge = self.new_challenge(factor, Some(&code))?;
+                let events = self.challenge_events(factor, &challenge)?;
                 self.store.insert_challenge(&challenge, &events).await?;
                 Ok((challenge, code))
             };
@@ -116,8 +132,8 @@ impl<S: Store> Service<S> {
             FactorDetails::Totp(_) => None,
             _ => Some(random_code()?),
         };
-        let challenge = self.new_challenge(&factor, code.as_deref().map(String::as_str))?;
-        let events = self.challenge_events(&factor, &challenge)?;
+        let challenge = self.new_challenge(factor, code.as_deref().map(String::as_str))?;
+        let events = self.challenge_events(factor, &challenge)?;
         self.store.insert_challenge(&challenge, &events).await?;
         Ok(Issued { challenge, code })
     }

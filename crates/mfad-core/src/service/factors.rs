@@ -8,7 +8,10 @@ use crate::enrollment;
 use crate::error::{CoreError, Entity, Field, FieldError, Reason, StoreError};
 use crate::events::{ChallengeView, EventKind, EventRecord, FactorView, Subject};
 use crate::ids::{FactorId, MethodId, TenantId, UserId};
-use crate::model::{Challenge, Factor, FactorDetails, FailureCount, Order, Page, TotpFactor};
+use crate::metrics::{Event, Outcome};
+use crate::model::{
+    Challenge, Factor, FactorDetails, FactorType, FailureCount, Order, Page, TotpFactor,
+};
 use crate::phone::PhoneNumber;
 use crate::service::{MAX_LABEL_LEN, Service};
 use crate::store::Store;
@@ -33,6 +36,17 @@ pub enum NewFactor {
     },
     /// Codes the caller delivers.
     GenericOtp,
+}
+
+impl NewFactor {
+    /// The type of factor it makes.
+    pub fn factor_type(&self) -> FactorType {
+        match self {
+            NewFactor::Totp { .. } => FactorType::Totp,
+            NewFactor::Sms { .. } => FactorType::Sms,
+            NewFactor::GenericOtp => FactorType::GenericOtp,
+        }
+    }
 }
 
 /// Secrets returned once, at enrollment, and never again.
@@ -80,13 +94,22 @@ impl<S: Store> Service<S> {
         user_id: Option<UserId>,
         new: NewFactor,
     ) -> Result<Enrolled, CoreError> {
-        let (mut factor, totp) = self.build_factor(tenant, user_id, new)?;
-        if let FactorDetails::Sms { phone } = &factor.details {
-            // A factor that could never receive a code is not created.
-            self.permit_country(tenant, phone).await?;
+        let kind = new.factor_type();
+        let result = async {
+            let (mut factor, totp) = self.build_factor(tenant, user_id, new)?;
+            if let FactorDetails::Sms { phone } = &factor.details {
+                // A factor that could never receive a code is not created.
+                self.permit_country(tenant, phone).await?;
+            }
+            self.insert_with_method_id(&mut factor, None).await?;
+            Ok(Enrolled { factor, totp })
         }
-        self.insert_with_method_id(&mut factor, None).await?;
-        Ok(Enrolled { factor, totp })
+        .await;
+        self.observe(Event::Enrollment {
+            kind,
+            outcome: Outcome::of(&result),
+        });
+        result
     }
 
     /// Enrolls a TOTP factor for a user and opens its first challenge in one transaction
@@ -97,11 +120,19 @@ impl<S: Store> Service<S> {
         user_id: UserId,
         new: NewFactor,
     ) -> Result<(Enrolled, Challenge), CoreError> {
-        let (mut factor, totp) = self.build_factor(tenant, Some(user_id), new)?;
-        let challenge = self.new_challenge(&factor, None)?;
-        self.insert_with_method_id(&mut factor, Some(&challenge))
-            .await?;
-        Ok((Enrolled { factor, totp }, challenge))
+        let kind = new.factor_type();
+        let result = async {
+            let (mut factor, totp) = self.build_factor(tenant, Some(user_id), new)?;
+            let challenge = self.new_challenge(&factor, None)?;
+            self.insert_with_method_id(&mut factor, Some(&challenge))
+                .await?;
+            Ok((Enrolled { factor, totp }, challenge))
+        }
+        .await;
+        let outcome = Outcome::of(&result);
+        self.observe(Event::Enrollment { kind, outcome });
+        self.observe(Event::Challenge { kind, outcome });
+        result
     }
 
     /// Stores a factor; one filed under a user gets its method id now, so both APIs name

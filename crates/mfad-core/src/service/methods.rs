@@ -222,6 +222,20 @@ impl<S: Store> Service<S> {
         tenant: &TenantId,
         req: EnableRequest,
     ) -> Result<Enabled, CoreError> {
+        let kind = match &req.method {
+            NewMethod::Totp { .. } => FactorType::Totp,
+            NewMethod::Sms { .. } | NewMethod::SmsTextedTotp { .. } => FactorType::Sms,
+            NewMethod::Email { .. } => FactorType::Email,
+        };
+        let result = self.enable(tenant, req).await;
+        self.observe(crate::metrics::Event::Enrollment {
+            kind,
+            outcome: crate::metrics::Outcome::of(&result),
+        });
+        result
+    }
+
+    async fn enable(&self, tenant: &TenantId, req: EnableRequest) -> Result<Enabled, CoreError> {
         let now = self.clock.now();
         check_name(req.name.as_deref())?;
         if req.code.is_empty() {

@@ -17,6 +17,8 @@ mod secret;
 mod send;
 mod status;
 mod user_two_factor;
+mod webauthn;
+pub mod webauthn_schema;
 pub mod wire;
 
 use utoipa_axum::router::UtoipaMethodRouter;
@@ -47,5 +49,13 @@ pub fn routes() -> Vec<UtoipaMethodRouter<AppState>> {
         routes!(login::login),
         routes!(status::get, status::post),
         routes!(status::get_with_trust),
+        // WebAuthn (passkeys): `webauthn.rs`.
+        routes!(webauthn::list, webauthn::delete_for_user),
+        routes!(webauthn::get, webauthn::delete),
+        routes!(webauthn::register_start),
+        routes!(webauthn::register_complete),
+        routes!(webauthn::start),
+        routes!(webauthn::assert),
+        routes!(webauthn::login),
     ]
 }

@@ -9,3 +9,4 @@ mod fidelity;
 mod legacy;
 mod send_limits;
 mod shared;
+mod webauthn;

@@ -2,7 +2,7 @@
 //! Modules group tests by behaviour.
 
 mod auth;
-mod binary;
+pub(crate) mod binary;
 mod challenges;
 mod concurrency;
 mod edge;

@@ -1,0 +1,638 @@
+//! FusionAuth's WebAuthn API (passkeys), as the 1.69 clients call it:
+//! `startWebAuthnRegistration` / `completeWebAuthnRegistration`, `startWebAuthnLogin` /
+//! `completeWebAuthnAssertion` / `completeWebAuthnLogin`, `retrieveWebAuthnCredential(s…)`,
+//! `deleteWebAuthnCredential(s…)` and `importWebAuthnCredential`. The contract is in
+//! `docs/contracts/webauthn.md`; every ceremony rule is the domain's
+//! ([`mfad_core::webauthn`]), these handlers only translate.
+//!
+//! Binary fields travel base64url-encoded, as FusionAuth documents; padded or standard
+//! base64 is accepted and normalised.
+
+use axum::extract::{FromRequestParts, Path, State};
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+use axum::response::Response;
+use mfad_core::error::{CoreError, Entity};
+use mfad_core::webauthn::{
+    AuthenticationStart, Claimed, PasskeyCredential, PasskeyId, RegistrationStart, Workflow,
+};
+use mfad_core::{TenantId, UserId};
+use serde_json::{Map, Value, json};
+use webauthn_rs::prelude::{PublicKeyCredential, RegisterPublicKeyCredential};
+
+use super::auth::{ApiKeyTenant, TenantHint};
+use super::body::{FaBody, FaQuery};
+use super::schema;
+use super::webauthn_schema as ws;
+use super::wire::{empty_ok, instant, json_ok, methods};
+use crate::error::{FusionAuthError, WireFieldError};
+use crate::extract::Fields;
+use crate::openapi::FusionAuthErrors;
+use crate::state::AppState;
+
+/// The tenant of a call FusionAuth documents as unauthenticated but whose client sends
+/// the API key anyway (`completeWebAuthnRegistration`): the key's tenant when a key
+/// comes (and it must be valid), else the `X-FusionAuth-TenantId` hint.
+#[derive(Debug, Clone)]
+pub struct KeyOrHint(pub Option<TenantId>);
+
+impl FromRequestParts<AppState> for KeyOrHint {
+    type Rejection = FusionAuthError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        if parts.headers.contains_key(AUTHORIZATION) {
+            let ApiKeyTenant(t) = ApiKeyTenant::from_request_parts(parts, state).await?;
+            return Ok(KeyOrHint(Some(t)));
+        }
+        let TenantHint(t) = TenantHint::from_request_parts(parts, state).await?;
+        Ok(KeyOrHint(t))
+    }
+}
+
+fn user_id(fields: &mut Fields, raw: Option<String>, required: bool) -> Option<UserId> {
+    match raw {
+        Some(raw) => {
+            let u = UserId::parse(&raw);
+            if u.is_none() {
+                fields.push(WireFieldError::new(
+                    "userId",
+                    "invalid",
+                    "userId is not a valid user id",
+                ));
+            }
+            u
+        }
+        None => {
+            if required {
+                fields.push(WireFieldError::new("userId", "blank", "userId is required"));
+            }
+            None
+        }
+    }
+}
+
+fn workflow(fields: &mut Fields, raw: Option<String>) -> Option<Workflow> {
+    match raw.as_deref().map(Workflow::parse) {
+        Some(Some(w)) => Some(w),
+        Some(None) => {
+            fields.push(WireFieldError::new(
+                "workflow",
+                "invalid",
+                "workflow must be bootstrap, general or reauthentication",
+            ));
+            None
+        }
+        None => {
+            fields.push(WireFieldError::new(
+                "workflow",
+                "blank",
+                "workflow is required",
+            ));
+            None
+        }
+    }
+}
+
+/// A base64 or base64url string, padded or not, as unpadded base64url.
+fn base64url(s: &str) -> String {
+    s.trim()
+        .trim_end_matches('=')
+        .replace('+', "-")
+        .replace('/', "_")
+}
+
+/// The `credential` object as the W3C/`webauthn-rs` JSON: base64url normalised, `rawId`
+/// from `id` (FusionAuth's requests carry only `id`), registration `transports` moved
+/// into `response`.
+fn credential_json(body: &FaBody, binary: &[&str]) -> Result<Value, WireFieldError> {
+    let invalid = || {
+        WireFieldError::new(
+            "credential",
+            "invalid",
+            "credential must be the PublicKeyCredential from the WebAuthn JavaScript API",
+        )
+    };
+    let Some(Value::Object(c)) = body.0.get("credential") else {
+        return Err(match body.0.get("credential") {
+            None | Some(Value::Null) => {
+                WireFieldError::new("credential", "blank", "credential is required")
+            }
+            Some(_) => invalid(),
+        });
+    };
+    let mut c = c.clone();
+    let id = match c.get("id").or_else(|| c.get("rawId")) {
+        Some(Value::String(s)) if !s.is_empty() => base64url(s),
+        _ => return Err(invalid()),
+    };
+    c.insert("id".into(), Value::String(id.clone()));
+    c.insert("rawId".into(), Value::String(id));
+    c.entry("type")
+        .or_insert_with(|| Value::String("public-key".into()));
+    c.remove("rpId");
+    let transports = c.remove("transports");
+    let Some(Value::Object(resp)) = c.get_mut("response") else {
+        return Err(invalid());
+    };
+    for k in binary {
+        match resp.get_mut(*k) {
+            Some(Value::String(s)) => *s = base64url(s),
+            Some(Value::Null) | None if *k == "userHandle" => {}
+            _ => return Err(invalid()),
+        }
+    }
+    if let Some(t) = transports {
+        resp.entry("transports").or_insert(t);
+    }
+    Ok(Value::Object(c))
+}
+
+fn claimed(fields: &mut Fields, body: &FaBody) -> Claimed {
+    Claimed {
+        origin: fields.take(body.str("origin")).flatten(),
+        rp_id: fields.take(body.str("rpId")).flatten(),
+    }
+}
+
+/// FusionAuth's `WebAuthnCredential` (no public key material beyond what FusionAuth
+/// shows: mfad leaves `publicKey` out; see the contract).
+fn wire_credential(c: &PasskeyCredential) -> Value {
+    let mut out = Map::new();
+    // The COSE number, as FusionAuth writes it (`"algorithm": -7`).
+    out.insert("algorithm".into(), c.algorithm.into());
+    // FusionAuth's AttestationType: what the statement proved, not its format.
+    let attestation = if c.attestation_type == "none" {
+        "none"
+    } else {
+        "basic"
+    };
+    out.insert("attestationType".into(), attestation.into());
+    out.insert(
+        "authenticatorSupportsUserVerification".into(),
+        c.user_verified.into(),
+    );
+    out.insert("credentialId".into(), c.credential_id.as_str().into());
+    out.insert("data".into(), json!({}));
+    out.insert("discoverable".into(), c.backup_eligible.into());
+    if let Some(d) = &c.display_name {
+        out.insert("displayName".into(), d.as_str().into());
+    }
+    out.insert("id".into(), c.id.as_str().into());
+    out.insert("insertInstant".into(), instant(c.created_at).into());
+    out.insert(
+        "lastUseInstant".into(),
+        instant(c.last_used_at.unwrap_or(c.created_at)).into(),
+    );
+    if let Some(n) = &c.name {
+        out.insert("name".into(), n.as_str().into());
+    }
+    out.insert("relyingPartyId".into(), c.rp_id.as_str().into());
+    out.insert("signCount".into(), c.sign_count.into());
+    out.insert("tenantId".into(), c.tenant_id.as_uuid().into());
+    out.insert("transports".into(), c.transports.clone().into());
+    if let Some(a) = &c.user_agent {
+        out.insert("userAgent".into(), a.as_str().into());
+    }
+    out.insert("userId".into(), c.user_id.as_str().into());
+    Value::Object(out)
+}
+
+fn options_json<T: serde::Serialize>(public_key: &T) -> Result<Response, FusionAuthError> {
+    let options = serde_json::to_value(public_key)
+        .map_err(|e| CoreError::Internal(format!("serialising WebAuthn options: {e}")))?;
+    Ok(json_ok(&json!({ "options": options })))
+}
+
+/// `POST /api/webauthn/register/start`: FusionAuth's `startWebAuthnRegistration`. Body:
+/// `userId`, `workflow` (`bootstrap` | `general` | `reauthentication`) and `displayName`
+/// required; `name` (default: the user id) and `userAgent` optional. Answers
+/// `{"options": PublicKeyCredentialCreationOptions}` for `navigator.credentials.create()`,
+/// with a single-use challenge bound to the tenant and user. 400
+/// `[WebAuthnNotConfigured]` until `mfad webauthn config` has set the tenant's relying party.
+#[utoipa::path(
+    post,
+    path = "/api/webauthn/register/start",
+    tag = "FusionAuth WebAuthn",
+    operation_id = "startWebAuthnRegistration",
+    params(("X-FusionAuth-TenantId" = Option<String>, Header, description = "The tenant, as `tenant_…` or its UUID; must be the credentials' tenant.")),
+    request_body = ws::RegisterStartRequest,
+    responses(
+        (status = 200, description = "Creation options for navigator.credentials.create().", body = ws::OptionsResponse),
+        FusionAuthErrors,
+    ),
+    security(("fusionauth_api_key" = []))
+)]
+pub async fn register_start(
+    State(state): State<AppState>,
+    ApiKeyTenant(tenant): ApiKeyTenant,
+    body: FaBody,
+) -> Result<Response, FusionAuthError> {
+    let mut fields = Fields::default();
+    let raw_user = fields.take(body.str("userId")).flatten();
+    let user = user_id(&mut fields, raw_user, true);
+    let raw_workflow = fields.take(body.str("workflow")).flatten();
+    let workflow = workflow(&mut fields, raw_workflow);
+    let display_name = fields.take(body.str("displayName")).flatten();
+    if display_name.is_none() {
+        fields.push(WireFieldError::new(
+            "displayName",
+            "blank",
+            "displayName is required",
+        ));
+    }
+    let name = fields.take(body.str("name")).flatten();
+    let user_agent = fields.take(body.str("userAgent")).flatten();
+    fields.finish()?;
+    let (Some(user), Some(workflow), Some(display_name)) = (user, workflow, display_name) else {
+        return Err(CoreError::Internal("register start fields missing".into()).into());
+    };
+    let ccr = state
+        .service
+        .passkey_registration_start(
+            &tenant,
+            RegistrationStart {
+                user,
+                workflow,
+                name,
+                display_name,
+                user_agent,
+            },
+        )
+        .await?;
+    options_json(&ccr.public_key)
+}
+
+/// `POST /api/webauthn/register/complete`: FusionAuth's `completeWebAuthnRegistration`.
+/// Body: `credential` (the PublicKeyCredential from `navigator.credentials.create()`,
+/// binary fields base64url), `origin` and `rpId` (checked against the tenant's allow-list,
+/// never trusted instead of the signed client data), `userId` (if given, must be the
+/// ceremony's). Answers `{"credential": WebAuthnCredential}`. 400 with the failing field
+/// for a replayed, expired or foreign challenge, a wrong origin or rp id, or a response
+/// that does not verify.
+#[utoipa::path(
+    post,
+    path = "/api/webauthn/register/complete",
+    tag = "FusionAuth WebAuthn",
+    operation_id = "completeWebAuthnRegistration",
+    params(("X-FusionAuth-TenantId" = Option<String>, Header, description = "The tenant, as `tenant_…` or its UUID; if sent, must be the ceremony's.")),
+    request_body = ws::CompleteRequest,
+    responses(
+        (status = 200, description = "The registered passkey.", body = ws::CredentialResponse),
+        FusionAuthErrors,
+    ),
+    security((), ("fusionauth_api_key" = []))
+)]
+pub async fn register_complete(
+    State(state): State<AppState>,
+    KeyOrHint(tenant): KeyOrHint,
+    body: FaBody,
+) -> Result<Response, FusionAuthError> {
+    let mut fields = Fields::default();
+    let raw_user = fields.take(body.str("userId")).flatten();
+    let user = user_id(&mut fields, raw_user, false);
+    let claimed = claimed(&mut fields, &body);
+    let credential = fields.take(credential_json(
+        &body,
+        &["attestationObject", "clientDataJSON"],
+    ));
+    fields.finish()?;
+    let response: RegisterPublicKeyCredential = credential
+        .and_then(|c| serde_json::from_value(c).ok())
+        .ok_or_else(|| {
+            FusionAuthError::field(
+                "credential",
+                "invalid",
+                "credential must be the PublicKeyCredential from the WebAuthn JavaScript API",
+            )
+        })?;
+    let stored = state
+        .service
+        .passkey_registration_finish(tenant.as_ref(), user.as_ref(), &claimed, &response)
+        .await?;
+    Ok(json_ok(&json!({ "credential": wire_credential(&stored) })))
+}
+
+/// `POST /api/webauthn/start`: FusionAuth's `startWebAuthnLogin`, for both an assertion
+/// and a login. Body: `userId` (or `loginId`, read as the user id: mfad does not own
+/// users), `workflow` (`bootstrap` | `reauthentication`; `general` accepted, asking
+/// user verification only as preferred), optional `credentialId` (only that passkey),
+/// `applicationId` and `state` (echoed by `/api/webauthn/login`). Answers `{"options":
+/// PublicKeyCredentialRequestOptions}`. 400 `[missing]userId` if the user has no passkey,
+/// 404 if `credentialId` is not one of the user's.
+#[utoipa::path(
+    post,
+    path = "/api/webauthn/start",
+    tag = "FusionAuth WebAuthn",
+    operation_id = "startWebAuthnLogin",
+    params(("X-FusionAuth-TenantId" = Option<String>, Header, description = "The tenant, as `tenant_…` or its UUID; must be the credentials' tenant.")),
+    request_body = ws::StartRequest,
+    responses(
+        (status = 200, description = "Request options for navigator.credentials.get().", body = ws::OptionsResponse),
+        (status = 404, description = "No such passkey in the tenant. Empty body."),
+        FusionAuthErrors,
+    ),
+    security(("fusionauth_api_key" = []))
+)]
+pub async fn start(
+    State(state): State<AppState>,
+    ApiKeyTenant(tenant): ApiKeyTenant,
+    body: FaBody,
+) -> Result<Response, FusionAuthError> {
+    let mut fields = Fields::default();
+    let raw_user = fields
+        .take(body.str("userId"))
+        .flatten()
+        .or(fields.take(body.str("loginId")).flatten());
+    let user = user_id(&mut fields, raw_user, true);
+    let raw_workflow = fields.take(body.str("workflow")).flatten();
+    let workflow = workflow(&mut fields, raw_workflow);
+    let credential = match fields.take(body.str("credentialId")).flatten() {
+        Some(raw) => {
+            let id = PasskeyId::parse(&raw);
+            if id.is_none() {
+                fields.push(WireFieldError::new(
+                    "credentialId",
+                    "invalid",
+                    "credentialId must be a UUID",
+                ));
+            }
+            id
+        }
+        None => None,
+    };
+    let application_id = fields.take(body.str("applicationId")).flatten();
+    let login_state = fields.take(body.object("state")).flatten();
+    fields.finish()?;
+    let (Some(user), Some(workflow)) = (user, workflow) else {
+        return Err(CoreError::Internal("webauthn start fields missing".into()).into());
+    };
+    let rcr = state
+        .service
+        .passkey_authentication_start(
+            &tenant,
+            AuthenticationStart {
+                user,
+                credential,
+                workflow,
+                application_id,
+                login_state,
+            },
+        )
+        .await?;
+    options_json(&rcr.public_key)
+}
+
+async fn asserted(
+    state: &AppState,
+    tenant: Option<&TenantId>,
+    body: &FaBody,
+    fields: &mut Fields,
+) -> Result<mfad_core::webauthn::Asserted, FusionAuthError> {
+    let claimed = claimed(fields, body);
+    let credential = fields.take(credential_json(
+        body,
+        &[
+            "authenticatorData",
+            "clientDataJSON",
+            "signature",
+            "userHandle",
+        ],
+    ));
+    std::mem::take(fields).finish()?;
+    let response: PublicKeyCredential = credential
+        .and_then(|c| serde_json::from_value(c).ok())
+        .ok_or_else(|| {
+            FusionAuthError::field(
+                "credential",
+                "invalid",
+                "credential must be the PublicKeyCredential from the WebAuthn JavaScript API",
+            )
+        })?;
+    Ok(state
+        .service
+        .passkey_assert(tenant, &claimed, &response)
+        .await?)
+}
+
+/// `POST /api/webauthn/assert`: FusionAuth's `completeWebAuthnAssertion` (re-authentication,
+/// the second-factor use): validates the signature without logging the user in. No
+/// authentication (the challenge is the credential); `X-FusionAuth-TenantId`, if sent,
+/// must be the ceremony's. Body: `credential`, `origin`, `rpId`. Answers
+/// `{"credential": WebAuthnCredential}` with the advanced `signCount`. Failures are 400
+/// with the failing field, and count against the user under the throttling policy (then
+/// 409 `[TooManyFailedAttempts]` / `[UserLocked]`, as for codes).
+#[utoipa::path(
+    post,
+    path = "/api/webauthn/assert",
+    tag = "FusionAuth WebAuthn",
+    operation_id = "completeWebAuthnAssertion",
+    params(("X-FusionAuth-TenantId" = Option<String>, Header, description = "The tenant, as `tenant_…` or its UUID; if sent, must be the ceremony's.")),
+    request_body = ws::CompleteRequest,
+    responses(
+        (status = 200, description = "The passkey used, its counter advanced.", body = ws::CredentialResponse),
+        (status = 409, description = "Throttled or locked after too many failed assertions; see `Retry-After`.", body = schema::FusionAuthErrors),
+        FusionAuthErrors,
+    ),
+    security(())
+)]
+pub async fn assert(
+    State(state): State<AppState>,
+    TenantHint(tenant): TenantHint,
+    body: FaBody,
+) -> Result<Response, FusionAuthError> {
+    let mut fields = Fields::default();
+    let done = asserted(&state, tenant.as_ref(), &body, &mut fields).await?;
+    Ok(json_ok(
+        &json!({ "credential": wire_credential(&done.credential) }),
+    ))
+}
+
+/// `POST /api/webauthn/login`: FusionAuth's `completeWebAuthnLogin`: the assertion of
+/// `/api/webauthn/assert`, then the same LoginResponse as `/api/two-factor/login`: `user`
+/// (`id`, `tenantId`, `twoFactor.methods`), `state` from start, and `token` /
+/// `tokenExpirationInstant` when a signing key is configured and `noJWT` is not set.
+#[utoipa::path(
+    post,
+    path = "/api/webauthn/login",
+    tag = "FusionAuth WebAuthn",
+    operation_id = "completeWebAuthnLogin",
+    params(("X-FusionAuth-TenantId" = Option<String>, Header, description = "The tenant, as `tenant_…` or its UUID; if sent, must be the ceremony's.")),
+    request_body = ws::CompleteRequest,
+    responses(
+        (status = 200, description = "Logged in.", body = ws::LoginResponse),
+        (status = 409, description = "Throttled or locked after too many failed assertions; see `Retry-After`.", body = schema::FusionAuthErrors),
+        FusionAuthErrors,
+    ),
+    security(())
+)]
+pub async fn login(
+    State(state): State<AppState>,
+    TenantHint(tenant): TenantHint,
+    body: FaBody,
+) -> Result<Response, FusionAuthError> {
+    let mut fields = Fields::default();
+    let no_jwt = fields.take(body.bool("noJWT")).flatten().unwrap_or(false);
+    let application_id = fields.take(body.str("applicationId")).flatten();
+    let done = asserted(&state, tenant.as_ref(), &body, &mut fields).await?;
+    let c = &done.credential;
+    let user_methods = state.service.user_methods(&c.tenant_id, &c.user_id).await?;
+    let last_used = state
+        .service
+        .store()
+        .last_used_method(&c.tenant_id, &c.user_id)
+        .await
+        .map_err(CoreError::from)?;
+    let mut out = Map::new();
+    out.insert(
+        "user".into(),
+        json!({
+            "id": c.user_id.as_str(),
+            "tenantId": c.tenant_id.as_uuid(),
+            "twoFactor": {"methods": methods(&user_methods, last_used.as_ref())},
+        }),
+    );
+    out.insert("method".into(), "webauthn".into());
+    out.insert("credentialId".into(), c.id.as_str().into());
+    if let Some(s) = done
+        .login_state
+        .as_deref()
+        .and_then(|s| serde_json::from_str::<Value>(s).ok())
+    {
+        out.insert("state".into(), s);
+    }
+    if !no_jwt {
+        let app = application_id.or(done.application_id);
+        let issued = state
+            .jwt
+            .issue(
+                &c.tenant_id,
+                &c.user_id,
+                app.as_deref(),
+                state.service.now(),
+            )
+            .map_err(|e| CoreError::Internal(format!("signing the login token: {e}")))?;
+        if let Some(t) = issued {
+            out.insert("token".into(), t.token.into());
+            out.insert(
+                "tokenExpirationInstant".into(),
+                instant(t.expires_at).into(),
+            );
+        }
+    }
+    Ok(json_ok(&Value::Object(out)))
+}
+
+fn passkey_id(raw: &str) -> Result<PasskeyId, FusionAuthError> {
+    // An id that is no UUID names nothing: FusionAuth's 404.
+    PasskeyId::parse(raw).ok_or_else(|| CoreError::not_found(Entity::Passkey, raw).into())
+}
+
+fn query_user(query: &FaQuery) -> Result<UserId, FusionAuthError> {
+    let mut fields = Fields::default();
+    let user = user_id(&mut fields, query.get("userId"), true);
+    fields.finish()?;
+    user.ok_or_else(|| CoreError::Internal("userId missing".into()).into())
+}
+
+/// `GET /api/webauthn?userId=…`: FusionAuth's `retrieveWebAuthnCredentialsForUser`.
+/// Answers `{"credentials": [WebAuthnCredential…]}`, oldest first (empty for a user
+/// without passkeys).
+#[utoipa::path(
+    get,
+    path = "/api/webauthn",
+    tag = "FusionAuth WebAuthn",
+    operation_id = "retrieveWebAuthnCredentialsForUser",
+    params(ws::UserQuery, ("X-FusionAuth-TenantId" = Option<String>, Header, description = "The tenant, as `tenant_…` or its UUID; must be the credentials' tenant.")),
+    responses(
+        (status = 200, description = "The user's passkeys.", body = ws::CredentialsResponse),
+        FusionAuthErrors,
+    ),
+    security(("fusionauth_api_key" = []))
+)]
+pub async fn list(
+    State(state): State<AppState>,
+    ApiKeyTenant(tenant): ApiKeyTenant,
+    query: FaQuery,
+) -> Result<Response, FusionAuthError> {
+    let user = query_user(&query)?;
+    let creds = state.service.list_passkeys(&tenant, &user).await?;
+    let wire: Vec<Value> = creds.iter().map(wire_credential).collect();
+    Ok(json_ok(&json!({ "credentials": wire })))
+}
+
+/// `DELETE /api/webauthn?userId=…`: FusionAuth's `deleteWebAuthnCredentialsForUser`.
+/// 200 with an empty body (also when the user had none).
+#[utoipa::path(
+    delete,
+    path = "/api/webauthn",
+    tag = "FusionAuth WebAuthn",
+    operation_id = "deleteWebAuthnCredentialsForUser",
+    params(ws::UserQuery, ("X-FusionAuth-TenantId" = Option<String>, Header, description = "The tenant, as `tenant_…` or its UUID; must be the credentials' tenant.")),
+    responses(
+        (status = 200, description = "Deleted (also when there were none). Empty body."),
+        FusionAuthErrors,
+    ),
+    security(("fusionauth_api_key" = []))
+)]
+pub async fn delete_for_user(
+    State(state): State<AppState>,
+    ApiKeyTenant(tenant): ApiKeyTenant,
+    query: FaQuery,
+) -> Result<Response, FusionAuthError> {
+    let user = query_user(&query)?;
+    state.service.delete_user_passkeys(&tenant, &user).await?;
+    Ok(empty_ok())
+}
+
+/// `GET /api/webauthn/{id}`: FusionAuth's `retrieveWebAuthnCredential`. Answers
+/// `{"credential": WebAuthnCredential}`; 404 (empty) for an id of no passkey of the tenant.
+#[utoipa::path(
+    get,
+    path = "/api/webauthn/{id}",
+    tag = "FusionAuth WebAuthn",
+    operation_id = "retrieveWebAuthnCredential",
+    params(("id" = String, Path, description = "The passkey id (a UUID)."), ("X-FusionAuth-TenantId" = Option<String>, Header, description = "The tenant, as `tenant_…` or its UUID; must be the credentials' tenant.")),
+    responses(
+        (status = 200, description = "The passkey.", body = ws::CredentialResponse),
+        (status = 404, description = "No such passkey in the tenant. Empty body."),
+        FusionAuthErrors,
+    ),
+    security(("fusionauth_api_key" = []))
+)]
+pub async fn get(
+    State(state): State<AppState>,
+    ApiKeyTenant(tenant): ApiKeyTenant,
+    Path(id): Path<String>,
+) -> Result<Response, FusionAuthError> {
+    let id = passkey_id(&id)?;
+    let c = state.service.get_passkey(&tenant, &id).await?;
+    Ok(json_ok(&json!({ "credential": wire_credential(&c) })))
+}
+
+/// `DELETE /api/webauthn/{id}`: FusionAuth's `deleteWebAuthnCredential`. 200 empty; 404
+/// (empty) for an id of no passkey of the tenant.
+#[utoipa::path(
+    delete,
+    path = "/api/webauthn/{id}",
+    tag = "FusionAuth WebAuthn",
+    operation_id = "deleteWebAuthnCredential",
+    params(("id" = String, Path, description = "The passkey id (a UUID)."), ("X-FusionAuth-TenantId" = Option<String>, Header, description = "The tenant, as `tenant_…` or its UUID; must be the credentials' tenant.")),
+    responses(
+        (status = 200, description = "Deleted. Empty body."),
+        (status = 404, description = "No such passkey in the tenant. Empty body."),
+        FusionAuthErrors,
+    ),
+    security(("fusionauth_api_key" = []))
+)]
+pub async fn delete(
+    State(state): State<AppState>,
+    ApiKeyTenant(tenant): ApiKeyTenant,
+    Path(id): Path<String>,
+) -> Result<Response, FusionAuthError> {
+    let id = passkey_id(&id)?;
+    state.service.delete_passkey(&tenant, &id).await?;
+    Ok(empty_ok())
+}

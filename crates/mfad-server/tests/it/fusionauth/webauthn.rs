@@ -1,0 +1,558 @@
+//! FusionAuth's WebAuthn API over real HTTP, driven by webauthn-rs's software passkey
+//! (`webauthn-authenticator-rs`): registration, assertion, passkey login, listing,
+//! deletion, and every refusal in FusionAuth's Errors shape: wrong origin, wrong rp id,
+//! a replayed or expired challenge (the injected clock), a counter that goes backwards,
+//! another tenant's credential and a deleted one.
+
+use serde_json::{Value, json};
+use webauthn_authenticator_rs::WebauthnAuthenticator;
+use webauthn_authenticator_rs::prelude::{RequestChallengeResponse, Url};
+use webauthn_authenticator_rs::softpasskey::SoftPasskey;
+use webauthn_rs::prelude::CreationChallengeResponse;
+
+use crate::support::{Auth, Resp, TestApp, spawn_app, uuid};
+
+const RP: &str = "example.com";
+const ORIGIN: &str = "https://example.com";
+
+/// Sets the tenant's relying party as `mfad webauthn config` does.
+async fn configure(app: &TestApp, tenant: &mfad_core::TenantId, origins: &[&str]) {
+    app.app_state
+        .service
+        .set_webauthn_config(
+            tenant,
+            mfad_core::webauthn::ConfigInput {
+                rp_id: RP.into(),
+                rp_name: Some("Example".into()),
+                origins: origins.iter().map(|o| (*o).to_owned()).collect(),
+                attestation: mfad_core::webauthn::AttestationPolicy::None,
+                trust_store_pem: None,
+            },
+        )
+        .await
+        .unwrap();
+}
+
+/// A `PublicKeyCredential` as the FusionAuth clients send it: `id` (no `rawId`),
+/// `clientExtensionResults`.
+fn fusionauth_shape(credential: impl serde::Serialize) -> Value {
+    let mut v = serde_json::to_value(credential).unwrap();
+    let o = v.as_object_mut().unwrap();
+    o.remove("rawId");
+    let ext = o.remove("extensions").unwrap_or(json!({}));
+    o.insert("clientExtensionResults".into(), ext);
+    v
+}
+
+struct Passkeys<'a> {
+    app: &'a TestApp,
+    key: String,
+    authenticator: SoftPasskey,
+    origin: Url,
+}
+
+impl<'a> Passkeys<'a> {
+    fn new(app: &'a TestApp) -> Self {
+        Passkeys {
+            app,
+            key: app.key.clone(),
+            authenticator: SoftPasskey::new(true),
+            origin: Url::parse(ORIGIN).unwrap(),
+        }
+    }
+
+    async fn register_start(&self, user: &str, workflow: &str) -> Resp {
+        self.app
+            .call_with(
+                "POST",
+                "/api/webauthn/register/start",
+                Auth::Key(&self.key),
+                Some(
+                    json!({"userId": user, "workflow": workflow, "displayName": "Richard",
+                            "name": "richard@piedpiper.com", "userAgent": "soft"}),
+                ),
+            )
+            .await
+    }
+
+    /// Runs the authenticator on start's options; the credential in FusionAuth's shape.
+    fn create(&mut self, options: &Value) -> Value {
+        let ccr: CreationChallengeResponse =
+            serde_json::from_value(json!({"publicKey": options})).unwrap();
+        let reg = self
+            .authenticator
+            .do_registration(self.origin.clone(), ccr)
+            .unwrap();
+        fusionauth_shape(reg)
+    }
+
+    async fn complete(&self, credential: Value, extra: Value) -> Resp {
+        let mut body = json!({"credential": credential, "origin": ORIGIN, "rpId": RP});
+        for (k, v) in extra.as_object().unwrap() {
+            body[k] = v.clone();
+        }
+        self.app
+            .call_with(
+                "POST",
+                "/api/webauthn/register/complete",
+                Auth::Key(&self.key),
+                Some(body),
+            )
+            .await
+    }
+
+    /// Registers a passkey; the stored credential.
+    async fn register(&mut self, user: &str) -> Value {
+        let start = self.register_start(user, "bootstrap").await;
+        let options = start.assert_json(200)["options"].clone();
+        let credential = self.create(&options);
+        let done = self.complete(credential, json!({})).await;
+        done.assert_json(200)["credential"].clone()
+    }
+
+    async fn start(&self, user: &str) -> Value {
+        let r = self
+            .app
+            .call_with(
+                "POST",
+                "/api/webauthn/start",
+                Auth::Key(&self.key),
+                Some(json!({"userId": user, "workflow": "reauthentication",
+                            "applicationId": uuid(), "state": {"back": "/home"}})),
+            )
+            .await;
+        r.assert_json(200)["options"].clone()
+    }
+
+    fn get(&mut self, options: &Value) -> Value {
+        let rcr: RequestChallengeResponse =
+            serde_json::from_value(json!({"publicKey": options})).unwrap();
+        let auth = self
+            .authenticator
+            .do_authentication(self.origin.clone(), rcr)
+            .unwrap();
+        fusionauth_shape(auth)
+    }
+
+    async fn finish(&self, route: &str, credential: &Value, headers: Option<&str>) -> Resp {
+        let mut rb = self.app.request("POST", route, Auth::None);
+        if let Some(t) = headers {
+            rb = rb.header("X-FusionAuth-TenantId", t);
+        }
+        let body = json!({"credential": credential, "origin": ORIGIN, "rpId": RP});
+        crate::support::read(
+            rb.header("Content-Type", "application/json")
+                .body(body.to_string())
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await
+    }
+}
+
+fn assert_wire_credential(c: &Value, user: &str, tenant_uuid: &str) {
+    assert!(
+        crate::support::uuid_shaped(c["id"].as_str().unwrap()),
+        "{c}"
+    );
+    assert_eq!(c["userId"], user);
+    assert_eq!(c["tenantId"], tenant_uuid);
+    assert_eq!(c["relyingPartyId"], RP);
+    assert_eq!(c["displayName"], "Richard");
+    assert_eq!(c["name"], "richard@piedpiper.com");
+    assert_eq!(c["userAgent"], "soft");
+    // ES256 or RS256, as COSE numbers.
+    assert!(matches!(c["algorithm"].as_i64(), Some(-7 | -257)), "{c}");
+    assert!(c["credentialId"].as_str().is_some_and(|s| s.len() > 10));
+    assert!(c["insertInstant"].is_i64());
+    assert!(c["signCount"].is_u64());
+    assert!(c.get("publicKey").is_none(), "no key material is echoed");
+}
+
+#[tokio::test]
+async fn register_assert_login_list_and_delete() {
+    let app = spawn_app().await;
+    configure(&app, &app.tenant, &[ORIGIN]).await;
+    let mut pk = Passkeys::new(&app);
+    let user = uuid();
+
+    // Start: the creation options mfad offers (ES256 and RS256, UV required for bootstrap).
+    let start = pk.register_start(&user, "bootstrap").await;
+    let options = start.assert_json(200)["options"].clone();
+    assert_eq!(options["rp"]["id"], RP);
+    assert_eq!(options["rp"]["name"], "Example");
+    let algs: Vec<i64> = options["pubKeyCredParams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["alg"].as_i64().unwrap())
+        .collect();
+    assert!(algs.contains(&-7) && algs.contains(&-257), "{algs:?}");
+    assert_eq!(
+        options["authenticatorSelection"]["userVerification"],
+        "required"
+    );
+    assert_eq!(options["attestation"], "none");
+    assert_eq!(options["timeout"], 180_000);
+    let credential = pk.create(&options);
+    let done = pk.complete(credential, json!({"userId": user})).await;
+    let stored = done.assert_json(200)["credential"].clone();
+    assert_wire_credential(&stored, &user, &app.tenant.as_uuid());
+    let id = stored["id"].as_str().unwrap().to_owned();
+
+    // Listing and retrieval.
+    let list = app
+        .key_call("GET", &format!("/api/webauthn?userId={user}"), None)
+        .await;
+    assert_eq!(
+        list.assert_json(200)["credentials"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(list.body["credentials"][0]["id"], id.as_str());
+    let one = app
+        .key_call("GET", &format!("/api/webauthn/{id}"), None)
+        .await;
+    assert_eq!(one.assert_json(200)["credential"], stored);
+
+    // Re-authentication assertion: the counter advances.
+    let options = pk.start(&user).await;
+    assert_eq!(options["rpId"], RP);
+    assert_eq!(options["userVerification"], "required");
+    assert_eq!(options["allowCredentials"][0]["id"], stored["credentialId"]);
+    let assertion = pk.get(&options);
+    let asserted = pk.finish("/api/webauthn/assert", &assertion, None).await;
+    let after = asserted.assert_json(200)["credential"].clone();
+    assert_eq!(after["id"], id.as_str());
+    assert!(
+        after["signCount"].as_u64() > stored["signCount"].as_u64(),
+        "{after}"
+    );
+
+    // Passkey login: the two-factor login's LoginResponse, with the start's state.
+    let options = pk.start(&user).await;
+    let assertion = pk.get(&options);
+    let login = pk
+        .finish(
+            "/api/webauthn/login",
+            &assertion,
+            Some(&app.tenant.as_uuid()),
+        )
+        .await;
+    let body = login.assert_json(200);
+    assert_eq!(body["user"]["id"], user.as_str());
+    assert_eq!(body["user"]["tenantId"], app.tenant.as_uuid());
+    assert_eq!(body["state"]["back"], "/home");
+    assert!(
+        body["token"]
+            .as_str()
+            .is_some_and(|t| t.split('.').count() == 3)
+    );
+
+    // Delete one; then all of the user's (none left: still 200).
+    app.key_call("DELETE", &format!("/api/webauthn/{id}"), None)
+        .await
+        .assert_empty(200);
+    app.key_call("GET", &format!("/api/webauthn/{id}"), None)
+        .await
+        .assert_empty(404);
+    app.key_call("DELETE", &format!("/api/webauthn/{id}"), None)
+        .await
+        .assert_empty(404);
+    pk.register(&user).await;
+    app.key_call("DELETE", &format!("/api/webauthn?userId={user}"), None)
+        .await
+        .assert_empty(200);
+    let list = app
+        .key_call("GET", &format!("/api/webauthn?userId={user}"), None)
+        .await;
+    assert!(
+        list.assert_json(200)["credentials"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn bad_requests_are_fusionauth_validation_errors() {
+    let app = spawn_app().await;
+    let pk = Passkeys::new(&app);
+    // Not configured yet.
+    pk.register_start(&uuid(), "bootstrap")
+        .await
+        .assert_general_error("[WebAuthnNotConfigured]");
+    configure(&app, &app.tenant, &[ORIGIN]).await;
+    let r = app
+        .key_call("POST", "/api/webauthn/register/start", Some(json!({})))
+        .await;
+    r.assert_field_error("userId", "[blank]userId");
+    r.assert_field_error("workflow", "[blank]workflow");
+    r.assert_field_error("displayName", "[blank]displayName");
+    pk.register_start(&uuid(), "sideways")
+        .await
+        .assert_field_error("workflow", "[invalid]workflow");
+    // A user without passkeys cannot start an assertion.
+    app.key_call(
+        "POST",
+        "/api/webauthn/start",
+        Some(json!({"userId": uuid(), "workflow": "bootstrap"})),
+    )
+    .await
+    .assert_field_error("userId", "[missing]userId");
+    // A credential that is no PublicKeyCredential.
+    pk.complete(json!({"id": "abc"}), json!({}))
+        .await
+        .assert_field_error("credential", "[invalid]credential");
+    pk.finish("/api/webauthn/assert", &json!("x"), None)
+        .await
+        .assert_field_error("credential", "[invalid]credential");
+    // No key: 401, as for the Two Factor API.
+    app.call_with(
+        "GET",
+        &format!("/api/webauthn?userId={}", uuid()),
+        Auth::None,
+        None,
+    )
+    .await
+    .assert_empty(401);
+}
+
+#[tokio::test]
+async fn wrong_origin_and_rp_id_are_refused() {
+    let app = spawn_app().await;
+    configure(&app, &app.tenant, &[ORIGIN]).await;
+    let user = uuid();
+
+    // The browser ran on a subdomain not on the allow-list: the signed client data says so.
+    let mut pk = Passkeys::new(&app);
+    pk.origin = Url::parse("https://login.example.com").unwrap();
+    let options = pk.register_start(&user, "bootstrap").await.assert_json(200)["options"].clone();
+    let credential = pk.create(&options);
+    pk.complete(credential, json!({}))
+        .await
+        .assert_field_error("origin", "[invalid]origin");
+
+    // The authenticator signed for another rp id (its hash in the authenticator data).
+    let mut pk = Passkeys::new(&app);
+    let mut options =
+        pk.register_start(&user, "bootstrap").await.assert_json(200)["options"].clone();
+    options["rp"]["id"] = json!("com");
+    let credential = pk.create(&options);
+    pk.complete(credential, json!({}))
+        .await
+        .assert_field_error("rpId", "[invalid]rpId");
+
+    // What the caller merely asserts must be on the allow-list too.
+    let mut pk = Passkeys::new(&app);
+    let options = pk.register_start(&user, "bootstrap").await.assert_json(200)["options"].clone();
+    let credential = pk.create(&options);
+    pk.complete(
+        credential.clone(),
+        json!({"origin": "https://evil.example"}),
+    )
+    .await
+    .assert_field_error("origin", "[invalid]origin");
+    let options = pk.register_start(&user, "bootstrap").await.assert_json(200)["options"].clone();
+    let credential = pk.create(&options);
+    pk.complete(credential, json!({"rpId": "evil.example"}))
+        .await
+        .assert_field_error("rpId", "[invalid]rpId");
+
+    // On assertion likewise.
+    let mut pk = Passkeys::new(&app);
+    pk.register(&user).await;
+    let options = pk.start(&user).await;
+    pk.origin = Url::parse("https://login.example.com").unwrap();
+    let assertion = pk.get(&options);
+    pk.finish("/api/webauthn/assert", &assertion, None)
+        .await
+        .assert_field_error("origin", "[invalid]origin");
+}
+
+#[tokio::test]
+async fn challenges_are_single_use_and_expire() {
+    let app = spawn_app().await;
+    configure(&app, &app.tenant, &[ORIGIN]).await;
+    let user = uuid();
+    let mut pk = Passkeys::new(&app);
+    pk.register(&user).await;
+
+    // Replayed: the same signed response twice.
+    let options = pk.start(&user).await;
+    let assertion = pk.get(&options);
+    pk.finish("/api/webauthn/assert", &assertion, None)
+        .await
+        .assert_json(200);
+    pk.finish("/api/webauthn/assert", &assertion, None)
+        .await
+        .assert_field_error(
+            "credential.response.clientDataJSON",
+            "[invalid]credential.response.clientDataJSON",
+        );
+    pk.finish("/api/webauthn/login", &assertion, None)
+        .await
+        .assert_field_error(
+            "credential.response.clientDataJSON",
+            "[invalid]credential.response.clientDataJSON",
+        );
+
+    // Expired: answered just after the 180 s timeout, on the injected clock.
+    let options = pk.start(&user).await;
+    let assertion = pk.get(&options);
+    app.advance(181);
+    pk.finish("/api/webauthn/assert", &assertion, None)
+        .await
+        .assert_field_error(
+            "credential.response.clientDataJSON",
+            "[invalid]credential.response.clientDataJSON",
+        );
+    // A registration challenge likewise.
+    let options = pk.register_start(&user, "general").await.assert_json(200)["options"].clone();
+    let credential = pk.create(&options);
+    app.advance(181);
+    pk.complete(credential, json!({})).await.assert_field_error(
+        "credential.response.clientDataJSON",
+        "[invalid]credential.response.clientDataJSON",
+    );
+    // Just inside the timeout it still works.
+    let options = pk.start(&user).await;
+    let assertion = pk.get(&options);
+    app.advance(179);
+    pk.finish("/api/webauthn/assert", &assertion, None)
+        .await
+        .assert_json(200);
+}
+
+#[tokio::test]
+async fn a_counter_that_goes_backwards_is_refused() {
+    let app = spawn_app().await;
+    configure(&app, &app.tenant, &[ORIGIN]).await;
+    let user = uuid();
+    let mut pk = Passkeys::new(&app);
+    pk.register(&user).await;
+    // Two ceremonies; the authenticator signs the first with counter n, the second n+1.
+    let first = pk.start(&user).await;
+    let second = pk.start(&user).await;
+    let older = pk.get(&first);
+    let newer = pk.get(&second);
+    pk.finish("/api/webauthn/assert", &newer, None)
+        .await
+        .assert_json(200);
+    // The older signature arriving now is what a cloned authenticator looks like.
+    pk.finish("/api/webauthn/assert", &older, None)
+        .await
+        .assert_field_error(
+            "credential.response.authenticatorData",
+            "[invalid]credential.response.authenticatorData",
+        );
+}
+
+#[tokio::test]
+async fn other_tenants_and_deleted_credentials_are_refused() {
+    let app = spawn_app().await;
+    configure(&app, &app.tenant, &[ORIGIN]).await;
+    configure(&app, &app.other_tenant, &[ORIGIN]).await;
+    let user = uuid();
+    let mut pk = Passkeys::new(&app);
+    let stored = pk.register(&user).await;
+    let id = stored["id"].as_str().unwrap();
+
+    // Another tenant's key sees nothing of it.
+    let other = Auth::Key(&app.other_key);
+    app.call_with("GET", &format!("/api/webauthn/{id}"), other.clone(), None)
+        .await
+        .assert_empty(404);
+    app.call_with(
+        "DELETE",
+        &format!("/api/webauthn/{id}"),
+        other.clone(),
+        None,
+    )
+    .await
+    .assert_empty(404);
+    let list = app
+        .call_with(
+            "GET",
+            &format!("/api/webauthn?userId={user}"),
+            other.clone(),
+            None,
+        )
+        .await;
+    assert!(
+        list.assert_json(200)["credentials"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    app.call_with(
+        "POST",
+        "/api/webauthn/start",
+        other,
+        Some(json!({"userId": user, "workflow": "bootstrap"})),
+    )
+    .await
+    .assert_field_error("userId", "[missing]userId");
+    // This tenant's ceremony, answered under the other tenant's header: no such ceremony
+    // there (and the ceremony is used up).
+    let options = pk.start(&user).await;
+    let assertion = pk.get(&options);
+    pk.finish(
+        "/api/webauthn/assert",
+        &assertion,
+        Some(&app.other_tenant.as_uuid()),
+    )
+    .await
+    .assert_field_error(
+        "credential.response.clientDataJSON",
+        "[invalid]credential.response.clientDataJSON",
+    );
+
+    // Deleted between start and finish.
+    let options = pk.start(&user).await;
+    let assertion = pk.get(&options);
+    app.key_call("DELETE", &format!("/api/webauthn/{id}"), None)
+        .await
+        .assert_empty(200);
+    pk.finish("/api/webauthn/assert", &assertion, None)
+        .await
+        .assert_field_error("credential.id", "[invalid]credential.id");
+}
+
+#[tokio::test]
+async fn failed_assertions_are_throttled_like_codes() {
+    let app = spawn_app().await;
+    configure(&app, &app.tenant, &[ORIGIN]).await;
+    let user = uuid();
+    let mut pk = Passkeys::new(&app);
+    pk.register(&user).await;
+    // Five failures (a claimed origin off the allow-list) are judged and counted...
+    for _ in 0..5 {
+        let options = pk.start(&user).await;
+        let assertion = pk.get(&options);
+        let r = app
+            .call_with(
+                "POST",
+                "/api/webauthn/assert",
+                Auth::None,
+                Some(json!({"credential": assertion, "origin": "https://evil.example"})),
+            )
+            .await;
+        r.assert_field_error("origin", "[invalid]origin");
+    }
+    // ...then even a good assertion waits out the delay, as a right code would.
+    let options = pk.start(&user).await;
+    let assertion = pk.get(&options);
+    pk.finish("/api/webauthn/assert", &assertion, None)
+        .await
+        .assert_throttled("[TooManyFailedAttempts]", "30");
+    app.advance(31);
+    let options = pk.start(&user).await;
+    let assertion = pk.get(&options);
+    pk.finish("/api/webauthn/assert", &assertion, None)
+        .await
+        .assert_json(200);
+}
