@@ -9,7 +9,9 @@
 # Environment: CONNECTIONS (default 64), SECONDS_PER_RUN (default 10), PREPARE (verify
 # challenges per run, default 100000), PORT (default 8091), MFAD_BIN / LOADGEN_BIN
 # (default target/release/…), WRK_CHALLENGES (wrong-code challenges, default 4000: at
-# most 100 attempts each, enough for a 10 s run at 40,000/s).
+# most 100 attempts each, enough for a 10 s run at 40,000/s),
+# EVENTS (default on; `off` runs the server with MFAD_EVENTS=off, no audit events, to
+# measure what recording them costs: docs/BENCHMARKS.md, issue 12).
 # Needs: cargo build --release -p mfad-server -p mfad-loadgen; installs wrk if missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -40,6 +42,9 @@ trap cleanup EXIT
 # per-key request limit (one key drives the whole load).
 export MFAD_DATA_DIR="$DATA" RUST_LOG=warn MFAD_CHALLENGE_MAX_ATTEMPTS=100
 export MFAD_THROTTLE=off MFAD_RATE_LIMIT_PER_KEY=0
+# Events run mode (issue 12): on by default, as in production.
+export MFAD_EVENTS="${EVENTS:-on}"
+echo "### audit events: $MFAD_EVENTS"
 KEY="$("$MFAD" api-key create --tenant bench 2>/dev/null | tail -n 1)"
 MFAD_LISTEN="127.0.0.1:$PORT" "$MFAD" serve 2>"$DATA/serve.log" &
 SERVER=$!

@@ -8,6 +8,7 @@ pub mod clock;
 pub mod email;
 pub mod enrollment;
 pub mod error;
+pub mod events;
 pub mod idempotency;
 pub mod ids;
 pub mod jwt_keys;
@@ -27,6 +28,6 @@ pub mod webauthn;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{CoreError, StoreError};
-pub use ids::{ApiKeyId, ChallengeId, FactorId, JwtKeyId, MethodId, TenantId, UserId};
+pub use ids::{ApiKeyId, ChallengeId, EventId, FactorId, JwtKeyId, MethodId, TenantId, UserId};
 pub use model::*;
 pub use service::{Policy, Service};

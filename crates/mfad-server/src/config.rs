@@ -183,6 +183,18 @@ pub struct Config {
     /// `MFAD_SHUTDOWN_GRACE_SECS` (default 20, at most 3600): on SIGTERM or SIGINT, how
     /// long requests already accepted may take to finish before they are cut.
     pub shutdown_grace: Duration,
+    /// `MFAD_EVENTS`, `MFAD_EVENT_RETENTION_DAYS`: audit events (issue 12).
+    pub events: EventsConfig,
+}
+
+/// Audit events and their retention (docs/EVENTS.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EventsConfig {
+    /// `MFAD_EVENTS` = `on` (default) | `off`. Off records no events at all: only for
+    /// measuring what they cost (docs/BENCHMARKS.md), never for production.
+    pub enabled: bool,
+    /// `MFAD_EVENT_RETENTION_DAYS` (default 90, 1–3650): older events are purged.
+    pub retention: Duration,
 }
 
 /// Brute-force throttling (see `mfad_core::verify::ThrottlePolicy`).
@@ -501,6 +513,17 @@ impl Config {
             per_address: rate("MFAD_RATE_LIMIT_PER_ADDRESS", "20/100")?,
             proxy_header,
         };
+        let retention_days = parse("MFAD_EVENT_RETENTION_DAYS", 90)?;
+        if retention_days == 0 || retention_days > 3650 {
+            return Err(err(
+                "MFAD_EVENT_RETENTION_DAYS",
+                "must be between 1 and 3650",
+            ));
+        }
+        let events = EventsConfig {
+            enabled: bool_var("MFAD_EVENTS", true)?,
+            retention: Duration::from_secs(retention_days * 86_400),
+        };
         let admin_listen =
             match var("MFAD_ADMIN_LISTEN") {
                 None => None,
@@ -513,6 +536,7 @@ impl Config {
             return Err(err("MFAD_SHUTDOWN_GRACE_SECS", "must be at most 3600"));
         }
         Ok(Config {
+            events,
             admin_listen,
             shutdown_grace: Duration::from_secs(grace),
             connections,
@@ -757,6 +781,25 @@ mod tests {
             Duration::ZERO
         );
         assert!(load(&[("MFAD_IDEMPOTENCY_TTL_SECS", "604801")]).is_err());
+    }
+
+    #[test]
+    fn events_are_on_with_90_days_retention_by_default() {
+        let c = load(&[]).unwrap();
+        assert!(c.events.enabled);
+        assert_eq!(c.events.retention, Duration::from_secs(90 * 86_400));
+        let c = load(&[("MFAD_EVENTS", "off"), ("MFAD_EVENT_RETENTION_DAYS", "7")]).unwrap();
+        assert!(!c.events.enabled);
+        assert_eq!(c.events.retention, Duration::from_secs(7 * 86_400));
+        for (k, v) in [
+            ("MFAD_EVENT_RETENTION_DAYS", "0"),
+            ("MFAD_EVENT_RETENTION_DAYS", "3651"),
+            ("MFAD_EVENT_RETENTION_DAYS", "forever"),
+            ("MFAD_EVENTS", "some"),
+        ] {
+            let e = load(&[(k, v)]).unwrap_err().to_string();
+            assert!(e.starts_with(k), "{e}");
+        }
     }
 
     #[test]

@@ -4,6 +4,7 @@
 pub mod config;
 pub mod edge;
 pub mod error;
+pub mod events;
 pub mod extract;
 pub mod idempotency;
 pub mod jwt;

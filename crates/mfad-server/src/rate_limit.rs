@@ -143,6 +143,19 @@ impl RateLimits {
     }
 
     fn client_address(&self, req: &Request) -> IpAddr {
+        let ip = self.client_ip(req).unwrap_or(IpAddr::from([0, 0, 0, 0]));
+        match ip {
+            IpAddr::V6(v6) => {
+                let prefix = u128::from(v6) & !((1u128 << 64) - 1);
+                IpAddr::V6(Ipv6Addr::from(prefix))
+            }
+            v4 => v4,
+        }
+    }
+
+    /// The client's address: the last entry of the trusted proxy's header when one is
+    /// configured and present, else the connection's peer.
+    pub fn client_ip(&self, req: &Request) -> Option<IpAddr> {
         let forwarded = self
             .proxy_header
             .as_ref()
@@ -154,14 +167,7 @@ impl RateLimits {
             .extensions()
             .get::<ConnectInfo<SocketAddr>>()
             .map(|c| c.0.ip());
-        let ip = forwarded.or(peer).unwrap_or(IpAddr::from([0, 0, 0, 0]));
-        match ip {
-            IpAddr::V6(v6) => {
-                let prefix = u128::from(v6) & !((1u128 << 64) - 1);
-                IpAddr::V6(Ipv6Addr::from(prefix))
-            }
-            v4 => v4,
-        }
+        forwarded.or(peer)
     }
 }
 

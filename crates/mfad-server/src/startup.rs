@@ -221,14 +221,20 @@ pub fn build_service(
             .unwrap_or(time::Duration::ZERO),
         throttle: throttle_policy(&config.throttle),
     };
-    Ok(Service::new(db.shared(), keyring, clock, sms, policy)
+    let service = Service::new(db.shared(), keyring, clock, sms, policy)
         .with_email(email_sender(config)?)
         .with_send_limits(config.send_limits.clone())
+        .with_event_encoder(Arc::new(crate::events::WorkosPayload))
         .with_idempotency(mfad_core::idempotency::IdempotencyPolicy {
             ttl: time::Duration::try_from(config.idempotency_ttl)
                 .unwrap_or(time::Duration::hours(24)),
             ..Default::default()
-        }))
+        });
+    Ok(if config.events.enabled {
+        service
+    } else {
+        service.without_events()
+    })
 }
 
 /// Refuses to go on when a master key that still seals values is not configured, naming
@@ -278,12 +284,19 @@ pub struct Application {
     admin: Option<TcpListener>,
     state: AppState,
     connections: crate::serve::ConnectionLimits,
+    event_retention: Duration,
     shutdown_grace: Duration,
 }
 
 impl Application {
     /// Opens everything and binds the listener (port 0 picks a free port).
     pub async fn build(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Application> {
+        if !config.events.enabled {
+            tracing::warn!(
+                "MFAD_EVENTS=off: NO AUDIT EVENTS ARE RECORDED. This is for measuring what \
+                 events cost only; never run production like this."
+            );
+        }
         if !config.throttle.enabled {
             tracing::warn!(
                 "MFAD_THROTTLE=off: WRONG CODES ARE NEVER THROTTLED OR CAPPED. This is for load \
@@ -323,6 +336,7 @@ impl Application {
                 metrics,
             },
             connections: config.connections,
+            event_retention: config.events.retention,
         })
     }
 
@@ -359,6 +373,7 @@ impl Application {
                 metrics.upkeep();
             }
         });
+        let event_purge = tokio::spawn(purge_events(self.state.clone(), self.event_retention));
         let service = self.state.service.clone();
         let purge = tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(60));
@@ -403,9 +418,42 @@ impl Application {
         jwt_reload.abort();
         upkeep.abort();
         purge.abort();
+        event_purge.abort();
         self.state.service.store().close().await;
         tracing::info!("stopped");
         result.context("serving HTTP")
+    }
+}
+
+/// Events purged per statement: small batches keep each delete short, so requests
+/// writing events never wait long behind one.
+const EVENT_PURGE_BATCH: u32 = 500;
+
+/// Deletes events older than the retention, once a minute, in batches until none is left.
+async fn purge_events(state: AppState, retention: Duration) {
+    let retention = time::Duration::try_from(retention).unwrap_or(time::Duration::days(90));
+    let mut tick = tokio::time::interval(Duration::from_secs(60));
+    loop {
+        tick.tick().await;
+        loop {
+            match state
+                .service
+                .purge_events(retention, EVENT_PURGE_BATCH)
+                .await
+            {
+                Ok(n) if n == u64::from(EVENT_PURGE_BATCH) => tokio::task::yield_now().await,
+                Ok(n) => {
+                    if n > 0 {
+                        tracing::info!(purged = n, "old events purged");
+                    }
+                    break;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "purging old events failed; retrying next minute");
+                    break;
+                }
+            }
+        }
     }
 }
 

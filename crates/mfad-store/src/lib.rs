@@ -10,6 +10,7 @@
 
 mod challenges;
 mod codes;
+mod events;
 mod factors;
 mod idempotency;
 mod jwt_keys;

@@ -5,6 +5,7 @@
 use mfad_crypto::Zeroizing;
 
 use crate::error::{CoreError, Entity, Field, Reason};
+use crate::events::{ChallengeView, EventKind, EventRecord, FactorView, Subject};
 use crate::ids::{ChallengeId, TenantId};
 use crate::metrics::{Event, Outcome};
 use crate::model::{Challenge, Factor, FactorDetails};
@@ -64,6 +65,22 @@ impl<S: Store> Service<S> {
         })
     }
 
+    /// The event of a new challenge.
+    fn challenge_events(
+        &self,
+        factor: &Factor,
+        challenge: &Challenge,
+    ) -> Result<Vec<EventRecord>, CoreError> {
+        self.event(
+            &factor.tenant_id,
+            EventKind::ChallengeCreated,
+            Subject::Challenge {
+                challenge: ChallengeView::of(challenge),
+                factor: FactorView::of(factor),
+            },
+        )
+    }
+
     /// Opens a challenge on a factor: texts a code for SMS, returns it for generic OTP
     /// (and email factors, which the WorkOS API shows as generic OTP), and expects the
     /// authenticator's code for TOTP.
@@ -101,7 +118,8 @@ impl<S: Store> Service<S> {
             let issue = async {
                 let code = random_code()?;
                 let challenge = self.new_challenge(factor, Some(&code))?;
-                self.store.insert_challenge(&challenge).await?;
+                let events = self.challenge_events(factor, &challenge)?;
+                self.store.insert_challenge(&challenge, &events).await?;
                 Ok((challenge, code))
             };
             let challenge = self.deliver(req, sms_template, issue).await?;
@@ -115,7 +133,8 @@ impl<S: Store> Service<S> {
             _ => Some(random_code()?),
         };
         let challenge = self.new_challenge(factor, code.as_deref().map(String::as_str))?;
-        self.store.insert_challenge(&challenge).await?;
+        let events = self.challenge_events(factor, &challenge)?;
+        self.store.insert_challenge(&challenge, &events).await?;
         Ok(Issued { challenge, code })
     }
 

@@ -6,6 +6,7 @@ use mfad_otp::Algorithm;
 
 use crate::enrollment;
 use crate::error::{CoreError, Entity, Field, FieldError, Reason, StoreError};
+use crate::events::{ChallengeView, EventKind, EventRecord, FactorView, Subject};
 use crate::ids::{FactorId, MethodId, TenantId, UserId};
 use crate::metrics::{Event, Outcome};
 use crate::model::{
@@ -142,17 +143,51 @@ impl<S: Store> Service<S> {
         first_challenge: Option<&Challenge>,
     ) -> Result<(), CoreError> {
         if factor.user_id.is_none() {
-            return Ok(self.store.insert_factor(factor, first_challenge).await?);
+            let events = self.enrollment_events(factor, first_challenge)?;
+            return Ok(self
+                .store
+                .insert_factor(factor, first_challenge, &events)
+                .await?);
         }
         for attempt in 1..=METHOD_ID_ATTEMPTS {
             factor.method_id = Some(MethodId::generate()?);
-            match self.store.insert_factor(factor, first_challenge).await {
+            let events = self.enrollment_events(factor, first_challenge)?;
+            match self
+                .store
+                .insert_factor(factor, first_challenge, &events)
+                .await
+            {
                 Ok(()) => return Ok(()),
                 Err(StoreError::Conflict(_)) if attempt < METHOD_ID_ATTEMPTS => {}
                 Err(e) => return Err(e.into()),
             }
         }
         Err(CoreError::Internal("could not allocate a method id".into()))
+    }
+
+    /// The events of an enrollment: the factor, and its first challenge if any.
+    fn enrollment_events(
+        &self,
+        factor: &Factor,
+        first_challenge: Option<&Challenge>,
+    ) -> Result<Vec<EventRecord>, CoreError> {
+        let view = FactorView::of(factor);
+        let mut events = self.event(
+            &factor.tenant_id,
+            EventKind::FactorCreated,
+            Subject::Factor(view.clone()),
+        )?;
+        if let Some(c) = first_challenge {
+            events.extend(self.event(
+                &factor.tenant_id,
+                EventKind::ChallengeCreated,
+                Subject::Challenge {
+                    challenge: ChallengeView::of(c),
+                    factor: view,
+                },
+            )?);
+        }
+        Ok(events)
     }
 
     fn build_factor(
@@ -255,7 +290,17 @@ impl<S: Store> Service<S> {
     /// Deletes a factor and its challenges.
     pub async fn delete_factor(&self, tenant: &TenantId, id: &str) -> Result<(), CoreError> {
         let fid = FactorId::parse(id).ok_or_else(|| CoreError::not_found(Entity::Factor, id))?;
-        if self.store.delete_factor(tenant, &fid).await? {
+        let factor = self
+            .store
+            .get_factor(tenant, &fid)
+            .await?
+            .ok_or_else(|| CoreError::not_found(Entity::Factor, id))?;
+        let events = self.event(
+            tenant,
+            EventKind::FactorDeleted,
+            Subject::Factor(FactorView::of(&factor)),
+        )?;
+        if self.store.delete_factor(tenant, &fid, &events).await? {
             Ok(())
         } else {
             Err(CoreError::not_found(Entity::Factor, id))
@@ -308,7 +353,17 @@ impl<S: Store> Service<S> {
     /// Clears a factor's failures: the next code is judged at once, on every node.
     pub async fn unlock_factor(&self, id: &str) -> Result<(), CoreError> {
         let fid = FactorId::parse(id).ok_or_else(|| CoreError::not_found(Entity::Factor, id))?;
-        if self.store.unlock_factor(&fid).await? {
+        let factor = self
+            .store
+            .find_factor(&fid)
+            .await?
+            .ok_or_else(|| CoreError::not_found(Entity::Factor, id))?;
+        let events = self.event(
+            &factor.tenant_id,
+            EventKind::FactorUnlocked,
+            Subject::Factor(FactorView::of(&factor)),
+        )?;
+        if self.store.unlock_factor(&fid, &events).await? {
             tracing::warn!(factor = %fid, "factor unlocked by the operator");
             Ok(())
         } else {
@@ -325,7 +380,8 @@ impl<S: Store> Service<S> {
             .await?
             .ok_or_else(|| CoreError::not_found(Entity::Tenant, tenant))?;
         let u = UserId::parse(user).ok_or_else(|| CoreError::not_found(Entity::User, user))?;
-        let cleared = self.store.unlock_user(&t.id, &u).await?;
+        let events = self.event(&t.id, EventKind::FactorUnlocked, Subject::User(u.clone()))?;
+        let cleared = self.store.unlock_user(&t.id, &u, &events).await?;
         tracing::warn!(tenant = %t.id, user = %u, cleared, "user unlocked by the operator");
         Ok(cleared)
     }

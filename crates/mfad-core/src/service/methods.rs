@@ -10,6 +10,7 @@ use time::OffsetDateTime;
 
 use crate::email::normalize_email;
 use crate::error::{CoreError, Entity, Field, Reason, StoreError};
+use crate::events::{EventKind, FactorView, Subject};
 use crate::ids::{FactorId, MethodId, TenantId, UserId};
 use crate::model::{Factor, FactorDetails, FactorType, FailureCount, PendingCode, TotpFactor};
 use crate::phone::PhoneNumber;
@@ -324,9 +325,22 @@ impl<S: Store> Service<S> {
         let mut stored_codes = false;
         for attempt in 0..8 {
             method.method_id = Some(MethodId::generate()?);
+            let added = self.event(
+                tenant,
+                EventKind::MethodAdded,
+                Subject::Factor(FactorView::of(&method)),
+            )?;
+            let generated = self.event(
+                tenant,
+                EventKind::RecoveryCodesGenerated,
+                Subject::RecoveryCodes {
+                    user_id: user.clone(),
+                    count: u32::try_from(recovery.records.len()).unwrap_or(u32::MAX),
+                },
+            )?;
             match self
                 .store
-                .insert_method(&method, &recovery.records, now)
+                .insert_method(&method, &recovery.records, now, &added, &generated)
                 .await
             {
                 Ok(first) => {
@@ -433,8 +447,19 @@ impl<S: Store> Service<S> {
             Some(Judged::Recovery) => None,
             Some(_) => target.map(|t| t.id.clone()),
         };
+        let mut events = Vec::new();
+        for m in methods
+            .iter()
+            .filter(|m| only.as_ref().is_none_or(|id| *id == m.id))
+        {
+            events.extend(self.event(
+                tenant,
+                EventKind::MethodRemoved,
+                Subject::Factor(FactorView::of(m)),
+            )?);
+        }
         self.store
-            .delete_methods(tenant, user, only.as_ref(), now)
+            .delete_methods(tenant, user, only.as_ref(), now, &events)
             .await?;
         Ok(())
     }

@@ -9,6 +9,7 @@
 
 pub mod challenges;
 pub mod delivery;
+pub mod events;
 pub mod factors;
 pub mod keys;
 pub mod logins;
@@ -81,6 +82,9 @@ pub struct Service<S> {
     pub(crate) policy: Policy,
     pub(crate) keys: crate::key_cache::KeyCache,
     pub(crate) send_limits: crate::send_limits::SendLimits,
+    pub(crate) event_ids: Arc<crate::events::EventIds>,
+    pub(crate) event_encoder: Arc<dyn crate::events::EventEncoder>,
+    pub(crate) events_enabled: bool,
     pub(crate) metrics: Arc<dyn crate::metrics::Metrics>,
     pub(crate) idempotency: crate::idempotency::IdempotencyPolicy,
 }
@@ -102,6 +106,9 @@ impl<S: Store> Service<S> {
             email: Arc::new(NoEmail),
             keys: crate::key_cache::KeyCache::new(policy.api_key_cache_ttl),
             send_limits: crate::send_limits::SendLimits::default(),
+            event_ids: Arc::new(crate::events::EventIds::default()),
+            event_encoder: Arc::new(crate::events::EmptyPayload),
+            events_enabled: true,
             metrics: Arc::new(crate::metrics::NoMetrics),
             idempotency: crate::idempotency::IdempotencyPolicy::default(),
             policy,

@@ -83,6 +83,11 @@ pub fn app(state: AppState) -> Router {
         // Oversized bodies: refused at once when declared, else by the body extractors
         // (which read at most MAX_BODY_BYTES); both answer in the API's own shape.
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
+        // Each request's id, client address and user agent, for the events it records.
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::events::request_context,
+        ))
         // Rate limits come before anything that reads the database.
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -6,6 +6,7 @@ pub(crate) mod binary;
 mod challenges;
 mod concurrency;
 mod edge;
+mod events;
 mod every_route;
 mod factors;
 mod fuzz;
