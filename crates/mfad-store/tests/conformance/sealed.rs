@@ -40,11 +40,11 @@ pub(super) async fn sealed_values_count_scan_and_replace_only_the_exact_blob(h: 
         if let FactorDetails::Totp(totp) = &mut f.details {
             totp.sealed_secret = blob(OLD, n);
         }
-        h.db.insert_factor(&f, None).await.unwrap();
+        h.db.insert_factor(&f, None, &[]).await.unwrap();
         ids.push(f.id);
     }
     let generic = factor(&t, None, FactorDetails::GenericOtp, NOW + 9);
-    h.db.insert_factor(&generic, None).await.unwrap();
+    h.db.insert_factor(&generic, None, &[]).await.unwrap();
     let counts = h.db.sealed_key_counts().await.unwrap();
     assert_eq!(
         count_of(&counts, SealedKind::TotpSecret, OLD),
@@ -115,7 +115,9 @@ pub(super) async fn recovery_codes_rotate_with_their_digest(h: &Harness) {
             created_at: at(NOW),
         })
         .collect();
-    h.db.insert_method(&f, &codes, at(NOW)).await.unwrap();
+    h.db.insert_method(&f, &codes, at(NOW), &[], &[])
+        .await
+        .unwrap();
     let found =
         h.db.scan_sealed(SealedKind::RecoveryCode, &NEW, None, 10)
             .await
