@@ -45,6 +45,31 @@ pub(crate) async fn counts<B: Backend>(s: &SqlStore<B>) -> Result<Vec<SealedCoun
     Ok(out)
 }
 
+/// One keyset page of a table whose rows are keyed by a text id: `query` selects
+/// `(id, sealed)` given the active key id, the cursor and the limit.
+async fn scan_by_id<B: Backend>(
+    s: &SqlStore<B>,
+    query: &'static str,
+    active: &[u8],
+    cursor: Option<String>,
+    limit: i64,
+    row: impl Fn(String) -> SealedRow,
+) -> Result<Vec<SealedValue>, StoreError> {
+    let rows: Vec<(String, Vec<u8>)> = sql(query)
+        .bind(active)
+        .bind(cursor.as_deref())
+        .bind(limit)
+        .fetch_all(s.read())
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, sealed)| SealedValue {
+            row: row(id),
+            sealed,
+        })
+        .collect())
+}
+
 /// See [`mfad_core::store::Store::scan_sealed`].
 pub(crate) async fn scan<B: Backend>(
     s: &SqlStore<B>,
@@ -63,55 +88,28 @@ pub(crate) async fn scan<B: Backend>(
     };
     Ok(match kind {
         SealedKind::TotpSecret => {
-            let cursor = single(after);
-            let rows: Vec<(String, Vec<u8>)> = sql("SELECT id, totp_secret FROM factors \
+            let q = "SELECT id, totp_secret FROM factors \
                  WHERE secret_key_id IS NOT NULL AND secret_key_id <> $1 \
-                 AND (CAST($2 AS TEXT) IS NULL OR id > $2) ORDER BY id LIMIT $3")
-            .bind(active)
-            .bind(cursor.as_deref())
-            .bind(limit)
-            .fetch_all(s.read())
-            .await?;
-            rows.into_iter()
-                .map(|(id, sealed)| SealedValue {
-                    row: SealedRow::Factor(FactorId::from_trusted(id)),
-                    sealed,
-                })
-                .collect()
+                 AND (CAST($2 AS TEXT) IS NULL OR id > $2) ORDER BY id LIMIT $3";
+            scan_by_id(s, q, active, single(after), limit, |id| {
+                SealedRow::Factor(FactorId::from_trusted(id))
+            })
+            .await?
         }
         SealedKind::JwtSecret => {
-            let cursor = single(after);
-            let rows: Vec<(String, Vec<u8>)> = sql("SELECT id, material FROM jwt_keys \
+            let q = "SELECT id, material FROM jwt_keys \
                  WHERE sealed_key_id IS NOT NULL AND sealed_key_id <> $1 \
-                 AND (CAST($2 AS TEXT) IS NULL OR id > $2) ORDER BY id LIMIT $3")
-            .bind(active)
-            .bind(cursor.as_deref())
-            .bind(limit)
-            .fetch_all(s.read())
-            .await?;
-            rows.into_iter()
-                .map(|(id, sealed)| SealedValue {
-                    row: SealedRow::JwtKey(JwtKeyId::from_trusted(id)),
-                    sealed,
-                })
-                .collect()
+                 AND (CAST($2 AS TEXT) IS NULL OR id > $2) ORDER BY id LIMIT $3";
+            scan_by_id(s, q, active, single(after), limit, |id| {
+                SealedRow::JwtKey(JwtKeyId::from_trusted(id))
+            })
+            .await?
         }
         SealedKind::IdempotentResponse => {
-            let cursor = single(after);
-            let rows: Vec<(String, Vec<u8>)> = sql("SELECT id, response FROM idempotency_keys \
+            let q = "SELECT id, response FROM idempotency_keys \
                  WHERE response_key_id IS NOT NULL AND response_key_id <> $1 \
-                 AND (CAST($2 AS TEXT) IS NULL OR id > $2) ORDER BY id LIMIT $3")
-            .bind(active)
-            .bind(cursor.as_deref())
-            .bind(limit)
-            .fetch_all(s.read())
-            .await?;
-            rows.into_iter()
-                .map(|(id, sealed)| SealedValue {
-                    row: SealedRow::Idempotency(id),
-                    sealed,
-                })
-                .collect()
+                 AND (CAST($2 AS TEXT) IS NULL OR id > $2) ORDER BY id LIMIT $3";
+            scan_by_id(s, q, active, single(after), limit, SealedRow::Idempotency).await?
         }
         SealedKind::RecoveryCode => {
             let (t, u, d) = match after {
