@@ -83,3 +83,51 @@ fn unsigned(b: &[u8]) -> &[u8] {
     let first = b.iter().position(|x| *x != 0).unwrap_or(b.len());
     &b[first..]
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Public keys made by `openssl genpkey … | openssl pkey -pubout`.
+    const RSA: &str = "-----BEGIN PUBLIC KEY-----
+MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA2oD8R+YwcEav+JKBtjqj
+jSU+7KZU2j1z8dUGA3asqh7+7JkKnVrnFDT3LZaaqHf5JI97NlvlT62ZBh7HR+D+
+7wiu0RSLnFswFK56guykDj40Flc0BDkG+qqrYYP9Frr4RI8a2F+y7QWkj8cwWKUs
+xyXql5vZ72BzvqIW7GEufKNmXGFscA9Hdys5o89Pf1f35rhy/3bYu5mplgJ4caqJ
+YDxyFFKiyAswgTNowumbuTBhDm28reikrJ3hE+Qgvbz26eeRmv5PrBGTH17mzxpE
+/q1MGoCfs/UCqmpoX8yUhflZhazlOMnVszlgAsVsvLUjMoR0GCt9mh9Yqv+0RolI
+BwIDAQAB
+-----END PUBLIC KEY-----
+";
+    const P384: &str = "-----BEGIN PUBLIC KEY-----
+MHYwEAYHKoZIzj0CAQYFK4EEACIDYgAElQ329E9beQqRX86r6poKtXby8c9lbltc
+nKaiIVq+ZC+M6mouQweRnICAFXKWGLflbBeWgR+xlCmZm2QmZRAQye940Tk0MX9S
+MvBiFj7FUSfsg6gTtKTPio6jQjHfLckN
+-----END PUBLIC KEY-----
+";
+
+    #[test]
+    fn rsa_and_p384_keys_round_trip() {
+        let rsa = cose_from_pem(-257, RSA).unwrap();
+        assert_eq!(rsa.type_, COSEAlgorithm::RS256);
+        let COSEKeyType::RSA(r) = &rsa.key else {
+            panic!("{rsa:?}")
+        };
+        assert_eq!(r.e, [1, 0, 1]);
+        assert_eq!(r.n.len(), 256);
+        assert_eq!(pem_from_cose(&rsa).unwrap(), RSA);
+
+        let p384 = cose_from_pem(-35, P384).unwrap();
+        assert_eq!(p384.type_, COSEAlgorithm::ES384);
+        assert_eq!(pem_from_cose(&p384).unwrap(), P384);
+    }
+
+    #[test]
+    fn a_key_of_another_algorithm_is_refused() {
+        assert!(cose_from_pem(-7, RSA).is_none());
+        assert!(cose_from_pem(-7, P384).is_none());
+        assert!(cose_from_pem(-257, P384).is_none());
+        assert!(cose_from_pem(-8, P384).is_none());
+        assert!(cose_from_pem(-35, "not a key").is_none());
+    }
+}
