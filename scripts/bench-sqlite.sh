@@ -8,7 +8,10 @@
 #
 # Environment: CONNECTIONS (default 64), SECONDS_PER_RUN (default 10), PREPARE (verify
 # challenges per run, default 100000), PORT (default 8091), MFAD_BIN / LOADGEN_BIN
-# (default target/release/…), WRK_CHALLENGES (wrong-code challenges, default 64).
+# (default target/release/…), WRK_CHALLENGES (wrong-code challenges, default 4000: at
+# most 100 attempts each, enough for a 10 s run at 40,000/s),
+# EVENTS (default on; `off` runs the server with MFAD_EVENTS=off, no audit events, to
+# measure what recording them costs: docs/BENCHMARKS.md, issue 12).
 # Needs: cargo build --release -p mfad-server -p mfad-loadgen; installs wrk if missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,7 +24,7 @@ PORT="${PORT:-8091}"
 MFAD="${MFAD_BIN:-target/release/mfad}"
 LOADGEN="${LOADGEN_BIN:-target/release/mfad-loadgen}"
 
-WRK_CHALLENGES="${WRK_CHALLENGES:-64}"
+WRK_CHALLENGES="${WRK_CHALLENGES:-4000}"
 if ! command -v wrk >/dev/null; then
     echo "installing wrk" >&2
     apt-get install -y -qq wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
@@ -33,11 +36,15 @@ cleanup() { [ -n "$SERVER" ] && kill "$SERVER" 2>/dev/null; wait 2>/dev/null; rm
 trap cleanup EXIT
 
 # Wrong codes must keep exercising the judge-and-count path for the whole run, so the
-# attempt limit is out of reach here (each wrong code is still judged and counted), the
-# per-factor throttle is off (its load-test switch), and so is the per-key request limit
-# (one key drives the whole load).
-export MFAD_DATA_DIR="$DATA" RUST_LOG=warn MFAD_CHALLENGE_MAX_ATTEMPTS=1000000000
+# attempt limit is at its highest (100) and spread over WRK_CHALLENGES challenges (each
+# wrong code is judged and counted; wrk reports any non-2xx, such as an exhausted
+# challenge), the per-factor throttle is off (its load-test switch), and so is the
+# per-key request limit (one key drives the whole load).
+export MFAD_DATA_DIR="$DATA" RUST_LOG=warn MFAD_CHALLENGE_MAX_ATTEMPTS=100
 export MFAD_THROTTLE=off MFAD_RATE_LIMIT_PER_KEY=0
+# Events run mode (issue 12): on by default, as in production.
+export MFAD_EVENTS="${EVENTS:-on}"
+echo "### audit events: $MFAD_EVENTS"
 KEY="$("$MFAD" api-key create --tenant bench 2>/dev/null | tail -n 1)"
 MFAD_LISTEN="127.0.0.1:$PORT" "$MFAD" serve 2>"$DATA/serve.log" &
 SERVER=$!
@@ -47,15 +54,19 @@ BASE="http://127.0.0.1:$PORT"
 api() { curl -sf -H "Authorization: Bearer $KEY" -H 'Content-Type: application/json' "$@"; }
 FACTOR="$(api -d '{"type":"totp","totp_issuer":"bench","totp_user":"wrk@example.com"}' \
     "$BASE/auth/factors/enroll" | sed -E 's/.*"id":"(auth_factor_[^"]+)".*/\1/')"
-for _ in $(seq 1 "$WRK_CHALLENGES"); do
-    api -X POST "$BASE/auth/factors/$FACTOR/challenge" | sed -E 's/.*"id":"(auth_challenge_[^"]+)".*/\1/'
-done >"$DATA/challenges.txt"
+# One curl per few thousand (one connection, one JSON object per line).
+seq 1 "$WRK_CHALLENGES" | sed "s|.*|$BASE/auth/factors/$FACTOR/challenge|" | xargs \
+    curl -sf -H "Authorization: Bearer $KEY" -X POST -w '\n' |
+    sed -E 's/.*"id":"(auth_challenge_[^"]+)".*/\1/' >"$DATA/challenges.txt"
 
-wrk_run() { # NAME URL [wrk args]: prints wrk's report, records requests/s in $DATA/NAME
-    local name="$1" url="$2"
+wrk_run() { # NAME URL [wrk options] [-- script args]: prints wrk's report, records requests/s in $DATA/NAME
+    local name="$1" url="$2" opts=()
     shift 2
+    while [ $# -gt 0 ] && [ "$1" != "--" ]; do opts+=("$1"); shift; done
     echo "### wrk $name"
-    MFAD_API_KEY="$KEY" wrk -t1 -c"$CONNECTIONS" -d"${SECS}s" --latency "$@" "$url" | tee "$DATA/$name.out"
+    # wrk takes the URL after its options and before the script's arguments.
+    MFAD_API_KEY="$KEY" wrk -t1 -c"$CONNECTIONS" -d"${SECS}s" --latency "${opts[@]}" "$url" "$@" |
+        tee "$DATA/$name.out"
     awk '/^Requests\/sec/ {print $2}' "$DATA/$name.out" >"$DATA/$name"
 }
 
@@ -66,7 +77,8 @@ run() {
 }
 
 ratio() { awk -v a="$(cat "$DATA/$1")" -v b="$(cat "$DATA/$2")" 'BEGIN { printf "%.3f", a / b }'; }
-loadgen_rate() { awk '/^measured/ {m=1} m && $1 == "'"$2"'" {print $4; exit}' "$DATA/$1.out"; }
+# ops/s of the first operation measured (fields counted from the end: names hold spaces).
+loadgen_rate() { awk '/^measured/ {m=1; next} m && $1 == "op" {getline; print $(NF-5); exit}' "$DATA/$1.out"; }
 
 for i in $(seq 1 "$RUNS"); do
     echo "### load: $(uptime)"
@@ -74,8 +86,8 @@ for i in $(seq 1 "$RUNS"); do
     run --scenario verify --prepare "$PREPARE" | tee "$DATA/lg-verify.out"
     wrk_run health "$BASE/health"
     wrk_run verify-wrong "$BASE/" -s scripts/wrk-verify.lua -- "$DATA/challenges.txt"
-    loadgen_rate lg-health health >"$DATA/lg-health"
-    loadgen_rate lg-verify verify >"$DATA/lg-verify"
+    loadgen_rate lg-health >"$DATA/lg-health"
+    loadgen_rate lg-verify >"$DATA/lg-verify"
     echo "### run $i ratios: loadgen verify(right)/health $(ratio lg-verify lg-health)," \
         "wrk verify(wrong TOTP)/health $(ratio verify-wrong health)"
     run --scenario enroll-totp

@@ -4,6 +4,8 @@
 #
 # - aiosmtpd (PyPI): the real SMTP server that crates/mfad-providers/tests/smtp.rs starts on
 #   loopback (through tests/smtp_sink.py) to receive email codes.
+# - schemathesis (PyPI): fuzzes the running binary from its OpenAPI document
+#   (scripts/schemathesis.sh, issue 11 §1).
 set -euo pipefail
 
 AIOSMTPD_VERSION=1.4.6
@@ -15,6 +17,17 @@ else
     python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore \
         "aiosmtpd==$AIOSMTPD_VERSION"
     python3 -c 'import aiosmtpd; print("aiosmtpd", aiosmtpd.__version__)'
+fi
+
+# == schemathesis (ops, issue 11 §1)
+SCHEMATHESIS_VERSION=4.32.5
+if schemathesis --version 2>/dev/null | grep -qx "schemathesis, version $SCHEMATHESIS_VERSION"; then
+    echo "schemathesis $SCHEMATHESIS_VERSION already installed"
+else
+    echo "installing schemathesis $SCHEMATHESIS_VERSION"
+    python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore \
+        "schemathesis==$SCHEMATHESIS_VERSION"
+    schemathesis --version
 fi
 
 # ---- passkeys (issue 13): the browser test in tests/compat/fusionauth/webauthn_browser.test.mjs

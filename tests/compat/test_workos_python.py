@@ -47,6 +47,7 @@ from workos.common.models import (
     AuthenticationFactorEnrolled,
     ListMetadata,
 )
+from workos.events.models import EventSchema
 from workos.multi_factor_auth.models import (
     AuthenticationChallengeVerifyResponse,
     UserAuthenticationFactorEnrollResponse,
@@ -102,6 +103,17 @@ def _list_envelope(data: Any, what: str) -> None:
         _round_trip(AuthenticationFactor, item, what)
 
 
+def _event_list(data: Any, what: str) -> None:
+    # The list envelope, and each event through the SDK's event dispatcher: the events
+    # WorkOS defines must build as their typed model (every field of `data` present).
+    assert set(data) == {"object", "data", "list_metadata"} and data["object"] == "list", what
+    _round_trip(ListMetadata, data["list_metadata"], what)
+    for item in data["data"]:
+        built = EventSchema.from_dict(item)
+        typed = item["event"] in ("authentication.mfa_succeeded", "authentication.mfa_failed")
+        assert (type(built).__name__ != "EventSchemaUnknown") == typed, f"{what}: {item['event']}"
+
+
 def _model(model: Any) -> Callable[[Any, str], None]:
     return lambda data, what: _round_trip(model, data, what)
 
@@ -114,6 +126,7 @@ RESPONSE_MODELS: list[tuple[str, re.Pattern[str], int, str, Callable[[Any, str],
     ("POST", re.compile(r"/auth/challenges/[^/]+/verify"), 201, "verify", _model(AuthenticationChallengeVerifyResponse)),
     ("POST", re.compile(r"/user_management/users/[^/]+/auth_factors"), 201, "user factor", _model(UserAuthenticationFactorEnrollResponse)),
     ("GET", re.compile(r"/user_management/users/[^/]+/auth_factors"), 200, "list", _list_envelope),
+    ("GET", re.compile(r"/events"), 200, "events", _event_list),
 ]
 BUILT: Counter[str] = Counter()
 
@@ -686,6 +699,55 @@ def test_bad_api_key() -> None:
     assert ei.value.status_code == 401
     with pytest.raises(AuthenticationError):
         bad.multi_factor_auth.get_factor(f"auth_factor_{fake_ulid()}")
+
+
+# ---------------------------------------------------------------- Events API
+
+EVENT_FLOW = [
+    "authentication_factor.created",
+    "authentication_challenge.created",
+    "authentication.mfa_failed",
+    "authentication.mfa_succeeded",
+    "authentication_factor.deleted",
+]
+
+
+def _event_user(e: Any) -> Any:
+    data = getattr(e, "data", None)
+    if data is not None:
+        return data.user_id
+    return e.raw_data["data"].get("user_id")
+
+
+def _flow_events(c: WorkOSClient, user_id: str, range_start: str) -> list[Any]:
+    page = c.events.list_events(events=EVENT_FLOW, order="asc", limit=2, range_start=range_start)
+    return [e for e in page.auto_paging_iter() if _event_user(e) == user_id]
+
+
+def test_list_events_pages_a_flow_in_order_and_other_tenants_see_none(
+    client: WorkOSClient, other: WorkOSClient
+) -> None:
+    from datetime import datetime, timezone
+
+    range_start = (datetime.now(timezone.utc) - timedelta(seconds=5)).isoformat()
+    mfa = client.multi_factor_auth
+    user_id = new_user_id()
+    f = mfa.enroll_factor(type="generic_otp", user_id=user_id)
+    ch = mfa.challenge_factor(f.id)
+    assert mfa.verify_challenge(ch.id, code=other_code(ch.code)).valid is False
+    assert mfa.verify_challenge(ch.id, code=ch.code).valid is True
+    mfa.delete_factor(f.id)
+
+    seen = _flow_events(client, user_id, range_start)
+    names = [e.event if hasattr(e, "event") else e.raw_data["event"] for e in seen]
+    assert names == EVENT_FLOW
+    ids = [e.id if hasattr(e, "id") else e.raw_data["id"] for e in seen]
+    assert ids == sorted(ids), "ids increase with creation"
+    ok, failed = seen[3], seen[2]
+    assert type(ok).__name__ == "AuthenticationMFASucceeded" and ok.data.status == "succeeded"
+    assert type(failed).__name__ == "AuthenticationMFAFailed" and failed.data.error.code == "invalid_code"
+    assert ch.code not in json.dumps([str(e) for e in seen])
+    assert _flow_events(other, user_id, range_start) == [], "the other tenant sees none of them"
 
 
 # ---------------------------------------------------------------- last: the model checks ran

@@ -646,3 +646,66 @@ describe('tenant isolation and API keys', () => {
     assert.equal(typeof r.json.message, 'string');
   });
 });
+
+// ---------------------------------------------------------------- Events API
+
+describe('Events API (events.listEvents)', () => {
+  const FLOW = [
+    'authentication_factor.created',
+    'authentication_challenge.created',
+    'authentication.mfa_failed',
+    'authentication.mfa_succeeded',
+    'authentication_factor.deleted',
+  ];
+  const userOf = (e) => e.data?.userId ?? e.data?.user_id;
+
+  async function walk(client, userId, rangeStart) {
+    const seen = [];
+    let after;
+    for (let pages = 0; pages < 500; pages++) {
+      const page = await client.events.listEvents({ events: FLOW, rangeStart, limit: 2, order: 'asc', ...(after && { after }) });
+      assert.equal(page.object, 'list');
+      assert.ok(page.data.length <= 2, 'limit honoured');
+      for (const e of page.data) if (userOf(e) === userId) seen.push(e);
+      after = page.listMetadata.after;
+      if (!after) return seen;
+    }
+    throw new Error('listEvents never ended');
+  }
+
+  it("pages through a flow's events in order, and another tenant sees none of them", async () => {
+    const rangeStart = new Date(Date.now() - 5_000).toISOString();
+    const userId = newUserId();
+    const { authenticationFactor: f, authenticationChallenge: ch } = await mfa.createUserAuthFactor({
+      userId, type: 'totp', totpIssuer: 'Acme', totpUser: 'events@example.com',
+    });
+    const secret = f.totp.secret;
+    const code = await freshCode(secret);
+    assert.equal((await mfa.verifyChallenge({ authenticationChallengeId: ch.id, code: wrongTotpCode(secret) })).valid, false);
+    assert.equal((await mfa.verifyChallenge({ authenticationChallengeId: ch.id, code })).valid, true);
+    await mfa.deleteFactor(f.id);
+
+    const seen = await walk(workos, userId, rangeStart);
+    assert.deepEqual(seen.map((e) => e.event), FLOW);
+    for (const e of seen) {
+      assert.match(e.id, /^event_[0-9A-HJKMNP-TV-Z]{26}$/);
+      assertTimestamp(e.createdAt, 'event createdAt');
+    }
+    const ids = seen.map((e) => e.id);
+    assert.deepEqual([...ids].sort(), ids, 'ids increase with creation');
+    assert.equal(seen[0].data.id, f.id);
+    assert.equal(seen[1].data.id, ch.id);
+    // authentication.mfa_succeeded goes through the SDK's authentication event deserializer.
+    const ok = seen[3];
+    assert.equal(ok.data.type, 'mfa');
+    assert.equal(ok.data.status, 'succeeded');
+    assert.equal(ok.data.userId, userId);
+    assert.ok('ipAddress' in ok.data && 'userAgent' in ok.data && 'email' in ok.data);
+    assert.equal(seen[2].data.error.code, 'invalid_code');
+    assert.ok(!JSON.stringify(seen).includes(code), 'no code in any event');
+    assert.ok(!JSON.stringify(seen).includes(secret), 'no secret in any event');
+
+    assert.deepEqual(await walk(other, userId, rangeStart), [], 'the other tenant sees none of them');
+  });
+});
+

@@ -6,6 +6,11 @@ pub trait EmailSender: Send + Sync + std::fmt::Debug {
     /// Delivers a message to `to` (an address already validated by the caller); the error
     /// string is for logs and must not contain the body.
     async fn send(&self, to: &str, subject: &str, body: &str) -> Result<(), String>;
+
+    /// The provider's name, a metrics label (`smtp`, `console`, …).
+    fn provider(&self) -> &'static str {
+        "custom"
+    }
 }
 
 /// The sender a service has until one is configured: every message fails, so a missing
@@ -15,6 +20,10 @@ pub struct NoEmail;
 
 #[async_trait::async_trait]
 impl EmailSender for NoEmail {
+    fn provider(&self) -> &'static str {
+        "none"
+    }
+
     async fn send(&self, _to: &str, _subject: &str, _body: &str) -> Result<(), String> {
         Err("no email provider is configured".into())
     }

@@ -67,6 +67,11 @@ prefixed_id!(
     /// A tenant's JWT verification key (`jwtkey_…`).
     JwtKeyId, "jwtkey_"
 );
+prefixed_id!(
+    /// An audit event (`event_…`), as WorkOS names them; ids of one process increase
+    /// strictly (see `events::EventIds`), so id order is creation order.
+    EventId, "event_"
+);
 
 impl TenantId {
     /// Parses a tenant id written either as mfad writes it (`tenant_01H…`) or as the UUID

@@ -4,6 +4,7 @@
 //! Parsing key files and verifying tokens is the server's business; the domain only
 //! checks what it can without a JWT library and keeps the keys.
 
+use crate::events::{EventKind, Subject};
 use mfad_crypto::Zeroizing;
 use time::OffsetDateTime;
 
@@ -190,7 +191,11 @@ impl<S: Store> Service<S> {
                 created_at: now,
             });
         }
-        match self.store.insert_jwt_keys(&stored).await {
+        let mut events = Vec::with_capacity(stored.len());
+        for k in &stored {
+            events.extend(self.event(&tenant.id, EventKind::JwtKeyAdded, jwt_key_subject(k))?);
+        }
+        match self.store.insert_jwt_keys(&stored, &events).await {
             Ok(()) => Ok((tenant, stored)),
             Err(StoreError::Conflict(_)) => Err(CoreError::invalid(Field::Kid, Reason::Duplicate)),
             Err(e) => Err(e.into()),
@@ -206,7 +211,17 @@ impl<S: Store> Service<S> {
     pub async fn remove_jwt_key(&self, id: &str) -> Result<(), CoreError> {
         let not_found = || CoreError::not_found(Entity::JwtKey, id);
         let key_id = JwtKeyId::parse(id).ok_or_else(not_found)?;
-        if self.store.delete_jwt_key(&key_id).await? {
+        let keys = self.store.list_jwt_keys().await?;
+        let (key, _) = keys
+            .iter()
+            .find(|(k, _)| k.id == key_id)
+            .ok_or_else(not_found)?;
+        let events = self.event(
+            &key.tenant_id,
+            EventKind::JwtKeyRemoved,
+            jwt_key_subject(key),
+        )?;
+        if self.store.delete_jwt_key(&key_id, &events).await? {
             Ok(())
         } else {
             Err(not_found())
@@ -235,6 +250,16 @@ impl<S: Store> Service<S> {
             });
         }
         Ok(out)
+    }
+}
+
+/// What a JWT key's events show of it: never its material.
+fn jwt_key_subject(k: &JwtKey) -> Subject {
+    Subject::JwtKey {
+        id: k.id.clone(),
+        kid: k.kid.clone(),
+        alg: k.alg.clone(),
+        created_at: k.created_at,
     }
 }
 

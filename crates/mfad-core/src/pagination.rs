@@ -17,13 +17,13 @@ use crate::store::FactorScan;
 
 /// One scan of the store and how to shape its rows into a page.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Plan<'a> {
+pub struct Plan<'a, I = FactorId> {
     /// Scan direction of the store query.
     pub ascending: bool,
     /// Exclusive start of the scan.
-    pub start_after: Option<&'a FactorId>,
+    pub start_after: Option<&'a I>,
     /// Exclusive far end of the range in scan direction: rows at or past it are dropped.
-    stop_at: Option<&'a FactorId>,
+    stop_at: Option<&'a I>,
     /// The scan runs against the requested order (`before` alone): rows are reversed.
     backwards: bool,
     /// The page size.
@@ -31,12 +31,12 @@ pub struct Plan<'a> {
 }
 
 /// The scan that answers a list request. `limit` is the page size (validated by the caller).
-pub fn plan<'a>(
+pub fn plan<'a, I>(
     order: Order,
-    before: Option<&'a FactorId>,
-    after: Option<&'a FactorId>,
+    before: Option<&'a I>,
+    after: Option<&'a I>,
     limit: u32,
-) -> Plan<'a> {
+) -> Plan<'a, I> {
     let asc = order == Order::Asc;
     match (before, after) {
         (Some(before), None) => Plan {
@@ -56,7 +56,7 @@ pub fn plan<'a>(
     }
 }
 
-impl<'a> Plan<'a> {
+impl<'a> Plan<'a, FactorId> {
     /// The store query: one row more than the page, to learn whether more follow.
     pub fn scan(&self, tenant_id: &'a TenantId, user_id: &'a UserId) -> FactorScan<'a> {
         FactorScan {
@@ -67,9 +67,11 @@ impl<'a> Plan<'a> {
             limit: self.limit.saturating_add(1),
         }
     }
+}
 
+impl<I: Ord + std::fmt::Display> Plan<'_, I> {
     /// Shapes the rows the scan returned (in scan order) into the page.
-    pub fn page<T>(&self, rows: Vec<T>, id: impl Fn(&T) -> &FactorId) -> Page<T> {
+    pub fn page<T>(&self, rows: Vec<T>, id: impl Fn(&T) -> &I) -> Page<T> {
         let in_range = |row: &T| match self.stop_at {
             None => true,
             Some(stop) if self.ascending => id(row) < stop,

@@ -26,6 +26,7 @@ use data_encoding::HEXLOWER;
 use time::{Duration, OffsetDateTime};
 
 use crate::error::CoreError;
+use crate::events::{EventKind, Failure, Subject};
 use crate::ids::{TenantId, UserId};
 use crate::model::{Factor, FactorDetails};
 use crate::phone::PhoneNumber;
@@ -398,6 +399,25 @@ impl<S: Store> Service<S> {
                 .map_err(|(limit, wait)| SendRefusal::Limit(limit, wait))
         };
         let outcome = self.store.admit_send(&record, &decide).await?;
+        if let Err(refusal) = &outcome {
+            let failure = match refusal {
+                SendRefusal::Country => Failure::new(
+                    "country_not_allowed",
+                    "Sends to this country are not allowed.",
+                ),
+                SendRefusal::Limit(..) => {
+                    Failure::new("send_limit", "A send limit refused the send.")
+                }
+            };
+            let subject = Subject::Send {
+                user_id: req.end_user.cloned(),
+                factor: None,
+                destination: req.to.redacted(),
+                failure,
+            };
+            self.record_refusal(req.tenant, EventKind::SendRefused, subject)
+                .await?;
+        }
         match outcome {
             Ok(ticket) => Ok(ticket),
             Err(SendRefusal::Country) => Err(self.country_refused(req, region)),

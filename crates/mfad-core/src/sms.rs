@@ -7,4 +7,9 @@ use crate::phone::PhoneNumber;
 pub trait SmsSender: Send + Sync + std::fmt::Debug {
     /// Delivers `body` to `to`; the error string is for logs and must not contain the body.
     async fn send(&self, to: &PhoneNumber, body: &str) -> Result<(), String>;
+
+    /// The provider's name, a metrics label (`twilio`, `webhook`, `console`, …).
+    fn provider(&self) -> &'static str {
+        "custom"
+    }
 }

@@ -5,6 +5,7 @@
 use time::OffsetDateTime;
 
 use crate::error::{CoreError, StoreError};
+use crate::events::{EventRecord, EventScan};
 use crate::idempotency::{ClaimOutcome, IdempotencyClaim};
 use crate::ids::{ApiKeyId, ChallengeId, FactorId, JwtKeyId, MethodId, TenantId, UserId};
 use crate::jwt_keys::JwtKey;
@@ -56,7 +57,7 @@ pub enum Verdict {
 }
 
 /// The writes a judged code makes, all or nothing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settlement {
     /// Right or wrong (a right TOTP code names the step it used).
     pub judgement: Judgement,
@@ -67,6 +68,9 @@ pub struct Settlement {
     /// The challenge's attempt limit: a wrong code adds one attempt, a right one marks
     /// it verified, each only while it is unverified, unexpired and below this.
     pub max_attempts: u32,
+    /// The verification's events, written in the same transaction as the challenge's
+    /// outcome (and only if it is written).
+    pub events: Box<[EventRecord]>,
 }
 
 /// The engine's judge of one verification, called by the store with a challenge and its
@@ -84,8 +88,8 @@ pub enum Verification {
     /// The judge's last verdict, with the rows it judged; a [`Verdict::Settle`] is
     /// committed.
     Judged {
-        /// The challenge as judged (before the settlement).
-        challenge: Challenge,
+        /// The challenge as judged (before the settlement; boxed, as the factor).
+        challenge: Box<Challenge>,
         /// Its factor as judged (boxed: a factor is large).
         factor: Box<Factor>,
         /// What the judge said, and the store recorded.
@@ -125,7 +129,7 @@ pub trait Store: Send + Sync + 'static {
     async fn ensure_tenant(&self, t: &Tenant) -> Result<Tenant, StoreError>;
 
     /// Stores a new API key.
-    async fn insert_api_key(&self, k: &ApiKey) -> Result<(), StoreError>;
+    async fn insert_api_key(&self, k: &ApiKey, events: &[EventRecord]) -> Result<(), StoreError>;
 
     /// Looks up a key by its public id.
     async fn get_api_key(&self, id: &ApiKeyId) -> Result<Option<ApiKey>, StoreError>;
@@ -134,24 +138,38 @@ pub trait Store: Send + Sync + 'static {
     async fn list_api_keys(&self) -> Result<Vec<(ApiKey, Tenant)>, StoreError>;
 
     /// Marks a key revoked; false if no such (unrevoked) key.
-    async fn revoke_api_key(&self, id: &ApiKeyId, now: OffsetDateTime) -> Result<bool, StoreError>;
+    async fn revoke_api_key(
+        &self,
+        id: &ApiKeyId,
+        now: OffsetDateTime,
+        events: &[EventRecord],
+    ) -> Result<bool, StoreError>;
 
     /// Stores JWT verification keys, all or none (one transaction); `Conflict` if a key's
     /// `kid` is already taken in its tenant.
-    async fn insert_jwt_keys(&self, keys: &[JwtKey]) -> Result<(), StoreError>;
+    async fn insert_jwt_keys(
+        &self,
+        keys: &[JwtKey],
+        events: &[EventRecord],
+    ) -> Result<(), StoreError>;
 
     /// Every JWT verification key with its tenant, oldest first. Servers reread this each
     /// second to pick up changes, so it reads one small table.
     async fn list_jwt_keys(&self) -> Result<Vec<(JwtKey, Tenant)>, StoreError>;
 
     /// Deletes a JWT verification key; false if there was none.
-    async fn delete_jwt_key(&self, id: &JwtKeyId) -> Result<bool, StoreError>;
+    async fn delete_jwt_key(
+        &self,
+        id: &JwtKeyId,
+        events: &[EventRecord],
+    ) -> Result<bool, StoreError>;
 
     /// Stores a factor, and optionally its first challenge in the same transaction.
     async fn insert_factor(
         &self,
         f: &Factor,
         first_challenge: Option<&Challenge>,
+        events: &[EventRecord],
     ) -> Result<(), StoreError>;
 
     /// A factor of this tenant.
@@ -162,13 +180,22 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Option<Factor>, StoreError>;
 
     /// Deletes a factor and its challenges; false if it did not exist for this tenant.
-    async fn delete_factor(&self, tenant: &TenantId, id: &FactorId) -> Result<bool, StoreError>;
+    async fn delete_factor(
+        &self,
+        tenant: &TenantId,
+        id: &FactorId,
+        events: &[EventRecord],
+    ) -> Result<bool, StoreError>;
 
     /// A keyset page of one user's factors.
     async fn scan_user_factors(&self, scan: FactorScan<'_>) -> Result<Vec<Factor>, StoreError>;
 
     /// Stores a new challenge.
-    async fn insert_challenge(&self, c: &Challenge) -> Result<(), StoreError>;
+    async fn insert_challenge(
+        &self,
+        c: &Challenge,
+        events: &[EventRecord],
+    ) -> Result<(), StoreError>;
 
     /// A challenge of this tenant, with its factor.
     async fn get_challenge(
@@ -185,6 +212,7 @@ pub trait Store: Send + Sync + 'static {
         id: &ChallengeId,
         max_attempts: u32,
         now: OffsetDateTime,
+        events: &[EventRecord],
     ) -> Result<AttemptOutcome, StoreError>;
 
     /// Atomically marks the challenge verified, only while it is unverified, unexpired at
@@ -195,6 +223,7 @@ pub trait Store: Send + Sync + 'static {
         id: &ChallengeId,
         max_attempts: u32,
         now: OffsetDateTime,
+        events: &[EventRecord],
     ) -> Result<SuccessOutcome, StoreError>;
 
     // ---- throttling (SQL in mfad-store's `throttle.rs`) -------------------------------
@@ -241,11 +270,20 @@ pub trait Store: Send + Sync + 'static {
 
     /// Clears a factor's failure count (operator unlock), in one statement so every node
     /// sees it at once. False if there is no such factor.
-    async fn unlock_factor(&self, id: &FactorId) -> Result<bool, StoreError>;
+    async fn unlock_factor(
+        &self,
+        id: &FactorId,
+        events: &[EventRecord],
+    ) -> Result<bool, StoreError>;
 
     /// Clears the failure counts of a user and of all the user's factors, in one
     /// transaction. Returns how many counts there were (user row and factors).
-    async fn unlock_user(&self, tenant: &TenantId, user: &UserId) -> Result<u64, StoreError>;
+    async fn unlock_user(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+        events: &[EventRecord],
+    ) -> Result<u64, StoreError>;
 
     // ---- FusionAuth two-factor ------------------------------------------------------
     // A "method" is a factor of type totp, sms or email filed under a user.
@@ -300,6 +338,8 @@ pub trait Store: Send + Sync + 'static {
         method: &Factor,
         recovery: &[RecoveryCode],
         now: OffsetDateTime,
+        events: &[EventRecord],
+        if_codes_stored: &[EventRecord],
     ) -> Result<bool, StoreError>;
 
     /// Deletes one method (`only`) or every method of a user, with their challenges; when
@@ -310,6 +350,7 @@ pub trait Store: Send + Sync + 'static {
         user: &UserId,
         only: Option<&FactorId>,
         now: OffsetDateTime,
+        events: &[EventRecord],
     ) -> Result<u64, StoreError>;
 
     /// Replaces all of a user's recovery codes.
@@ -319,6 +360,7 @@ pub trait Store: Send + Sync + 'static {
         user: &UserId,
         codes: &[RecoveryCode],
         now: OffsetDateTime,
+        events: &[EventRecord],
     ) -> Result<(), StoreError>;
 
     /// A user's remaining recovery codes.
@@ -334,6 +376,7 @@ pub trait Store: Send + Sync + 'static {
         tenant: &TenantId,
         user: &UserId,
         digest: &[u8],
+        events: &[EventRecord],
     ) -> Result<bool, StoreError>;
 
     /// Stores a one-time code, replacing any earlier one of the same scope.
@@ -390,6 +433,7 @@ pub trait Store: Send + Sync + 'static {
         id_digest: &str,
         max_attempts: u32,
         now: OffsetDateTime,
+        events: &[EventRecord],
     ) -> Result<bool, StoreError>;
 
     /// Ends a login successfully (deleting it and its code), only while it is open and
@@ -400,6 +444,7 @@ pub trait Store: Send + Sync + 'static {
         id_digest: &str,
         max_attempts: u32,
         now: OffsetDateTime,
+        events: &[EventRecord],
     ) -> Result<bool, StoreError>;
 
     /// Stores a trusted computer.
@@ -586,4 +631,17 @@ pub trait Store: Send + Sync + 'static {
         now: OffsetDateTime,
         limit: u32,
     ) -> Result<u64, StoreError>;
+
+    // ---- events (issue 12; SQL in mfad-store's `events.rs`) -------------------------
+    // Every mutating method above takes the events of its change and writes them in the
+    // same transaction (`events: &[]` when a change makes none).
+
+    /// Records events that come with no other change (a refused attempt or send).
+    async fn record_events(&self, events: &[EventRecord]) -> Result<(), StoreError>;
+
+    /// A keyset page of a tenant's events, in id order.
+    async fn scan_events(&self, scan: EventScan<'_>) -> Result<Vec<EventRecord>, StoreError>;
+
+    /// Deletes up to `limit` events created before `before`; how many went.
+    async fn purge_events(&self, before: OffsetDateTime, limit: u32) -> Result<u64, StoreError>;
 }

@@ -28,7 +28,11 @@ use std::sync::Arc;
 use time::{Duration, OffsetDateTime};
 
 use crate::error::CoreError;
+use crate::events::{
+    ChallengeView, EventKind, EventRecord, FactorView, Failure, LoginProof, Subject,
+};
 use crate::ids::{ChallengeId, TenantId, UserId};
+use crate::metrics::{Credential, Event, Outcome};
 use crate::model::Factor;
 use crate::model::{
     Challenge, FactorDetails, FactorType, FailureCount, LoginState, PendingCode, RecoveryCode,
@@ -37,6 +41,7 @@ use crate::model::{
 use crate::recovery;
 use crate::service::Policy;
 use crate::service::Service;
+use crate::service::events::EventMaker;
 use crate::store::{ChallengeJudge, Judgement, Settlement, Store, Verdict, Verification};
 use mfad_crypto::Keyring;
 
@@ -175,6 +180,20 @@ fn step_i64(step: u64) -> i64 {
     i64::try_from(step).unwrap_or(i64::MAX)
 }
 
+/// What an event says of a throttle refusal.
+fn refusal_failure(e: &CoreError) -> Failure {
+    match e {
+        CoreError::Throttled { retry_after } => Failure::new(
+            "throttled",
+            format!(
+                "Too many wrong codes; retry in {} s.",
+                retry_after.whole_seconds().max(1)
+            ),
+        ),
+        _ => Failure::new("locked", "The factor is locked after too many wrong codes."),
+    }
+}
+
 fn refusal(gate: Gate) -> Result<(), CoreError> {
     match gate {
         Gate::Open => Ok(()),
@@ -234,6 +253,8 @@ struct ChallengeJudgeRule {
     policy: Policy,
     code: String,
     now: OffsetDateTime,
+    /// Builds the events the settlement carries (written in its transaction).
+    events: EventMaker,
 }
 
 impl ChallengeJudgeRule {
@@ -289,15 +310,69 @@ impl ChallengeJudgeRule {
             Judgement::Wrong => self.policy.throttle.enabled,
             Judgement::Right { totp_step } => self.policy.throttle.enabled || totp_step.is_some(),
         };
+        let attempt = |failure: Option<Failure>| Subject::Attempt {
+            user_id: factor.user_id.clone(),
+            factor: Some(FactorView::of(factor)),
+            challenge: Some(ChallengeView::of(challenge)),
+            proof: None,
+            failure,
+        };
+        let tenant = &challenge.tenant_id;
+        let events = match judgement {
+            Judgement::Right { .. } => {
+                self.events
+                    .make(tenant, EventKind::MfaSucceeded, attempt(None), now)?
+            }
+            Judgement::Wrong => {
+                let failure = Failure::new("invalid_code", "The code is not valid.");
+                let mut events =
+                    self.events
+                        .make(tenant, EventKind::MfaFailed, attempt(Some(failure)), now)?;
+                if reaches_cap(&self.policy.throttle, &factor.failures) {
+                    let locked = Subject::Factor(FactorView::of(factor));
+                    events.extend(self.events.make(
+                        tenant,
+                        EventKind::FactorLocked,
+                        locked,
+                        now,
+                    )?);
+                }
+                events
+            }
+        };
         Ok(Settlement {
             judgement,
             on_factor,
             max_attempts: self.policy.max_attempts,
+            events: events.into_boxed_slice(),
         })
     }
 }
 
+/// Whether one more wrong code on a factor with `seen` failures takes it to the cap.
+fn reaches_cap(t: &ThrottlePolicy, seen: &FailureCount) -> bool {
+    t.enabled && seen.consecutive.saturating_add(1) == t.cap
+}
+
 impl<S: Store> Service<S> {
+    /// The lock event of a wrong code that took a factor's count (`seen` before it) to
+    /// the cap; none otherwise.
+    fn lock_events(
+        &self,
+        factor: &Factor,
+        seen: &FailureCount,
+    ) -> Result<Vec<EventRecord>, CoreError> {
+        if reaches_cap(&self.policy.throttle, seen) {
+            self.event(
+                &factor.tenant_id,
+                EventKind::FactorLocked,
+                Subject::Factor(FactorView::of(factor)),
+            )
+        } else {
+            Ok(Vec::new())
+        }
+    }
+
     /// Refuses an attempt while the throttle holds these failures.
     fn admit(&self, failures: &FailureCount, now: OffsetDateTime) -> Result<(), CoreError> {
         refusal(self.policy.throttle.gate(failures, now))
@@ -350,7 +425,7 @@ impl<S: Store> Service<S> {
         factor: &Factor,
         mut judgement: Judgement,
         now: OffsetDateTime,
-    ) -> Result<Judgement, CoreError> {
+    ) -> Result<(Judgement, FailureCount), CoreError> {
         let enabled = self.policy.throttle.enabled;
         let mut seen = factor.failures;
         for _ in 0..SETTLE_ATTEMPTS {
@@ -370,7 +445,7 @@ impl<S: Store> Service<S> {
                     )
                     .await?
             {
-                return Ok(judgement);
+                return Ok((judgement, seen));
             }
             // Nothing changed: the step was used meanwhile (a replay), or the count moved.
             let fresh = self
@@ -450,28 +525,59 @@ impl<S: Store> Service<S> {
             policy: self.policy,
             code: code.to_owned(),
             now,
+            events: self.event_maker(),
         };
         let judge: ChallengeJudge = Box::new(move |c: &Challenge, f: &Factor| rule.judge(c, f));
-        match self.store.verify_challenge(tenant, id, now, judge).await? {
-            Verification::Missing => Err(CoreError::not_found(
-                crate::error::Entity::Challenge,
-                id.as_str(),
-            )),
-            Verification::Contended => Err(lost_race()),
+        // A challenge that is missing (or contended) has no factor type to count under.
+        let (kind, result) = match self.store.verify_challenge(tenant, id, now, judge).await? {
+            Verification::Missing => {
+                return Err(CoreError::not_found(
+                    crate::error::Entity::Challenge,
+                    id.as_str(),
+                ));
+            }
+            Verification::Contended => return Err(lost_race()),
             Verification::Judged {
+                challenge,
+                factor,
+                verdict: Verdict::Refuse(e @ (CoreError::Throttled { .. } | CoreError::Locked)),
+            } => {
+                // Refused unjudged: nothing changed, so the event is written on its own.
+                let subject = Subject::Attempt {
+                    user_id: factor.user_id.clone(),
+                    factor: Some(FactorView::of(&factor)),
+                    challenge: Some(ChallengeView::of(&challenge)),
+                    proof: None,
+                    failure: Some(refusal_failure(&e)),
+                };
+                self.record_refusal(tenant, EventKind::MfaThrottled, subject)
+                    .await?;
+                (factor.details.factor_type(), Err(e))
+            }
+            Verification::Judged {
+                factor,
                 verdict: Verdict::Refuse(e),
                 ..
-            } => Err(e),
+            } => (factor.details.factor_type(), Err(e)),
             Verification::Judged {
                 challenge,
                 factor,
                 verdict: Verdict::Settle(s),
-            } => Ok((
-                challenge,
-                factor.details.factor_type(),
-                matches!(s.judgement, Judgement::Right { .. }),
-            )),
-        }
+            } => {
+                let kind = factor.details.factor_type();
+                let right = matches!(s.judgement, Judgement::Right { .. });
+                (kind, Ok((*challenge, kind, right)))
+            }
+        };
+        self.observe(Event::Verification {
+            credential: Credential::Factor(kind),
+            outcome: match &result {
+                Ok((_, _, true)) => Outcome::Valid,
+                Ok((_, _, false)) => Outcome::Invalid,
+                Err(e) => Outcome::of_error(e),
+            },
+        });
+        result
     }
 
     // ---- FusionAuth codes ------------------------------------------------------------
@@ -481,6 +587,48 @@ impl<S: Store> Service<S> {
     /// code is `Ok(None)` and counts against every factor it was judged for, the user and
     /// the open sent codes.
     pub(crate) async fn judge(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+        candidates: Vec<Candidate<'_>>,
+        methods: &[Factor],
+        code: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<Judged>, CoreError> {
+        let result = self
+            .judge_code(tenant, user, candidates, methods, code, now)
+            .await;
+        if let Err(e @ (CoreError::Throttled { .. } | CoreError::Locked)) = &result {
+            // Refused unjudged: nothing changed, so the event is written on its own.
+            let subject = Subject::Attempt {
+                user_id: Some(user.clone()),
+                factor: None,
+                challenge: None,
+                proof: None,
+                failure: Some(refusal_failure(e)),
+            };
+            self.record_refusal(tenant, EventKind::MfaThrottled, subject)
+                .await?;
+        }
+        let credential = match &result {
+            Ok(Some(Judged::Totp(f))) => Credential::Factor(f.details.factor_type()),
+            Ok(Some(Judged::Sent(_))) => Credential::SentCode,
+            Ok(Some(Judged::Recovery)) => Credential::RecoveryCode,
+            Ok(None) | Err(_) => Credential::Any,
+        };
+        let outcome = match &result {
+            Ok(Some(_)) => Outcome::Valid,
+            Ok(None) => Outcome::Invalid,
+            Err(e) => Outcome::of_error(e),
+        };
+        self.observe(Event::Verification {
+            credential,
+            outcome,
+        });
+        result
+    }
+
+    async fn judge_code(
         &self,
         tenant: &TenantId,
         user: &UserId,
@@ -580,7 +728,7 @@ impl<S: Store> Service<S> {
                 let right = Judgement::Right {
                     totp_step: Some(step),
                 };
-                match self.settle_factor(f, right, now).await? {
+                match self.settle_factor(f, right, now).await?.0 {
                     Judgement::Right { .. } => Some(Judged::Totp(Box::new(f.clone()))),
                     Judgement::Wrong => None,
                 }
@@ -595,11 +743,18 @@ impl<S: Store> Service<S> {
                     .await?
                     .then_some(Judged::Sent(sent))
             }
-            Match::Recovery(digest) => self
-                .store
-                .consume_recovery_code(tenant, user, &digest)
-                .await?
-                .then_some(Judged::Recovery),
+            Match::Recovery(digest) => {
+                let remaining = self.store.recovery_codes(tenant, user).await?.len();
+                let subject = Subject::RecoveryCodes {
+                    user_id: user.clone(),
+                    count: u32::try_from(remaining.saturating_sub(1)).unwrap_or(u32::MAX),
+                };
+                let events = self.event(tenant, EventKind::RecoveryCodeUsed, subject)?;
+                self.store
+                    .consume_recovery_code(tenant, user, &digest, &events)
+                    .await?
+                    .then_some(Judged::Recovery)
+            }
         };
         self.settle_user(tenant, user, user_count.as_ref(), used.is_some(), now)
             .await?;
@@ -623,7 +778,11 @@ impl<S: Store> Service<S> {
                 .await?;
         }
         for f in factors {
-            self.settle_factor(f, Judgement::Wrong, now).await?;
+            let (_, seen) = self.settle_factor(f, Judgement::Wrong, now).await?;
+            let locked = self.lock_events(f, &seen)?;
+            if !locked.is_empty() {
+                self.store.record_events(&locked).await?;
+            }
         }
         self.settle_user(tenant, user, user_count, false, now).await
     }
@@ -681,15 +840,44 @@ impl<S: Store> Service<S> {
             .await?
         {
             None => {
+                let subject = Subject::Attempt {
+                    user_id: Some(login.user_id.clone()),
+                    factor: None,
+                    challenge: None,
+                    proof: None,
+                    failure: Some(Failure::new("invalid_code", "The code is not valid.")),
+                };
+                let events = self.event(tenant, EventKind::LoginFailed, subject)?;
                 self.store
-                    .fail_login(tenant, &login.id_digest, max, now)
+                    .fail_login(tenant, &login.id_digest, max, now, &events)
                     .await?;
                 Err(CoreError::InvalidCode)
             }
             Some(judged) => {
+                let (factor, proof) = match &judged {
+                    Judged::Totp(f) => (Some(FactorView::of(f)), LoginProof::Totp),
+                    Judged::Sent(sent) => (
+                        sent.payload.as_deref().and_then(|by| {
+                            methods
+                                .iter()
+                                .find(|m| m.method_id.as_ref().is_some_and(|id| id.as_str() == by))
+                                .map(FactorView::of)
+                        }),
+                        LoginProof::SentCode,
+                    ),
+                    Judged::Recovery => (None, LoginProof::RecoveryCode),
+                };
+                let subject = Subject::Attempt {
+                    user_id: Some(login.user_id.clone()),
+                    factor,
+                    challenge: None,
+                    proof: Some(proof),
+                    failure: None,
+                };
+                let events = self.event(tenant, EventKind::LoginSucceeded, subject)?;
                 if self
                     .store
-                    .consume_login(tenant, &login.id_digest, max, now)
+                    .consume_login(tenant, &login.id_digest, max, now, &events)
                     .await?
                 {
                     Ok(judged)

@@ -25,6 +25,10 @@ pub struct ConsoleEmail;
 
 #[async_trait]
 impl EmailSender for ConsoleEmail {
+    fn provider(&self) -> &'static str {
+        "console"
+    }
+
     async fn send(&self, to: &str, subject: &str, body: &str) -> Result<(), String> {
         tracing::warn!(
             to_domain = %recipient_domain(to),
@@ -419,6 +423,10 @@ impl Drop for Inner {
 
 #[async_trait]
 impl EmailSender for SmtpEmail {
+    fn provider(&self) -> &'static str {
+        "smtp"
+    }
+
     async fn send(&self, to: &str, subject: &str, body: &str) -> Result<(), String> {
         let to: Mailbox = to
             .parse()

@@ -31,6 +31,10 @@ pub struct ConsoleSms;
 
 #[async_trait]
 impl SmsSender for ConsoleSms {
+    fn provider(&self) -> &'static str {
+        "console"
+    }
+
     async fn send(&self, to: &PhoneNumber, body: &str) -> Result<(), String> {
         tracing::warn!(
             to = %to.as_str(),
@@ -87,6 +91,10 @@ impl TwilioSms {
 
 #[async_trait]
 impl SmsSender for TwilioSms {
+    fn provider(&self) -> &'static str {
+        "twilio"
+    }
+
     async fn send(&self, to: &PhoneNumber, body: &str) -> Result<(), String> {
         let resp = self
             .client
@@ -158,6 +166,10 @@ pub fn webhook_signature(secret: &[u8], unix_secs: i64, body: &[u8]) -> String {
 
 #[async_trait]
 impl SmsSender for WebhookSms {
+    fn provider(&self) -> &'static str {
+        "webhook"
+    }
+
     async fn send(&self, to: &PhoneNumber, body: &str) -> Result<(), String> {
         let payload = serde_json::to_vec(&serde_json::json!({ "to": to.as_str(), "body": body }))
             .map_err(|e| format!("webhook body: {e}"))?;

@@ -177,6 +177,24 @@ pub struct Config {
     pub requests: crate::edge::RequestLimits,
     /// `MFAD_RATE_LIMIT_PER_KEY`, `MFAD_RATE_LIMIT_PER_ADDRESS`, `MFAD_TRUSTED_PROXY_HEADER`.
     pub rate_limits: crate::rate_limit::RateLimitConfig,
+    /// `MFAD_ADMIN_LISTEN` (default: none): a second listener for `/metrics`, `/health`
+    /// and `/ready`; when set, `/metrics` is served there only.
+    pub admin_listen: Option<SocketAddr>,
+    /// `MFAD_SHUTDOWN_GRACE_SECS` (default 20, at most 3600): on SIGTERM or SIGINT, how
+    /// long requests already accepted may take to finish before they are cut.
+    pub shutdown_grace: Duration,
+    /// `MFAD_EVENTS`, `MFAD_EVENT_RETENTION_DAYS`: audit events (issue 12).
+    pub events: EventsConfig,
+}
+
+/// Audit events and their retention (docs/EVENTS.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EventsConfig {
+    /// `MFAD_EVENTS` = `on` (default) | `off`. Off records no events at all: only for
+    /// measuring what they cost (docs/BENCHMARKS.md), never for production.
+    pub enabled: bool,
+    /// `MFAD_EVENT_RETENTION_DAYS` (default 90, 1–3650): older events are purged.
+    pub retention: Duration,
 }
 
 /// Brute-force throttling (see `mfad_core::verify::ThrottlePolicy`).
@@ -495,7 +513,32 @@ impl Config {
             per_address: rate("MFAD_RATE_LIMIT_PER_ADDRESS", "20/100")?,
             proxy_header,
         };
+        let retention_days = parse("MFAD_EVENT_RETENTION_DAYS", 90)?;
+        if retention_days == 0 || retention_days > 3650 {
+            return Err(err(
+                "MFAD_EVENT_RETENTION_DAYS",
+                "must be between 1 and 3650",
+            ));
+        }
+        let events = EventsConfig {
+            enabled: bool_var("MFAD_EVENTS", true)?,
+            retention: Duration::from_secs(retention_days * 86_400),
+        };
+        let admin_listen =
+            match var("MFAD_ADMIN_LISTEN") {
+                None => None,
+                Some(a) => Some(a.trim().parse().map_err(|_| {
+                    err("MFAD_ADMIN_LISTEN", format!("not an address:port: {a:?}"))
+                })?),
+            };
+        let grace = parse("MFAD_SHUTDOWN_GRACE_SECS", 20)?;
+        if grace > 3600 {
+            return Err(err("MFAD_SHUTDOWN_GRACE_SECS", "must be at most 3600"));
+        }
         Ok(Config {
+            events,
+            admin_listen,
+            shutdown_grace: Duration::from_secs(grace),
             connections,
             requests,
             rate_limits,
@@ -707,6 +750,52 @@ mod tests {
             ("MFAD_SMS_COOLDOWN_SECS", "100000"),
             ("MFAD_SMS_ALLOWED_COUNTRIES", "USA"),
             ("MFAD_SMS_DENIED_COUNTRIES", "XX"),
+        ] {
+            let e = load(&[(k, v)]).unwrap_err().to_string();
+            assert!(e.starts_with(k), "{e}");
+        }
+    }
+
+    #[test]
+    fn master_keys_come_from_exactly_one_variable_and_idempotency_ttl_is_bounded() {
+        let c = load(&[("MFAD_MASTER_KEYS", "a:00")]).unwrap();
+        assert!(matches!(
+            c.master_key,
+            MasterKeySource::Inline("MFAD_MASTER_KEYS", _)
+        ));
+        let c = load(&[("MFAD_MASTER_KEYS_FILE", "/k")]).unwrap();
+        assert!(matches!(
+            c.master_key,
+            MasterKeySource::File("MFAD_MASTER_KEYS_FILE", _)
+        ));
+        let e = load(&[("MFAD_MASTER_KEYS", "a:00"), ("MFAD_MASTER_KEY", "00")]).unwrap_err();
+        assert!(e.to_string().contains("set one of"), "{e}");
+        assert_eq!(
+            load(&[]).unwrap().idempotency_ttl,
+            Duration::from_secs(86_400)
+        );
+        assert_eq!(
+            load(&[("MFAD_IDEMPOTENCY_TTL_SECS", "0")])
+                .unwrap()
+                .idempotency_ttl,
+            Duration::ZERO
+        );
+        assert!(load(&[("MFAD_IDEMPOTENCY_TTL_SECS", "604801")]).is_err());
+    }
+
+    #[test]
+    fn events_are_on_with_90_days_retention_by_default() {
+        let c = load(&[]).unwrap();
+        assert!(c.events.enabled);
+        assert_eq!(c.events.retention, Duration::from_secs(90 * 86_400));
+        let c = load(&[("MFAD_EVENTS", "off"), ("MFAD_EVENT_RETENTION_DAYS", "7")]).unwrap();
+        assert!(!c.events.enabled);
+        assert_eq!(c.events.retention, Duration::from_secs(7 * 86_400));
+        for (k, v) in [
+            ("MFAD_EVENT_RETENTION_DAYS", "0"),
+            ("MFAD_EVENT_RETENTION_DAYS", "3651"),
+            ("MFAD_EVENT_RETENTION_DAYS", "forever"),
+            ("MFAD_EVENTS", "some"),
         ] {
             let e = load(&[(k, v)]).unwrap_err().to_string();
             assert!(e.starts_with(k), "{e}");

@@ -104,6 +104,14 @@ fn api_key_token(req: &Request) -> Option<String> {
         .map(str::to_owned)
 }
 
+/// The public id part of an API key token (`sk_<id>_<secret>`), as authentication parses it.
+fn public_id(token: &str) -> &str {
+    token
+        .strip_prefix("sk_")
+        .and_then(|rest| rest.split_once('_'))
+        .map_or("", |(id, _)| id)
+}
+
 /// Gives a claim back if the request is dropped before it answers (its deadline passed,
 /// or the client went away), so a retry need not wait for the lease to lapse.
 struct Claim {
@@ -149,11 +157,8 @@ pub async fn honour(State(state): State<AppState>, req: Request, next: Next) -> 
     let Ok(tenant) = state.service.authenticate(&token).await else {
         return next.run(req).await;
     };
-    // The key's public id (`sk_<id>`), never its secret.
-    let caller = token
-        .rsplit_once('_')
-        .map_or("", |(public, _)| public)
-        .to_owned();
+    // The key's public id, never any of its secret.
+    let caller = public_id(&token).to_owned();
     let method = req.method().as_str().to_owned();
     let path = req
         .uri()
@@ -287,5 +292,10 @@ mod tests {
         );
         assert_eq!(api_key_token(&req(&["Bearer eyJ.x.y"])), None);
         assert_eq!(api_key_token(&req(&[])), None);
+        assert_eq!(
+            public_id("sk_01ABC_se_cr_et"),
+            "01ABC",
+            "never any of the secret"
+        );
     }
 }

@@ -4,9 +4,11 @@
 pub mod config;
 pub mod edge;
 pub mod error;
+pub mod events;
 pub mod extract;
 pub mod idempotency;
 pub mod jwt;
+pub mod metrics;
 pub mod openapi;
 pub mod rate_limit;
 pub mod routes;

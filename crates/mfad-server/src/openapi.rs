@@ -6,7 +6,7 @@
 //! without being documented, nor documented at a path it is not served on. The request and
 //! response schemas are the documentation-only types of `routes::*::schema`; CI's
 //! schemathesis run (`scripts/schemathesis.sh`) checks every answer of the running binary
-//! against them, and `tests/it/workos/openapi.rs` compares the document with the
+//! against them, and `tests/it/ops/openapi.rs` compares the document with the
 //! checked-in copy.
 //!
 //! # How to add a route to the contract

@@ -122,23 +122,40 @@ impl RateLimits {
     }
 
     /// `Err(seconds to wait)` when this request is over a limit.
-    fn check(&self, req: &Request) -> Result<(), u64> {
+    /// `Err((scope, retry_after_secs))` when a bucket is empty; the scope is a metrics
+    /// label (`api_key` or `address`).
+    fn check(&self, req: &Request) -> Result<(), (&'static str, u64)> {
         let wait = |not_until: governor::NotUntil<_>| {
             let d: Duration = not_until.wait_time_from(self.clock.now());
             d.as_secs() + u64::from(d.subsec_nanos() > 0)
         };
         if let (Some(limiter), Some(id)) = (&self.per_key, api_key_id(req.headers())) {
-            limiter.check_key(&id).map_err(wait)?;
+            limiter.check_key(&id).map_err(|n| ("api_key", wait(n)))?;
         }
         if let Some(limiter) = &self.per_address
             && unauthenticated(req.uri().path())
         {
-            limiter.check_key(&self.client_address(req)).map_err(wait)?;
+            limiter
+                .check_key(&self.client_address(req))
+                .map_err(|n| ("address", wait(n)))?;
         }
         Ok(())
     }
 
     fn client_address(&self, req: &Request) -> IpAddr {
+        let ip = self.client_ip(req).unwrap_or(IpAddr::from([0, 0, 0, 0]));
+        match ip {
+            IpAddr::V6(v6) => {
+                let prefix = u128::from(v6) & !((1u128 << 64) - 1);
+                IpAddr::V6(Ipv6Addr::from(prefix))
+            }
+            v4 => v4,
+        }
+    }
+
+    /// The client's address: the last entry of the trusted proxy's header when one is
+    /// configured and present, else the connection's peer.
+    pub fn client_ip(&self, req: &Request) -> Option<IpAddr> {
         let forwarded = self
             .proxy_header
             .as_ref()
@@ -150,14 +167,7 @@ impl RateLimits {
             .extensions()
             .get::<ConnectInfo<SocketAddr>>()
             .map(|c| c.0.ip());
-        let ip = forwarded.or(peer).unwrap_or(IpAddr::from([0, 0, 0, 0]));
-        match ip {
-            IpAddr::V6(v6) => {
-                let prefix = u128::from(v6) & !((1u128 << 64) - 1);
-                IpAddr::V6(Ipv6Addr::from(prefix))
-            }
-            v4 => v4,
-        }
+        forwarded.or(peer)
     }
 }
 
@@ -188,7 +198,8 @@ fn api_key_id(headers: &HeaderMap) -> Option<String> {
 pub async fn limit(State(state): State<AppState>, req: Request, next: Next) -> Response {
     match state.rates.check(&req) {
         Ok(()) => next.run(req).await,
-        Err(retry_after) => {
+        Err((scope, retry_after)) => {
+            state.metrics.rate_limited(scope);
             EdgeError::RateLimited { retry_after }.render(Api::of(req.uri().path()))
         }
     }
@@ -242,7 +253,7 @@ mod tests {
         let keyed = req("sk_01a_s", "/auth/factors/x", "1.1.1.1");
         assert!(limits.check(&keyed).is_ok());
         assert!(limits.check(&keyed).is_ok());
-        assert!(limits.check(&keyed).unwrap_err() >= 1);
+        assert!(limits.check(&keyed).unwrap_err().1 >= 1);
         assert!(
             limits
                 .check(&req("sk_01b_s", "/auth/factors/x", "1.1.1.1"))

@@ -221,14 +221,20 @@ pub fn build_service(
             .unwrap_or(time::Duration::ZERO),
         throttle: throttle_policy(&config.throttle),
     };
-    Ok(Service::new(db.shared(), keyring, clock, sms, policy)
+    let service = Service::new(db.shared(), keyring, clock, sms, policy)
         .with_email(email_sender(config)?)
         .with_send_limits(config.send_limits.clone())
+        .with_event_encoder(Arc::new(crate::events::WorkosPayload))
         .with_idempotency(mfad_core::idempotency::IdempotencyPolicy {
             ttl: time::Duration::try_from(config.idempotency_ttl)
                 .unwrap_or(time::Duration::hours(24)),
             ..Default::default()
-        }))
+        });
+    Ok(if config.events.enabled {
+        service
+    } else {
+        service.without_events()
+    })
 }
 
 /// Refuses to go on when a master key that still seals values is not configured, naming
@@ -275,13 +281,22 @@ fn throttle_policy(t: &ThrottleConfig) -> ThrottlePolicy {
 #[derive(Debug)]
 pub struct Application {
     listener: TcpListener,
+    admin: Option<TcpListener>,
     state: AppState,
     connections: crate::serve::ConnectionLimits,
+    event_retention: Duration,
+    shutdown_grace: Duration,
 }
 
 impl Application {
     /// Opens everything and binds the listener (port 0 picks a free port).
     pub async fn build(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Application> {
+        if !config.events.enabled {
+            tracing::warn!(
+                "MFAD_EVENTS=off: NO AUDIT EVENTS ARE RECORDED. This is for measuring what \
+                 events cost only; never run production like this."
+            );
+        }
         if !config.throttle.enabled {
             tracing::warn!(
                 "MFAD_THROTTLE=off: WRONG CODES ARE NEVER THROTTLED OR CAPPED. This is for load \
@@ -292,23 +307,36 @@ impl Application {
         if config.auto_migrate {
             db.migrate().await.context("applying migrations")?;
         }
-        let service = Arc::new(build_service(config, db, clock)?);
+        let metrics = Arc::new(crate::metrics::Metrics::new());
+        let service = Arc::new(build_service(config, db, clock)?.with_metrics(metrics.clone()));
         require_master_keys(&service).await?;
         let jwt = Arc::new(load_jwt_keys(config, &service).await?);
         let ready = Arc::new(AtomicBool::new(service.store().ping().await.is_ok()));
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("binding {}", config.listen))?;
+        let admin = match config.admin_listen {
+            None => None,
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("binding MFAD_ADMIN_LISTEN {addr}"))?,
+            ),
+        };
         Ok(Application {
             listener,
+            admin,
+            shutdown_grace: config.shutdown_grace,
             state: AppState {
                 service,
                 ready,
                 jwt,
                 limits: config.requests,
                 rates: Arc::new(crate::rate_limit::RateLimits::new(&config.rate_limits)),
+                metrics,
             },
             connections: config.connections,
+            event_retention: config.events.retention,
         })
     }
 
@@ -317,13 +345,18 @@ impl Application {
         self.listener.local_addr()
     }
 
+    /// The bound address of the admin listener, if one is configured.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin.as_ref().and_then(|l| l.local_addr().ok())
+    }
+
     /// The shared state (for tests that inspect the service).
     pub fn state(&self) -> &AppState {
         &self.state
     }
 
-    /// Serves until `shutdown` resolves, then drains in-flight requests and closes the
-    /// database.
+    /// Serves until `shutdown` resolves; then stops accepting, lets requests already
+    /// accepted finish (at most `MFAD_SHUTDOWN_GRACE_SECS`), and closes the database.
     pub async fn run_until(
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
@@ -331,13 +364,16 @@ impl Application {
         let probe = tokio::spawn(probe_database(self.state.clone()));
         let jwt_reload = tokio::spawn(reload_jwt_keys(self.state.clone()));
         let rates = self.state.rates.clone();
-        let prune = tokio::spawn(async move {
+        let metrics = self.state.metrics.clone();
+        let upkeep = tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(10));
             loop {
                 tick.tick().await;
                 rates.prune();
+                metrics.upkeep();
             }
         });
+        let event_purge = tokio::spawn(purge_events(self.state.clone(), self.event_retention));
         let service = self.state.service.clone();
         let purge = tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(60));
@@ -348,17 +384,76 @@ impl Application {
                 }
             }
         });
-        let app = crate::routes::app(self.state.clone());
-        // In-flight requests get their handler deadline (and a second) to finish.
-        let drain = self.state.limits.request_timeout + Duration::from_secs(1);
+        // One signal, two listeners.
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            shutdown.await;
+            let _ = stop.send(true);
+        });
+        let signal = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+            let _ = rx.wait_for(|stop| *stop).await;
+        };
+        let grace = self.shutdown_grace;
+        let admin = self.admin.map(|listener| {
+            let app = crate::routes::admin(self.state.clone());
+            tokio::spawn(crate::serve::serve(
+                listener,
+                app,
+                self.connections,
+                signal(stopped.clone()),
+                grace,
+            ))
+        });
+        let app = crate::routes::app_with_metrics(self.state.clone(), admin.is_none());
         let result =
-            crate::serve::serve(self.listener, app, self.connections, shutdown, drain).await;
+            crate::serve::serve(self.listener, app, self.connections, signal(stopped), grace).await;
+        if let Some(admin) = admin {
+            match admin.await {
+                Ok(Err(e)) => tracing::warn!(error = %e, "admin listener failed"),
+                Err(e) => tracing::warn!(error = %e, "admin listener task failed"),
+                Ok(Ok(())) => {}
+            }
+        }
         probe.abort();
         jwt_reload.abort();
-        prune.abort();
+        upkeep.abort();
         purge.abort();
+        event_purge.abort();
         self.state.service.store().close().await;
+        tracing::info!("stopped");
         result.context("serving HTTP")
+    }
+}
+
+/// Events purged per statement: small batches keep each delete short, so requests
+/// writing events never wait long behind one.
+const EVENT_PURGE_BATCH: u32 = 500;
+
+/// Deletes events older than the retention, once a minute, in batches until none is left.
+async fn purge_events(state: AppState, retention: Duration) {
+    let retention = time::Duration::try_from(retention).unwrap_or(time::Duration::days(90));
+    let mut tick = tokio::time::interval(Duration::from_secs(60));
+    loop {
+        tick.tick().await;
+        loop {
+            match state
+                .service
+                .purge_events(retention, EVENT_PURGE_BATCH)
+                .await
+            {
+                Ok(n) if n == u64::from(EVENT_PURGE_BATCH) => tokio::task::yield_now().await,
+                Ok(n) => {
+                    if n > 0 {
+                        tracing::info!(purged = n, "old events purged");
+                    }
+                    break;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "purging old events failed; retrying next minute");
+                    break;
+                }
+            }
+        }
     }
 }
 

@@ -21,4 +21,6 @@ pub struct AppState {
     pub limits: crate::edge::RequestLimits,
     /// This node's request rate buckets.
     pub rates: Arc<crate::rate_limit::RateLimits>,
+    /// This server's metrics (also the service's outcome port).
+    pub metrics: Arc<crate::metrics::Metrics>,
 }

@@ -2,6 +2,7 @@
 
 use mfad_core::clock::unix_ms;
 use mfad_core::error::StoreError;
+use mfad_core::events::EventRecord;
 use mfad_core::ids::{ChallengeId, TenantId};
 use mfad_core::model::{Challenge, Factor};
 use mfad_core::store::{AttemptOutcome, SuccessOutcome};
@@ -11,8 +12,14 @@ use crate::rows::{ChallengeWithFactorRow, insert_challenge};
 use crate::sql::{Sql, sql};
 use crate::store::{Backend, SqlStore};
 
-pub(crate) async fn insert<B: Backend>(s: &SqlStore<B>, c: &Challenge) -> Result<(), StoreError> {
-    insert_challenge(c).execute(s.write()).await.map(|_| ())
+pub(crate) async fn insert<B: Backend>(
+    s: &SqlStore<B>,
+    c: &Challenge,
+    events: &[EventRecord],
+) -> Result<(), StoreError> {
+    crate::events::change(s, insert_challenge(c), events, |n| n == 1)
+        .await
+        .map(|_| ())
 }
 
 /// The read of a challenge with its factor (columns of [`ChallengeWithFactorRow`]).
@@ -68,10 +75,10 @@ pub(crate) async fn record_failure<B: Backend>(
     id: &ChallengeId,
     max_attempts: u32,
     now: OffsetDateTime,
+    events: &[EventRecord],
 ) -> Result<AttemptOutcome, StoreError> {
-    let n = record_failure_sql(tenant, id, max_attempts, now)
-        .execute(s.write())
-        .await?;
+    let q = record_failure_sql(tenant, id, max_attempts, now);
+    let n = crate::events::change(s, q, events, |n| n == 1).await?;
     Ok(if n == 1 {
         AttemptOutcome::Counted
     } else {
@@ -104,10 +111,10 @@ pub(crate) async fn record_success<B: Backend>(
     id: &ChallengeId,
     max_attempts: u32,
     now: OffsetDateTime,
+    events: &[EventRecord],
 ) -> Result<SuccessOutcome, StoreError> {
-    let n = record_success_sql(tenant, id, max_attempts, now)
-        .execute(s.write())
-        .await?;
+    let q = record_success_sql(tenant, id, max_attempts, now);
+    let n = crate::events::change(s, q, events, |n| n == 1).await?;
     Ok(if n == 1 {
         SuccessOutcome::Verified
     } else {

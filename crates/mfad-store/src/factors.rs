@@ -2,6 +2,7 @@
 //! Their failure count and TOTP step are settled in `throttle.rs`.
 
 use mfad_core::error::StoreError;
+use mfad_core::events::EventRecord;
 use mfad_core::ids::{FactorId, TenantId, UserId};
 use mfad_core::model::{Challenge, Factor};
 use mfad_core::store::FactorScan;
@@ -15,13 +16,17 @@ pub(crate) async fn insert<B: Backend>(
     s: &SqlStore<B>,
     f: &Factor,
     first_challenge: Option<&Challenge>,
+    events: &[EventRecord],
 ) -> Result<(), StoreError> {
-    let Some(c) = first_challenge else {
+    if first_challenge.is_none() && events.is_empty() {
         return insert_factor(f).execute(s.write()).await.map(|_| ());
-    };
+    }
     let mut tx = s.begin().await?;
     insert_factor(f).execute(&mut tx).await?;
-    insert_challenge(c).execute(&mut tx).await?;
+    if let Some(c) = first_challenge {
+        insert_challenge(c).execute(&mut tx).await?;
+    }
+    crate::events::write(&mut tx, events).await?;
     tx.commit().await
 }
 
@@ -48,9 +53,13 @@ pub(crate) async fn delete<B: Backend>(
     s: &SqlStore<B>,
     tenant: &TenantId,
     id: &FactorId,
+    events: &[EventRecord],
 ) -> Result<bool, StoreError> {
     let mut tx = s.begin().await?;
     let deleted = delete_with_challenges(&mut tx, tenant, id, None).await?;
+    if deleted == 1 {
+        crate::events::write(&mut tx, events).await?;
+    }
     tx.commit().await?;
     Ok(deleted == 1)
 }

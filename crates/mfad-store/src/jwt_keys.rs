@@ -2,6 +2,7 @@
 
 use mfad_core::clock::{from_unix_ms, unix_ms};
 use mfad_core::error::StoreError;
+use mfad_core::events::EventRecord;
 use mfad_core::ids::{JwtKeyId, TenantId};
 use mfad_core::jwt_keys::{JwtKey, JwtKeyMaterial};
 use mfad_core::model::Tenant;
@@ -44,7 +45,11 @@ impl TryFrom<JwtKeyRow> for (JwtKey, Tenant) {
 }
 
 /// See [`mfad_core::store::Store::insert_jwt_keys`]: one transaction, all or none.
-pub(crate) async fn insert<B: Backend>(s: &SqlStore<B>, keys: &[JwtKey]) -> Result<(), StoreError> {
+pub(crate) async fn insert<B: Backend>(
+    s: &SqlStore<B>,
+    keys: &[JwtKey],
+    events: &[EventRecord],
+) -> Result<(), StoreError> {
     let mut tx = s.begin().await?;
     for k in keys {
         sql(
@@ -61,6 +66,7 @@ pub(crate) async fn insert<B: Backend>(s: &SqlStore<B>, keys: &[JwtKey]) -> Resu
         .execute(&mut tx)
         .await?;
     }
+    crate::events::write(&mut tx, events).await?;
     tx.commit().await
 }
 
@@ -77,10 +83,11 @@ pub(crate) async fn list<B: Backend>(s: &SqlStore<B>) -> Result<Vec<(JwtKey, Ten
 }
 
 /// See [`mfad_core::store::Store::delete_jwt_key`].
-pub(crate) async fn delete<B: Backend>(s: &SqlStore<B>, id: &JwtKeyId) -> Result<bool, StoreError> {
-    let n = sql("DELETE FROM jwt_keys WHERE id = $1")
-        .bind(id.as_str())
-        .execute(s.write())
-        .await?;
-    Ok(n == 1)
+pub(crate) async fn delete<B: Backend>(
+    s: &SqlStore<B>,
+    id: &JwtKeyId,
+    events: &[EventRecord],
+) -> Result<bool, StoreError> {
+    let q = sql("DELETE FROM jwt_keys WHERE id = $1").bind(id.as_str());
+    Ok(crate::events::change(s, q, events, |n| n == 1).await? == 1)
 }

@@ -2,6 +2,7 @@
 
 use mfad_core::clock::{from_unix_ms, unix_ms};
 use mfad_core::error::StoreError;
+use mfad_core::events::EventRecord;
 use mfad_core::ids::ApiKeyId;
 use mfad_core::model::{ApiKey, Tenant};
 use time::OffsetDateTime;
@@ -38,8 +39,9 @@ pub(crate) async fn ensure_tenant<B: Backend>(
 pub(crate) async fn insert_api_key<B: Backend>(
     s: &SqlStore<B>,
     k: &ApiKey,
+    events: &[EventRecord],
 ) -> Result<(), StoreError> {
-    sql(
+    let q = sql(
         "INSERT INTO api_keys (id, tenant_id, name, digest, created_at, revoked_at) \
          VALUES ($1, $2, $3, $4, $5, NULL)",
     )
@@ -47,10 +49,10 @@ pub(crate) async fn insert_api_key<B: Backend>(
     .bind(k.tenant_id.as_str())
     .bind(k.name.as_str())
     .bind(k.digest.as_slice())
-    .bind(unix_ms(k.created_at))
-    .execute(s.write())
-    .await
-    .map(|_| ())
+    .bind(unix_ms(k.created_at));
+    crate::events::change(s, q, events, |n| n == 1)
+        .await
+        .map(|_| ())
 }
 
 pub(crate) async fn get_api_key<B: Backend>(
@@ -94,11 +96,10 @@ pub(crate) async fn revoke_api_key<B: Backend>(
     s: &SqlStore<B>,
     id: &ApiKeyId,
     now: OffsetDateTime,
+    events: &[EventRecord],
 ) -> Result<bool, StoreError> {
-    let n = sql("UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+    let q = sql("UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
         .bind(unix_ms(now))
-        .bind(id.as_str())
-        .execute(s.write())
-        .await?;
-    Ok(n == 1)
+        .bind(id.as_str());
+    Ok(crate::events::change(s, q, events, |n| n == 1).await? == 1)
 }

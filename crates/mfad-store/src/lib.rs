@@ -10,6 +10,7 @@
 
 mod challenges;
 mod codes;
+mod events;
 mod factors;
 mod idempotency;
 mod jwt_keys;
@@ -18,6 +19,7 @@ mod last_used;
 mod lean_pool;
 mod logins;
 mod methods;
+mod migrations;
 mod postgres;
 mod rows;
 mod sealed;
@@ -102,6 +104,10 @@ pub trait Database: Store + Debug {
 
     /// Closes every connection (on SQLite, flushing the WAL).
     async fn close(&self);
+
+    /// The embedded migrations not applied (successfully) to the database, by version:
+    /// empty when the schema is current. Readiness (`GET /ready`) asks this.
+    async fn pending_migrations(&self) -> Result<Vec<i64>, StoreError>;
 
     /// The connection pools' gauges, for export as metrics (one entry per pool).
     fn pool_stats(&self) -> Vec<PoolStats>;

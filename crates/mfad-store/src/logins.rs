@@ -3,6 +3,7 @@
 
 use mfad_core::clock::{from_unix_ms, unix_ms};
 use mfad_core::error::StoreError;
+use mfad_core::events::EventRecord;
 use mfad_core::ids::{TenantId, UserId};
 use mfad_core::model::{LoginState, Trust};
 use time::OffsetDateTime;
@@ -133,6 +134,7 @@ pub(crate) async fn fail<B: Backend>(
     id_digest: &str,
     max_attempts: u32,
     now: OffsetDateTime,
+    events: &[EventRecord],
 ) -> Result<bool, StoreError> {
     let mut tx = s.begin().await?;
     let counted = sql("UPDATE two_factor_logins SET attempts = attempts + 1 \
@@ -155,6 +157,9 @@ pub(crate) async fn fail<B: Backend>(
     if closed > 0 {
         delete_login_code(&mut tx, tenant, id_digest).await?;
     }
+    if counted == 1 {
+        crate::events::write(&mut tx, events).await?;
+    }
     tx.commit().await?;
     Ok(counted == 1 && closed == 0)
 }
@@ -165,6 +170,7 @@ pub(crate) async fn consume<B: Backend>(
     id_digest: &str,
     max_attempts: u32,
     now: OffsetDateTime,
+    events: &[EventRecord],
 ) -> Result<bool, StoreError> {
     let mut tx = s.begin().await?;
     let consumed = sql("DELETE FROM two_factor_logins \
@@ -176,6 +182,9 @@ pub(crate) async fn consume<B: Backend>(
     .execute(&mut tx)
     .await?;
     delete_login_code(&mut tx, tenant, id_digest).await?;
+    if consumed == 1 {
+        crate::events::write(&mut tx, events).await?;
+    }
     tx.commit().await?;
     Ok(consumed == 1)
 }

@@ -3,6 +3,7 @@
 
 use mfad_core::clock::{from_unix_ms, unix_ms};
 use mfad_core::error::StoreError;
+use mfad_core::events::EventRecord;
 use mfad_core::ids::{FactorId, MethodId, TenantId, UserId};
 use mfad_core::model::{Factor, RecoveryCode};
 use time::OffsetDateTime;
@@ -165,6 +166,8 @@ pub(crate) async fn insert<B: Backend>(
     method: &Factor,
     recovery: &[RecoveryCode],
     now: OffsetDateTime,
+    events: &[EventRecord],
+    if_codes_stored: &[EventRecord],
 ) -> Result<bool, StoreError> {
     let Some(user) = method.user_id.as_ref() else {
         return Err(StoreError::Other(
@@ -176,8 +179,12 @@ pub(crate) async fn insert<B: Backend>(
     lock_user(&mut tx, tenant, user, now).await?;
     let first = count_methods(&mut tx, tenant, user).await? == 0;
     insert_factor(method).execute(&mut tx).await?;
+    crate::events::write(&mut tx, events).await?;
     if first {
         store_recovery_codes(&mut tx, tenant, user, recovery).await?;
+        if !recovery.is_empty() {
+            crate::events::write(&mut tx, if_codes_stored).await?;
+        }
     }
     tx.commit().await?;
     Ok(first && !recovery.is_empty())
@@ -189,6 +196,7 @@ pub(crate) async fn delete<B: Backend>(
     user: &UserId,
     only: Option<&FactorId>,
     now: OffsetDateTime,
+    events: &[EventRecord],
 ) -> Result<u64, StoreError> {
     let mut tx = s.begin().await?;
     lock_user(&mut tx, tenant, user, now).await?;
@@ -214,6 +222,9 @@ pub(crate) async fn delete<B: Backend>(
     if count_methods(&mut tx, tenant, user).await? == 0 {
         store_recovery_codes(&mut tx, tenant, user, &[]).await?;
     }
+    if deleted > 0 {
+        crate::events::write(&mut tx, events).await?;
+    }
     tx.commit().await?;
     Ok(deleted)
 }
@@ -224,10 +235,12 @@ pub(crate) async fn replace_recovery_codes<B: Backend>(
     user: &UserId,
     codes: &[RecoveryCode],
     now: OffsetDateTime,
+    events: &[EventRecord],
 ) -> Result<(), StoreError> {
     let mut tx = s.begin().await?;
     lock_user(&mut tx, tenant, user, now).await?;
     store_recovery_codes(&mut tx, tenant, user, codes).await?;
+    crate::events::write(&mut tx, events).await?;
     tx.commit().await
 }
 
@@ -250,12 +263,11 @@ pub(crate) async fn consume_recovery_code<B: Backend>(
     tenant: &TenantId,
     user: &UserId,
     digest: &[u8],
+    events: &[EventRecord],
 ) -> Result<bool, StoreError> {
-    let n = sql("DELETE FROM recovery_codes WHERE tenant_id = $1 AND user_id = $2 AND digest = $3")
+    let q = sql("DELETE FROM recovery_codes WHERE tenant_id = $1 AND user_id = $2 AND digest = $3")
         .bind(tenant.as_str())
         .bind(user.as_str())
-        .bind(digest)
-        .execute(s.write())
-        .await?;
-    Ok(n == 1)
+        .bind(digest);
+    Ok(crate::events::change(s, q, events, |n| n == 1).await? == 1)
 }

@@ -81,6 +81,10 @@ impl Backend for PgBackend {
         &self.pool
     }
 
+    fn migration_versions(&self) -> Vec<i64> {
+        crate::migrations::versions(&sqlx::migrate!("./migrations/postgres"))
+    }
+
     /// Applies the embedded PostgreSQL migrations (idempotent). Runs on a connection of its
     /// own, closed afterwards, so the session-level advisory lock that serialises
     /// concurrent migrators (one per database) is released even if a migration fails.

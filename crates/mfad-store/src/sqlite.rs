@@ -100,6 +100,10 @@ impl Backend for SqliteBackend {
         op
     }
 
+    fn migration_versions(&self) -> Vec<i64> {
+        crate::migrations::versions(&MIGRATOR)
+    }
+
     /// Applies the embedded SQLite migrations (idempotent).
     async fn migrate(&self) -> Result<(), StoreError> {
         // A pool of one connection of its own (sqlx's migrator takes a pool), closed after.

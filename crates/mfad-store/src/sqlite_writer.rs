@@ -233,6 +233,10 @@ fn verify_one(conn: &Connection, job: &mut Job) -> Result<Verification, StoreErr
         if execute(conn, &on_challenge)? != 1 {
             continue;
         }
+        // The verification's events, in the transaction of its outcome.
+        for e in &settlement.events {
+            execute(conn, &crate::events::insert_sql(e))?;
+        }
         return Ok(judged(challenge, factor, Verdict::Settle(settlement)));
     }
     Ok(Verification::Contended)

@@ -7,6 +7,7 @@ use std::fmt::Debug;
 use std::future::Future;
 
 use mfad_core::error::StoreError;
+use mfad_core::events::{EventRecord, EventScan};
 use mfad_core::idempotency::{ClaimOutcome, IdempotencyClaim};
 use mfad_core::ids::{ApiKeyId, ChallengeId, FactorId, JwtKeyId, MethodId, TenantId, UserId};
 use mfad_core::jwt_keys::JwtKey;
@@ -24,8 +25,8 @@ use crate::lean_pool::{LeanPool, LeanTransaction, PoolStats};
 use crate::sql::SqlDb;
 use crate::sqlite_writer::SqliteWriter;
 use crate::{
-    Database, challenges, codes, factors, idempotency, jwt_keys, keys, last_used, logins, methods,
-    sealed, send_limits, throttle, verify, webauthn,
+    Database, challenges, codes, events, factors, idempotency, jwt_keys, keys, last_used, logins,
+    methods, sealed, send_limits, throttle, verify, webauthn,
 };
 
 /// What a backend supplies: its database, where reads and writes go, and the limits every
@@ -48,6 +49,9 @@ pub(crate) trait Backend: Debug + Send + Sync + 'static {
 
     /// Applies the backend's embedded migrations.
     fn migrate(&self) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The versions of the backend's embedded migrations.
+    fn migration_versions(&self) -> Vec<i64>;
 
     /// The thread that runs whole verifications on a connection of its own (SQLite on a
     /// file); without one, the store verifies optimistically over the pools.
@@ -95,6 +99,15 @@ impl<B: Backend> Database for SqlStore<B> {
         self.write().close().await;
     }
 
+    async fn pending_migrations(&self) -> Result<Vec<i64>, StoreError> {
+        self.backend
+            .guard(crate::migrations::pending(
+                self,
+                self.backend.migration_versions(),
+            ))
+            .await
+    }
+
     fn pool_stats(&self) -> Vec<PoolStats> {
         let (read, write) = (self.read().stats(), self.write().stats());
         if std::ptr::eq(self.read(), self.write()) {
@@ -113,8 +126,8 @@ impl<B: Backend> Store for SqlStore<B> {
     async fn ensure_tenant(&self, t: &Tenant) -> Result<Tenant, StoreError> {
         self.backend.guard(keys::ensure_tenant(self, t)).await
     }
-    async fn insert_api_key(&self, k: &ApiKey) -> Result<(), StoreError> {
-        self.backend.guard(keys::insert_api_key(self, k)).await
+    async fn insert_api_key(&self, k: &ApiKey, ev: &[EventRecord]) -> Result<(), StoreError> {
+        self.backend.guard(keys::insert_api_key(self, k, ev)).await
     }
     async fn get_api_key(&self, id: &ApiKeyId) -> Result<Option<ApiKey>, StoreError> {
         self.backend.guard(keys::get_api_key(self, id)).await
@@ -122,37 +135,52 @@ impl<B: Backend> Store for SqlStore<B> {
     async fn list_api_keys(&self) -> Result<Vec<(ApiKey, Tenant)>, StoreError> {
         self.backend.guard(keys::list_api_keys(self)).await
     }
-    async fn revoke_api_key(&self, id: &ApiKeyId, now: OffsetDateTime) -> Result<bool, StoreError> {
+    async fn revoke_api_key(
+        &self,
+        id: &ApiKeyId,
+        now: OffsetDateTime,
+        ev: &[EventRecord],
+    ) -> Result<bool, StoreError> {
         self.backend
-            .guard(keys::revoke_api_key(self, id, now))
+            .guard(keys::revoke_api_key(self, id, now, ev))
             .await
     }
 
-    async fn insert_jwt_keys(&self, keys: &[JwtKey]) -> Result<(), StoreError> {
-        self.backend.guard(jwt_keys::insert(self, keys)).await
+    async fn insert_jwt_keys(&self, keys: &[JwtKey], ev: &[EventRecord]) -> Result<(), StoreError> {
+        self.backend.guard(jwt_keys::insert(self, keys, ev)).await
     }
     async fn list_jwt_keys(&self) -> Result<Vec<(JwtKey, Tenant)>, StoreError> {
         self.backend.guard(jwt_keys::list(self)).await
     }
-    async fn delete_jwt_key(&self, id: &JwtKeyId) -> Result<bool, StoreError> {
-        self.backend.guard(jwt_keys::delete(self, id)).await
+    async fn delete_jwt_key(&self, id: &JwtKeyId, ev: &[EventRecord]) -> Result<bool, StoreError> {
+        self.backend.guard(jwt_keys::delete(self, id, ev)).await
     }
 
-    async fn insert_factor(&self, f: &Factor, c: Option<&Challenge>) -> Result<(), StoreError> {
-        self.backend.guard(factors::insert(self, f, c)).await
+    async fn insert_factor(
+        &self,
+        f: &Factor,
+        c: Option<&Challenge>,
+        ev: &[EventRecord],
+    ) -> Result<(), StoreError> {
+        self.backend.guard(factors::insert(self, f, c, ev)).await
     }
     async fn get_factor(&self, t: &TenantId, id: &FactorId) -> Result<Option<Factor>, StoreError> {
         self.backend.guard(factors::get(self, t, id)).await
     }
-    async fn delete_factor(&self, t: &TenantId, id: &FactorId) -> Result<bool, StoreError> {
-        self.backend.guard(factors::delete(self, t, id)).await
+    async fn delete_factor(
+        &self,
+        t: &TenantId,
+        id: &FactorId,
+        ev: &[EventRecord],
+    ) -> Result<bool, StoreError> {
+        self.backend.guard(factors::delete(self, t, id, ev)).await
     }
     async fn scan_user_factors(&self, scan: FactorScan<'_>) -> Result<Vec<Factor>, StoreError> {
         self.backend.guard(factors::scan(self, scan)).await
     }
 
-    async fn insert_challenge(&self, c: &Challenge) -> Result<(), StoreError> {
-        self.backend.guard(challenges::insert(self, c)).await
+    async fn insert_challenge(&self, c: &Challenge, ev: &[EventRecord]) -> Result<(), StoreError> {
+        self.backend.guard(challenges::insert(self, c, ev)).await
     }
     async fn get_challenge(
         &self,
@@ -167,8 +195,9 @@ impl<B: Backend> Store for SqlStore<B> {
         id: &ChallengeId,
         max: u32,
         now: OffsetDateTime,
+        ev: &[EventRecord],
     ) -> Result<AttemptOutcome, StoreError> {
-        let op = challenges::record_failure(self, t, id, max, now);
+        let op = challenges::record_failure(self, t, id, max, now, ev);
         self.backend.guard(op).await
     }
     async fn record_success(
@@ -177,8 +206,9 @@ impl<B: Backend> Store for SqlStore<B> {
         id: &ChallengeId,
         max: u32,
         now: OffsetDateTime,
+        ev: &[EventRecord],
     ) -> Result<SuccessOutcome, StoreError> {
-        let op = challenges::record_success(self, t, id, max, now);
+        let op = challenges::record_success(self, t, id, max, now, ev);
         self.backend.guard(op).await
     }
 
@@ -217,11 +247,20 @@ impl<B: Backend> Store for SqlStore<B> {
             .guard(throttle::find_tenant(self, id_or_name))
             .await
     }
-    async fn unlock_factor(&self, id: &FactorId) -> Result<bool, StoreError> {
-        self.backend.guard(throttle::unlock_factor(self, id)).await
+    async fn unlock_factor(&self, id: &FactorId, ev: &[EventRecord]) -> Result<bool, StoreError> {
+        self.backend
+            .guard(throttle::unlock_factor(self, id, ev))
+            .await
     }
-    async fn unlock_user(&self, t: &TenantId, u: &UserId) -> Result<u64, StoreError> {
-        self.backend.guard(throttle::unlock_user(self, t, u)).await
+    async fn unlock_user(
+        &self,
+        t: &TenantId,
+        u: &UserId,
+        ev: &[EventRecord],
+    ) -> Result<u64, StoreError> {
+        self.backend
+            .guard(throttle::unlock_user(self, t, u, ev))
+            .await
     }
 
     async fn set_last_used_method(
@@ -270,9 +309,11 @@ impl<B: Backend> Store for SqlStore<B> {
         f: &Factor,
         codes: &[RecoveryCode],
         now: OffsetDateTime,
+        ev: &[EventRecord],
+        if_codes: &[EventRecord],
     ) -> Result<bool, StoreError> {
         self.backend
-            .guard(methods::insert(self, f, codes, now))
+            .guard(methods::insert(self, f, codes, now, ev, if_codes))
             .await
     }
     async fn delete_methods(
@@ -281,9 +322,10 @@ impl<B: Backend> Store for SqlStore<B> {
         u: &UserId,
         only: Option<&FactorId>,
         now: OffsetDateTime,
+        ev: &[EventRecord],
     ) -> Result<u64, StoreError> {
         self.backend
-            .guard(methods::delete(self, t, u, only, now))
+            .guard(methods::delete(self, t, u, only, now, ev))
             .await
     }
     async fn replace_recovery_codes(
@@ -292,8 +334,9 @@ impl<B: Backend> Store for SqlStore<B> {
         u: &UserId,
         codes: &[RecoveryCode],
         now: OffsetDateTime,
+        ev: &[EventRecord],
     ) -> Result<(), StoreError> {
-        let op = methods::replace_recovery_codes(self, t, u, codes, now);
+        let op = methods::replace_recovery_codes(self, t, u, codes, now, ev);
         self.backend.guard(op).await
     }
     async fn recovery_codes(
@@ -310,8 +353,9 @@ impl<B: Backend> Store for SqlStore<B> {
         t: &TenantId,
         u: &UserId,
         digest: &[u8],
+        ev: &[EventRecord],
     ) -> Result<bool, StoreError> {
-        let op = methods::consume_recovery_code(self, t, u, digest);
+        let op = methods::consume_recovery_code(self, t, u, digest, ev);
         self.backend.guard(op).await
     }
 
@@ -366,9 +410,10 @@ impl<B: Backend> Store for SqlStore<B> {
         id: &str,
         max: u32,
         now: OffsetDateTime,
+        ev: &[EventRecord],
     ) -> Result<bool, StoreError> {
         self.backend
-            .guard(logins::fail(self, t, id, max, now))
+            .guard(logins::fail(self, t, id, max, now, ev))
             .await
     }
     async fn consume_login(
@@ -377,9 +422,10 @@ impl<B: Backend> Store for SqlStore<B> {
         id: &str,
         max: u32,
         now: OffsetDateTime,
+        ev: &[EventRecord],
     ) -> Result<bool, StoreError> {
         self.backend
-            .guard(logins::consume(self, t, id, max, now))
+            .guard(logins::consume(self, t, id, max, now, ev))
             .await
     }
     async fn insert_trust(&self, tr: &Trust) -> Result<(), StoreError> {
@@ -574,5 +620,16 @@ impl<B: Backend> Store for SqlStore<B> {
         self.backend
             .guard(webauthn::purge_ceremonies(self, now, limit))
             .await
+    }
+
+    // ---- events (issue 12) -------------------------------------------------------------
+    async fn record_events(&self, ev: &[EventRecord]) -> Result<(), StoreError> {
+        self.backend.guard(events::record(self, ev)).await
+    }
+    async fn scan_events(&self, scan: EventScan<'_>) -> Result<Vec<EventRecord>, StoreError> {
+        self.backend.guard(events::scan(self, scan)).await
+    }
+    async fn purge_events(&self, before: OffsetDateTime, limit: u32) -> Result<u64, StoreError> {
+        self.backend.guard(events::purge(self, before, limit)).await
     }
 }

@@ -6,6 +6,7 @@
 
 use mfad_core::clock::{from_unix_ms, unix_ms};
 use mfad_core::error::StoreError;
+use mfad_core::events::EventRecord;
 use mfad_core::ids::{FactorId, TenantId, UserId};
 use mfad_core::model::{Factor, FailureCount, Tenant};
 use mfad_core::store::Judgement;
@@ -177,18 +178,18 @@ pub(crate) async fn find_tenant<B: Backend>(
 pub(crate) async fn unlock_factor<B: Backend>(
     s: &SqlStore<B>,
     id: &FactorId,
+    events: &[EventRecord],
 ) -> Result<bool, StoreError> {
-    let n = sql("UPDATE factors SET failures = 0, last_failure_at = 0 WHERE id = $1")
-        .bind(id.as_str())
-        .execute(s.write())
-        .await?;
-    Ok(n == 1)
+    let q =
+        sql("UPDATE factors SET failures = 0, last_failure_at = 0 WHERE id = $1").bind(id.as_str());
+    Ok(crate::events::change(s, q, events, |n| n == 1).await? == 1)
 }
 
 pub(crate) async fn unlock_user<B: Backend>(
     s: &SqlStore<B>,
     tenant: &TenantId,
     user: &UserId,
+    events: &[EventRecord],
 ) -> Result<u64, StoreError> {
     let mut tx = s.begin().await?;
     let mut cleared = sql(
@@ -205,6 +206,9 @@ pub(crate) async fn unlock_user<B: Backend>(
     .bind(user.as_str())
     .execute(&mut tx)
     .await?;
+    if cleared > 0 {
+        crate::events::write(&mut tx, events).await?;
+    }
     tx.commit().await?;
     Ok(cleared)
 }

@@ -45,7 +45,7 @@ pub(crate) fn settlement_sql<'a>(
 /// The judged answer.
 pub(crate) fn judged(challenge: Challenge, factor: Factor, verdict: Verdict) -> Verification {
     Verification::Judged {
-        challenge,
+        challenge: Box::new(challenge),
         factor: Box::new(factor),
         verdict,
     }
@@ -72,8 +72,19 @@ pub(crate) async fn verify_challenge<B: Backend>(
         {
             continue;
         }
-        if on_challenge.execute(s.write()).await? != 1 {
-            continue;
+        if settlement.events.is_empty() {
+            if on_challenge.execute(s.write()).await? != 1 {
+                continue;
+            }
+        } else {
+            // The challenge's outcome and the verification's events, in one transaction.
+            let mut tx = s.begin().await?;
+            if on_challenge.execute(&mut tx).await? != 1 {
+                tx.rollback().await?;
+                continue;
+            }
+            crate::events::write(&mut tx, &settlement.events).await?;
+            tx.commit().await?;
         }
         return Ok(judged(challenge, factor, Verdict::Settle(settlement)));
     }

@@ -172,13 +172,26 @@ conformance!(
     verify_in_one_call_records_what_the_judge_says,
     race_verify_in_one_call_settles_one_right_code_once,
     race_verify_in_one_call_counts_each_wrong_code_once,
+    events_are_written_only_with_their_change,
+    events_scan_by_tenant_name_range_and_cursor,
+    events_purge_in_batches_oldest_first,
+    race_verify_in_one_call_writes_one_event_per_settlement,
     webauthn_configs_are_per_tenant_and_replaced,
     passkeys_round_trip_unique_and_tenant_scoped,
     passkey_use_is_a_compare_and_set_on_the_counter,
     race_one_counter_value_is_used_once,
     ceremonies_are_taken_once_and_purged,
     race_one_ceremony_is_taken_once,
+    // master-key rotation and idempotency (conformance/sealed.rs)
+    sealed_values_count_scan_and_replace_only_the_exact_blob,
+    recovery_codes_rotate_with_their_digest,
+    idempotency_claims_complete_release_expire_and_purge,
+    race_one_idempotency_claim_wins,
 );
+
+#[path = "conformance/events.rs"]
+mod events;
+use events::*;
 
 #[path = "conformance/send_limits.rs"]
 mod send_limits;
@@ -190,6 +203,9 @@ use verify::*;
 #[path = "conformance/webauthn.rs"]
 mod webauthn;
 use webauthn::*;
+#[path = "conformance/sealed.rs"]
+mod sealed;
+use sealed::*;
 
 // ---- fixtures ---------------------------------------------------------------------------
 
@@ -253,7 +269,7 @@ fn challenge(f: &Factor, code_digest: Option<Vec<u8>>) -> Challenge {
 async fn pending_challenge(db: &Db, t: &Tenant) -> (Factor, Challenge) {
     let f = factor(t, Some("user_1"), FactorDetails::GenericOtp, NOW);
     let c = challenge(&f, Some(vec![7; 32]));
-    db.insert_factor(&f, Some(&c)).await.unwrap();
+    db.insert_factor(&f, Some(&c), &[]).await.unwrap();
     (f, c)
 }
 
@@ -335,8 +351,8 @@ async fn api_keys_insert_get_list_revoke(h: &Harness) {
     };
     let k1 = key(&acme, NOW, "one");
     let k2 = key(&globex, NOW + 1, "two");
-    h.db.insert_api_key(&k1).await.unwrap();
-    h.db.insert_api_key(&k2).await.unwrap();
+    h.db.insert_api_key(&k1, &[]).await.unwrap();
+    h.db.insert_api_key(&k2, &[]).await.unwrap();
     assert_eq!(h.db.get_api_key(&k1.id).await.unwrap(), Some(k1.clone()));
     assert_eq!(
         h.db.get_api_key(&ApiKeyId::generate(at(NOW)).unwrap())
@@ -352,14 +368,17 @@ async fn api_keys_insert_get_list_revoke(h: &Harness) {
         "oldest first, with tenants"
     );
 
-    assert!(h.db.revoke_api_key(&k1.id, at(NOW + 9)).await.unwrap());
+    assert!(h.db.revoke_api_key(&k1.id, at(NOW + 9), &[]).await.unwrap());
     assert!(
-        !h.db.revoke_api_key(&k1.id, at(NOW + 10)).await.unwrap(),
+        !h.db
+            .revoke_api_key(&k1.id, at(NOW + 10), &[])
+            .await
+            .unwrap(),
         "revokes once"
     );
     assert!(
         !h.db
-            .revoke_api_key(&ApiKeyId::generate(at(NOW)).unwrap(), at(NOW))
+            .revoke_api_key(&ApiKeyId::generate(at(NOW)).unwrap(), at(NOW), &[])
             .await
             .unwrap()
     );
@@ -401,10 +420,10 @@ async fn jwt_keys_insert_all_or_none_list_delete(h: &Harness) {
     let a3 = key(&acme, NOW + 2, None, JwtKeyMaterial::Jwk("{}".into()));
     // Another tenant may reuse a kid.
     let g1 = key(&globex, NOW + 3, Some("k1"), sealed.clone());
-    h.db.insert_jwt_keys(&[a1.clone(), a2.clone(), a3.clone()])
+    h.db.insert_jwt_keys(&[a1.clone(), a2.clone(), a3.clone()], &[])
         .await
         .unwrap();
-    h.db.insert_jwt_keys(std::slice::from_ref(&g1))
+    h.db.insert_jwt_keys(std::slice::from_ref(&g1), &[])
         .await
         .unwrap();
     let all = vec![
@@ -418,12 +437,18 @@ async fn jwt_keys_insert_all_or_none_list_delete(h: &Harness) {
     // A kid taken in the tenant fails the whole batch.
     let fresh = key(&acme, NOW + 4, Some("k2"), sealed.clone());
     let taken = key(&acme, NOW + 5, Some("k1"), sealed);
-    let e = h.db.insert_jwt_keys(&[fresh, taken]).await.unwrap_err();
+    let e =
+        h.db.insert_jwt_keys(&[fresh, taken], &[])
+            .await
+            .unwrap_err();
     assert!(matches!(e, StoreError::Conflict(_)), "{e:?}");
     assert_eq!(h.db.list_jwt_keys().await.unwrap(), all, "all or none");
 
-    assert!(h.db.delete_jwt_key(&a1.id).await.unwrap());
-    assert!(!h.db.delete_jwt_key(&a1.id).await.unwrap(), "deletes once");
+    assert!(h.db.delete_jwt_key(&a1.id, &[]).await.unwrap());
+    assert!(
+        !h.db.delete_jwt_key(&a1.id, &[]).await.unwrap(),
+        "deletes once"
+    );
     let left: Vec<JwtKeyId> =
         h.db.list_jwt_keys()
             .await
@@ -450,7 +475,7 @@ async fn factors_of_every_type_round_trip(h: &Harness) {
         factor(&t, Some("user_2"), FactorDetails::GenericOtp, NOW + 3),
     ];
     for f in &factors {
-        h.db.insert_factor(f, None).await.unwrap();
+        h.db.insert_factor(f, None, &[]).await.unwrap();
     }
     for f in &factors {
         assert_eq!(
@@ -468,8 +493,8 @@ async fn factors_of_every_type_round_trip(h: &Harness) {
     // A challenge with and without a code digest, read back with its factor.
     let with_code = challenge(&factors[3], Some(vec![9; 32]));
     let totp = challenge(&factors[0], None);
-    h.db.insert_challenge(&with_code).await.unwrap();
-    h.db.insert_challenge(&totp).await.unwrap();
+    h.db.insert_challenge(&with_code, &[]).await.unwrap();
+    h.db.insert_challenge(&totp, &[]).await.unwrap();
     assert_eq!(
         h.db.get_challenge(&t.id, &with_code.id).await.unwrap(),
         Some((with_code, factors[3].clone()))
@@ -490,11 +515,11 @@ async fn duplicate_ids_conflict(h: &Harness) {
     let t = tenant(&h.db, "acme").await;
     let (f, c) = pending_challenge(&h.db, &t).await;
     assert!(matches!(
-        h.db.insert_factor(&f, None).await,
+        h.db.insert_factor(&f, None, &[]).await,
         Err(StoreError::Conflict(_))
     ));
     assert!(matches!(
-        h.db.insert_challenge(&c).await,
+        h.db.insert_challenge(&c, &[]).await,
         Err(StoreError::Conflict(_))
     ));
 }
@@ -507,7 +532,7 @@ async fn factor_with_first_challenge_is_all_or_nothing(h: &Harness) {
     // be left behind without it.
     let mut clash = challenge(&f, Some(vec![1; 32]));
     clash.id = taken.id.clone();
-    assert!(h.db.insert_factor(&f, Some(&clash)).await.is_err());
+    assert!(h.db.insert_factor(&f, Some(&clash), &[]).await.is_err());
     assert_eq!(
         h.db.get_factor(&t.id, &f.id).await.unwrap(),
         None,
@@ -521,7 +546,7 @@ async fn other_tenants_see_nothing(h: &Harness) {
     let (f, c) = pending_challenge(&h.db, &acme).await;
     let totp = factor(&acme, Some("user_1"), totp_details(Some(10)), NOW + 1);
     let tc = challenge(&totp, None);
-    h.db.insert_factor(&totp, Some(&tc)).await.unwrap();
+    h.db.insert_factor(&totp, Some(&tc), &[]).await.unwrap();
     let later = at(NOW + 1_000);
 
     assert_eq!(h.db.get_factor(&globex.id, &f.id).await.unwrap(), None);
@@ -535,13 +560,13 @@ async fn other_tenants_see_nothing(h: &Harness) {
     };
     assert!(h.db.scan_user_factors(scan).await.unwrap().is_empty());
     assert_eq!(
-        h.db.record_failure(&globex.id, &c.id, MAX_ATTEMPTS, later)
+        h.db.record_failure(&globex.id, &c.id, MAX_ATTEMPTS, later, &[])
             .await
             .unwrap(),
         AttemptOutcome::NotPending
     );
     assert_eq!(
-        h.db.record_success(&globex.id, &c.id, MAX_ATTEMPTS, later)
+        h.db.record_success(&globex.id, &c.id, MAX_ATTEMPTS, later, &[])
             .await
             .unwrap(),
         SuccessOutcome::NotPending
@@ -562,11 +587,11 @@ async fn other_tenants_see_nothing(h: &Harness) {
         );
     }
     let out =
-        h.db.record_success(&globex.id, &tc.id, MAX_ATTEMPTS, later)
+        h.db.record_success(&globex.id, &tc.id, MAX_ATTEMPTS, later, &[])
             .await
             .unwrap();
     assert_ne!(out, SuccessOutcome::Verified);
-    assert!(!h.db.delete_factor(&globex.id, &f.id).await.unwrap());
+    assert!(!h.db.delete_factor(&globex.id, &f.id, &[]).await.unwrap());
 
     // Untouched for the owner.
     assert_eq!(reload(&h.db, &acme, &c).await, c);
@@ -579,27 +604,27 @@ async fn delete_cascades_to_challenges(h: &Harness) {
     let t = tenant(&h.db, "acme").await;
     let (f, c1) = pending_challenge(&h.db, &t).await;
     let c2 = challenge(&f, Some(vec![3; 32]));
-    h.db.insert_challenge(&c2).await.unwrap();
+    h.db.insert_challenge(&c2, &[]).await.unwrap();
     let (keep, keep_c) = pending_challenge(&h.db, &t).await;
 
-    assert!(h.db.delete_factor(&t.id, &f.id).await.unwrap());
+    assert!(h.db.delete_factor(&t.id, &f.id, &[]).await.unwrap());
     assert_eq!(h.db.get_factor(&t.id, &f.id).await.unwrap(), None);
     assert_eq!(h.db.get_challenge(&t.id, &c1.id).await.unwrap(), None);
     assert_eq!(h.db.get_challenge(&t.id, &c2.id).await.unwrap(), None);
     assert!(
-        !h.db.delete_factor(&t.id, &f.id).await.unwrap(),
+        !h.db.delete_factor(&t.id, &f.id, &[]).await.unwrap(),
         "already gone"
     );
     // Deleted challenges can no longer be verified or counted.
     let later = at(NOW + 1);
     assert_eq!(
-        h.db.record_success(&t.id, &c1.id, MAX_ATTEMPTS, later)
+        h.db.record_success(&t.id, &c1.id, MAX_ATTEMPTS, later, &[])
             .await
             .unwrap(),
         SuccessOutcome::NotPending
     );
     assert_eq!(
-        h.db.record_failure(&t.id, &c2.id, MAX_ATTEMPTS, later)
+        h.db.record_failure(&t.id, &c2.id, MAX_ATTEMPTS, later, &[])
             .await
             .unwrap(),
         AttemptOutcome::NotPending
@@ -622,7 +647,7 @@ async fn keyset_pagination_in_both_directions(h: &Harness) {
             FactorDetails::GenericOtp,
             NOW + i * 10,
         );
-        h.db.insert_factor(&f, None).await.unwrap();
+        h.db.insert_factor(&f, None, &[]).await.unwrap();
         mine.push(f);
         // Interleaved noise: another user of the tenant, the same user id in another tenant.
         h.db.insert_factor(
@@ -633,6 +658,7 @@ async fn keyset_pagination_in_both_directions(h: &Harness) {
                 NOW + i * 10 + 1,
             ),
             None,
+            &[],
         )
         .await
         .unwrap();
@@ -644,6 +670,7 @@ async fn keyset_pagination_in_both_directions(h: &Harness) {
                 NOW + i * 10 + 2,
             ),
             None,
+            &[],
         )
         .await
         .unwrap();
@@ -725,7 +752,7 @@ async fn failures_count_only_while_pending(h: &Harness) {
     let (_, c) = pending_challenge(&h.db, &t).await;
     for n in 1..=MAX_ATTEMPTS {
         assert_eq!(
-            h.db.record_failure(&t.id, &c.id, MAX_ATTEMPTS, now)
+            h.db.record_failure(&t.id, &c.id, MAX_ATTEMPTS, now, &[])
                 .await
                 .unwrap(),
             AttemptOutcome::Counted
@@ -733,7 +760,7 @@ async fn failures_count_only_while_pending(h: &Harness) {
         assert_eq!(reload(&h.db, &t, &c).await.attempts, n);
     }
     assert_eq!(
-        h.db.record_failure(&t.id, &c.id, MAX_ATTEMPTS, now)
+        h.db.record_failure(&t.id, &c.id, MAX_ATTEMPTS, now, &[])
             .await
             .unwrap(),
         AttemptOutcome::NotPending,
@@ -744,7 +771,7 @@ async fn failures_count_only_while_pending(h: &Harness) {
     let (_, expired) = pending_challenge(&h.db, &t).await;
     let after_expiry = expired.expires_at;
     assert_eq!(
-        h.db.record_failure(&t.id, &expired.id, MAX_ATTEMPTS, after_expiry)
+        h.db.record_failure(&t.id, &expired.id, MAX_ATTEMPTS, after_expiry, &[])
             .await
             .unwrap(),
         AttemptOutcome::NotPending
@@ -753,13 +780,13 @@ async fn failures_count_only_while_pending(h: &Harness) {
 
     let (_, verified) = pending_challenge(&h.db, &t).await;
     assert_eq!(
-        h.db.record_success(&t.id, &verified.id, MAX_ATTEMPTS, now)
+        h.db.record_success(&t.id, &verified.id, MAX_ATTEMPTS, now, &[])
             .await
             .unwrap(),
         SuccessOutcome::Verified
     );
     assert_eq!(
-        h.db.record_failure(&t.id, &verified.id, MAX_ATTEMPTS, now)
+        h.db.record_failure(&t.id, &verified.id, MAX_ATTEMPTS, now, &[])
             .await
             .unwrap(),
         AttemptOutcome::NotPending
@@ -768,7 +795,7 @@ async fn failures_count_only_while_pending(h: &Harness) {
 
     let missing = ChallengeId::generate(now).unwrap();
     assert_eq!(
-        h.db.record_failure(&t.id, &missing, MAX_ATTEMPTS, now)
+        h.db.record_failure(&t.id, &missing, MAX_ATTEMPTS, now, &[])
             .await
             .unwrap(),
         AttemptOutcome::NotPending
@@ -781,14 +808,14 @@ async fn success_closes_a_challenge_once(h: &Harness) {
 
     let (_, c) = pending_challenge(&h.db, &t).await;
     assert_eq!(
-        h.db.record_success(&t.id, &c.id, MAX_ATTEMPTS, now)
+        h.db.record_success(&t.id, &c.id, MAX_ATTEMPTS, now, &[])
             .await
             .unwrap(),
         SuccessOutcome::Verified
     );
     assert_eq!(reload(&h.db, &t, &c).await.verified_at, Some(now));
     assert_eq!(
-        h.db.record_success(&t.id, &c.id, MAX_ATTEMPTS, at(NOW + 2_000))
+        h.db.record_success(&t.id, &c.id, MAX_ATTEMPTS, at(NOW + 2_000), &[])
             .await
             .unwrap(),
         SuccessOutcome::NotPending
@@ -801,7 +828,7 @@ async fn success_closes_a_challenge_once(h: &Harness) {
 
     let (_, expired) = pending_challenge(&h.db, &t).await;
     assert_eq!(
-        h.db.record_success(&t.id, &expired.id, MAX_ATTEMPTS, expired.expires_at)
+        h.db.record_success(&t.id, &expired.id, MAX_ATTEMPTS, expired.expires_at, &[])
             .await
             .unwrap(),
         SuccessOutcome::NotPending
@@ -810,12 +837,12 @@ async fn success_closes_a_challenge_once(h: &Harness) {
 
     let (_, exhausted) = pending_challenge(&h.db, &t).await;
     for _ in 0..MAX_ATTEMPTS {
-        h.db.record_failure(&t.id, &exhausted.id, MAX_ATTEMPTS, now)
+        h.db.record_failure(&t.id, &exhausted.id, MAX_ATTEMPTS, now, &[])
             .await
             .unwrap();
     }
     assert_eq!(
-        h.db.record_success(&t.id, &exhausted.id, MAX_ATTEMPTS, now)
+        h.db.record_success(&t.id, &exhausted.id, MAX_ATTEMPTS, now, &[])
             .await
             .unwrap(),
         SuccessOutcome::NotPending
@@ -841,7 +868,7 @@ async fn use_step(db: &Db, t: &Tenant, f: &FactorId, step: i64) -> bool {
 async fn totp_step_only_advances(h: &Harness) {
     let t = tenant(&h.db, "acme").await;
     let f = factor(&t, Some("user_1"), totp_details(None), NOW);
-    h.db.insert_factor(&f, None).await.unwrap();
+    h.db.insert_factor(&f, None, &[]).await.unwrap();
     assert!(use_step(&h.db, &t, &f.id, 100).await);
     assert_eq!(last_step(&h.db, &t, &f.id).await, Some(100));
     // The same step and an earlier one are replays: nothing changes.
@@ -886,7 +913,7 @@ async fn race_one_code_verifies_exactly_once(h: &Harness) {
     let results = race(&nodes, RACERS, |db, _| {
         let (tid, cid) = (t.id.clone(), c.id.clone());
         async move {
-            db.record_success(&tid, &cid, MAX_ATTEMPTS, now)
+            db.record_success(&tid, &cid, MAX_ATTEMPTS, now, &[])
                 .await
                 .unwrap()
         }
@@ -909,7 +936,7 @@ async fn race_one_totp_step_is_used_exactly_once(h: &Harness) {
     let nodes = h.nodes().await;
     let t = tenant(&h.db, "acme").await;
     let f = factor(&t, Some("user_1"), totp_details(Some(41)), NOW);
-    h.db.insert_factor(&f, None).await.unwrap();
+    h.db.insert_factor(&f, None, &[]).await.unwrap();
     let results = race(&nodes, RACERS, |db, _| {
         let (t, fid) = (t.clone(), f.id.clone());
         async move { use_step(&db, &t, &fid, 42).await }
@@ -927,7 +954,7 @@ async fn race_wrong_codes_count_at_most_max_attempts(h: &Harness) {
     let results = race(&nodes, RACERS, |db, _| {
         let (tid, cid) = (t.id.clone(), c.id.clone());
         async move {
-            db.record_failure(&tid, &cid, MAX_ATTEMPTS, now)
+            db.record_failure(&tid, &cid, MAX_ATTEMPTS, now, &[])
                 .await
                 .unwrap()
         }
@@ -958,13 +985,13 @@ async fn race_right_and_wrong_codes_together(h: &Harness) {
             async move {
                 if i % 6 == 0 {
                     R::S(
-                        db.record_success(&tid, &cid, MAX_ATTEMPTS, now)
+                        db.record_success(&tid, &cid, MAX_ATTEMPTS, now, &[])
                             .await
                             .unwrap(),
                     )
                 } else {
                     R::F(
-                        db.record_failure(&tid, &cid, MAX_ATTEMPTS, now)
+                        db.record_failure(&tid, &cid, MAX_ATTEMPTS, now, &[])
                             .await
                             .unwrap(),
                     )
@@ -997,7 +1024,7 @@ async fn race_totp_step_never_moves_backwards(h: &Harness) {
     let nodes = h.nodes().await;
     let t = tenant(&h.db, "acme").await;
     let f = factor(&t, Some("user_1"), totp_details(None), NOW);
-    h.db.insert_factor(&f, None).await.unwrap();
+    h.db.insert_factor(&f, None, &[]).await.unwrap();
     // A watcher reads the step throughout the race: what it sees must never decrease.
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let watcher = {
@@ -1053,11 +1080,11 @@ async fn race_delete_against_verification(h: &Harness) {
     let now = at(NOW + 1_000);
     for round in 0..6 {
         let f = factor(&t, Some("user_1"), totp_details(None), NOW + round);
-        h.db.insert_factor(&f, None).await.unwrap();
+        h.db.insert_factor(&f, None, &[]).await.unwrap();
         let mut challenges = Vec::new();
         for _ in 0..8 {
             let c = challenge(&f, None);
-            h.db.insert_challenge(&c).await.unwrap();
+            h.db.insert_challenge(&c, &[]).await.unwrap();
             challenges.push(c);
         }
         let results = race(&nodes, 9, |db, i| {
@@ -1072,12 +1099,12 @@ async fn race_delete_against_verification(h: &Harness) {
                         db.settle_factor_attempt(&tid, &fid, None, used, now)
                             .await
                             .unwrap();
-                        db.record_success(&tid, &cid, MAX_ATTEMPTS, now)
+                        db.record_success(&tid, &cid, MAX_ATTEMPTS, now, &[])
                             .await
                             .map(|_| ())
                     }
                     None => db
-                        .delete_factor(&tid, &fid)
+                        .delete_factor(&tid, &fid, &[])
                         .await
                         .map(|deleted| assert!(deleted)),
                 }
@@ -1103,7 +1130,7 @@ async fn failures(db: &Db, t: &Tenant, f: &FactorId) -> FailureCount {
 async fn factor_failures_count_and_clear_only_from_the_state_seen(h: &Harness) {
     let t = tenant(&h.db, "acme").await;
     let f = factor(&t, Some("user_1"), totp_details(None), NOW);
-    h.db.insert_factor(&f, None).await.unwrap();
+    h.db.insert_factor(&f, None, &[]).await.unwrap();
     assert_eq!(failures(&h.db, &t, &f.id).await, FailureCount::default());
     let mut seen = FailureCount::default();
     for n in 1..=3u32 {
@@ -1219,7 +1246,7 @@ async fn operators_find_and_unlock_factors_and_users(h: &Harness) {
     let g = factor(&t, Some("user_1"), FactorDetails::GenericOtp, NOW + 1);
     let other = factor(&t, Some("user_2"), FactorDetails::GenericOtp, NOW + 2);
     for x in [&f, &g, &other] {
-        h.db.insert_factor(x, None).await.unwrap();
+        h.db.insert_factor(x, None, &[]).await.unwrap();
         h.db.settle_factor_attempt(&t.id, &x.id, None, Judgement::Wrong, at(NOW))
             .await
             .unwrap();
@@ -1243,18 +1270,18 @@ async fn operators_find_and_unlock_factors_and_users(h: &Harness) {
     );
     assert_eq!(h.db.find_tenant("nobody").await.unwrap(), None);
 
-    assert!(h.db.unlock_factor(&f.id).await.unwrap());
+    assert!(h.db.unlock_factor(&f.id, &[]).await.unwrap());
     assert_eq!(failures(&h.db, &t, &f.id).await, FailureCount::default());
     assert_eq!(failures(&h.db, &t, &g.id).await.consecutive, 1);
     assert!(
         !h.db
-            .unlock_factor(&FactorId::generate(at(NOW)).unwrap())
+            .unlock_factor(&FactorId::generate(at(NOW)).unwrap(), &[])
             .await
             .unwrap()
     );
 
     // The user and both their factors (one already clear), not the other user's.
-    assert_eq!(h.db.unlock_user(&t.id, &u).await.unwrap(), 3);
+    assert_eq!(h.db.unlock_user(&t.id, &u, &[]).await.unwrap(), 3);
     assert_eq!(failures(&h.db, &t, &g.id).await, FailureCount::default());
     assert_eq!(
         h.db.user_failures(&t.id, &u).await.unwrap(),
@@ -1267,7 +1294,7 @@ async fn race_failures_from_one_state_count_once(h: &Harness) {
     let nodes = h.nodes().await;
     let t = tenant(&h.db, "acme").await;
     let f = factor(&t, Some("user_1"), totp_details(None), NOW);
-    h.db.insert_factor(&f, None).await.unwrap();
+    h.db.insert_factor(&f, None, &[]).await.unwrap();
     let seen = FailureCount::default();
     let results = race(&nodes, RACERS, |db, _| {
         let (tid, fid) = (t.id.clone(), f.id.clone());
@@ -1440,14 +1467,14 @@ async fn logins_count_sends_fail_and_end_once(h: &Harness) {
         .unwrap();
     for _ in 0..MAX_ATTEMPTS - 1 {
         assert!(
-            h.db.fail_login(&t.id, "login-a", MAX_ATTEMPTS, now)
+            h.db.fail_login(&t.id, "login-a", MAX_ATTEMPTS, now, &[])
                 .await
                 .unwrap()
         );
     }
     assert!(
         !h.db
-            .fail_login(&t.id, "login-a", MAX_ATTEMPTS, now)
+            .fail_login(&t.id, "login-a", MAX_ATTEMPTS, now, &[])
             .await
             .unwrap()
     );
@@ -1458,13 +1485,13 @@ async fn logins_count_sends_fail_and_end_once(h: &Harness) {
     let globex = tenant(&h.db, "globex").await;
     assert!(
         !h.db
-            .consume_login(&globex.id, "login-b", MAX_ATTEMPTS, now)
+            .consume_login(&globex.id, "login-b", MAX_ATTEMPTS, now, &[])
             .await
             .unwrap()
     );
     assert!(
         !h.db
-            .consume_login(&t.id, "login-b", MAX_ATTEMPTS, at(NOW + 300_000))
+            .consume_login(&t.id, "login-b", MAX_ATTEMPTS, at(NOW + 300_000), &[])
             .await
             .unwrap()
     );
@@ -1473,13 +1500,13 @@ async fn logins_count_sends_fail_and_end_once(h: &Harness) {
         .await
         .unwrap();
     assert!(
-        h.db.consume_login(&t.id, "login-b", MAX_ATTEMPTS, now)
+        h.db.consume_login(&t.id, "login-b", MAX_ATTEMPTS, now, &[])
             .await
             .unwrap()
     );
     assert!(
         !h.db
-            .consume_login(&t.id, "login-b", MAX_ATTEMPTS, now)
+            .consume_login(&t.id, "login-b", MAX_ATTEMPTS, now, &[])
             .await
             .unwrap()
     );
@@ -1504,7 +1531,7 @@ async fn methods_recovery_codes_and_users(h: &Harness) {
     );
     // The first method brings the recovery codes; a second does not replace them.
     assert!(
-        h.db.insert_method(&sms, &recovery_set(10), now)
+        h.db.insert_method(&sms, &recovery_set(10), now, &[], &[])
             .await
             .unwrap()
     );
@@ -1519,7 +1546,7 @@ async fn methods_recovery_codes_and_users(h: &Harness) {
     );
     assert!(
         !h.db
-            .insert_method(&email, &recovery_set(3), now)
+            .insert_method(&email, &recovery_set(3), now, &[], &[])
             .await
             .unwrap()
     );
@@ -1527,7 +1554,7 @@ async fn methods_recovery_codes_and_users(h: &Harness) {
     // A taken method id is a conflict.
     let dup = method(FactorDetails::GenericOtp, NOW + 2, "AAAA");
     assert!(matches!(
-        h.db.insert_method(&dup, &[], now).await,
+        h.db.insert_method(&dup, &[], now, &[], &[]).await,
         Err(StoreError::Conflict(_))
     ));
     // Finding users by address, number or id; renaming.
@@ -1571,18 +1598,18 @@ async fn methods_recovery_codes_and_users(h: &Harness) {
     );
     // Recovery codes: used once; replaced as a set.
     assert!(
-        h.db.consume_recovery_code(&t.id, &user, &[0; 32])
+        h.db.consume_recovery_code(&t.id, &user, &[0; 32], &[])
             .await
             .unwrap()
     );
     assert!(
         !h.db
-            .consume_recovery_code(&t.id, &user, &[0; 32])
+            .consume_recovery_code(&t.id, &user, &[0; 32], &[])
             .await
             .unwrap()
     );
     assert_eq!(h.db.recovery_codes(&t.id, &user).await.unwrap().len(), 9);
-    h.db.replace_recovery_codes(&t.id, &user, &recovery_set(4), now)
+    h.db.replace_recovery_codes(&t.id, &user, &recovery_set(4), now, &[])
         .await
         .unwrap();
     assert_eq!(
@@ -1591,14 +1618,16 @@ async fn methods_recovery_codes_and_users(h: &Harness) {
     );
     // Deleting one method keeps the codes; deleting the last takes them too.
     assert_eq!(
-        h.db.delete_methods(&t.id, &user, Some(&sms.id), now)
+        h.db.delete_methods(&t.id, &user, Some(&sms.id), now, &[])
             .await
             .unwrap(),
         1
     );
     assert_eq!(h.db.recovery_codes(&t.id, &user).await.unwrap().len(), 4);
     assert_eq!(
-        h.db.delete_methods(&t.id, &user, None, now).await.unwrap(),
+        h.db.delete_methods(&t.id, &user, None, now, &[])
+            .await
+            .unwrap(),
         1
     );
     assert!(h.db.recovery_codes(&t.id, &user).await.unwrap().is_empty());
@@ -1661,14 +1690,14 @@ async fn race_one_login_ends_once(h: &Harness) {
             if i % 2 == 0 {
                 (
                     "end",
-                    db.consume_login(&tid, "login-a", MAX_ATTEMPTS, now)
+                    db.consume_login(&tid, "login-a", MAX_ATTEMPTS, now, &[])
                         .await
                         .unwrap(),
                 )
             } else {
                 (
                     "fail",
-                    db.fail_login(&tid, "login-a", MAX_ATTEMPTS, now)
+                    db.fail_login(&tid, "login-a", MAX_ATTEMPTS, now, &[])
                         .await
                         .unwrap(),
                 )
@@ -1691,13 +1720,13 @@ async fn race_one_recovery_code_is_used_once(h: &Harness) {
     let nodes = h.nodes().await;
     let t = tenant(&h.db, "acme").await;
     let user = UserId::parse("user_1").unwrap();
-    h.db.replace_recovery_codes(&t.id, &user, &recovery_set(2), at(NOW))
+    h.db.replace_recovery_codes(&t.id, &user, &recovery_set(2), at(NOW), &[])
         .await
         .unwrap();
     let results = race(&nodes, RACERS, |db, _| {
         let (tid, user) = (t.id.clone(), user.clone());
         async move {
-            db.consume_recovery_code(&tid, &user, &[1; 32])
+            db.consume_recovery_code(&tid, &user, &[1; 32], &[])
                 .await
                 .unwrap()
         }
@@ -1811,7 +1840,7 @@ async fn postgres_statement_timeout_answers_unavailable() {
         .unwrap();
     let started = Instant::now();
     let r = db
-        .record_failure(&t.id, &c.id, MAX_ATTEMPTS, at(NOW + 1))
+        .record_failure(&t.id, &c.id, MAX_ATTEMPTS, at(NOW + 1), &[])
         .await;
     let waited = started.elapsed();
     assert!(matches!(r, Err(StoreError::Unavailable(_))), "{r:?}");
@@ -1822,7 +1851,7 @@ async fn postgres_statement_timeout_answers_unavailable() {
     sqlx::query("ROLLBACK").execute(&mut blocker).await.unwrap();
     // Released: it counts now.
     assert_eq!(
-        db.record_failure(&t.id, &c.id, MAX_ATTEMPTS, at(NOW + 1))
+        db.record_failure(&t.id, &c.id, MAX_ATTEMPTS, at(NOW + 1), &[])
             .await
             .unwrap(),
         AttemptOutcome::Counted

@@ -5,7 +5,9 @@
 use mfad_crypto::Zeroizing;
 
 use crate::error::{CoreError, Entity, Field, Reason};
+use crate::events::{ChallengeView, EventKind, EventRecord, FactorView, Subject};
 use crate::ids::{ChallengeId, TenantId};
+use crate::metrics::{Event, Outcome};
 use crate::model::{Challenge, Factor, FactorDetails};
 use crate::send_limits::{Destination, SendRequest};
 use crate::service::{Service, random_code};
@@ -63,6 +65,22 @@ impl<S: Store> Service<S> {
         })
     }
 
+    /// The event of a new challenge.
+    fn challenge_events(
+        &self,
+        factor: &Factor,
+        challenge: &Challenge,
+    ) -> Result<Vec<EventRecord>, CoreError> {
+        self.event(
+            &factor.tenant_id,
+            EventKind::ChallengeCreated,
+            Subject::Challenge {
+                challenge: ChallengeView::of(challenge),
+                factor: FactorView::of(factor),
+            },
+        )
+    }
+
     /// Opens a challenge on a factor: texts a code for SMS, returns it for generic OTP
     /// (and email factors, which the WorkOS API shows as generic OTP), and expects the
     /// authenticator's code for TOTP.
@@ -73,6 +91,21 @@ impl<S: Store> Service<S> {
         sms_template: Option<&str>,
     ) -> Result<Issued, CoreError> {
         let factor = self.get_factor(tenant, factor_id).await?;
+        let kind = factor.details.factor_type();
+        let result = self.open_challenge(tenant, &factor, sms_template).await;
+        self.observe(Event::Challenge {
+            kind,
+            outcome: Outcome::of(&result),
+        });
+        result
+    }
+
+    async fn open_challenge(
+        &self,
+        tenant: &TenantId,
+        factor: &Factor,
+        sms_template: Option<&str>,
+    ) -> Result<Issued, CoreError> {
         if let (FactorDetails::Sms { .. }, Some(t)) = (&factor.details, sms_template) {
             validate_sms_template(t)?;
         }
@@ -84,8 +117,9 @@ impl<S: Store> Service<S> {
             };
             let issue = async {
                 let code = random_code()?;
-                let challenge = self.new_challenge(&factor, Some(&code))?;
-                self.store.insert_challenge(&challenge).await?;
+                let challenge = self.new_challenge(factor, Some(&code))?;
+                let events = self.challenge_events(factor, &challenge)?;
+                self.store.insert_challenge(&challenge, &events).await?;
                 Ok((challenge, code))
             };
             let challenge = self.deliver(req, sms_template, issue).await?;
@@ -98,8 +132,9 @@ impl<S: Store> Service<S> {
             FactorDetails::Totp(_) => None,
             _ => Some(random_code()?),
         };
-        let challenge = self.new_challenge(&factor, code.as_deref().map(String::as_str))?;
-        self.store.insert_challenge(&challenge).await?;
+        let challenge = self.new_challenge(factor, code.as_deref().map(String::as_str))?;
+        let events = self.challenge_events(factor, &challenge)?;
+        self.store.insert_challenge(&challenge, &events).await?;
         Ok(Issued { challenge, code })
     }
 

@@ -7,6 +7,7 @@ use std::future::Future;
 use mfad_crypto::Zeroizing;
 
 use crate::error::CoreError;
+use crate::metrics::{Channel, Event, Outcome, SendOutcome};
 pub use crate::send_limits::Destination;
 use crate::send_limits::SendRequest;
 use crate::service::Service;
@@ -36,10 +37,32 @@ impl<S: Store> Service<S> {
         template: Option<&str>,
         issue: impl Future<Output = Result<(T, Zeroizing<String>), CoreError>>,
     ) -> Result<T, CoreError> {
-        let ticket = self.admit_send(req).await?;
+        let (channel, provider) = match req.to {
+            Destination::Sms(_) => (Channel::Sms, self.sms.provider()),
+            Destination::Email(_) => (Channel::Email, self.email.provider()),
+        };
+        let send = |outcome| Event::Send {
+            channel,
+            provider,
+            outcome,
+        };
+        let ticket = match self.admit_send(req).await {
+            Ok(t) => t,
+            Err(e) => {
+                if Outcome::of_error(&e) == Outcome::Refused {
+                    self.observe(send(SendOutcome::Refused));
+                }
+                return Err(e);
+            }
+        };
         let sent = async {
             let (issued, code) = issue.await?;
-            self.transmit(req.to, &code, template).await?;
+            let delivered = self.transmit(req.to, &code, template).await;
+            self.observe(send(match delivered {
+                Ok(()) => SendOutcome::Sent,
+                Err(_) => SendOutcome::Failed,
+            }));
+            delivered?;
             Ok(issued)
         }
         .await;

@@ -6,8 +6,12 @@ use mfad_otp::Algorithm;
 
 use crate::enrollment;
 use crate::error::{CoreError, Entity, Field, FieldError, Reason, StoreError};
+use crate::events::{ChallengeView, EventKind, EventRecord, FactorView, Subject};
 use crate::ids::{FactorId, MethodId, TenantId, UserId};
-use crate::model::{Challenge, Factor, FactorDetails, FailureCount, Order, Page, TotpFactor};
+use crate::metrics::{Event, Outcome};
+use crate::model::{
+    Challenge, Factor, FactorDetails, FactorType, FailureCount, Order, Page, TotpFactor,
+};
 use crate::phone::PhoneNumber;
 use crate::service::{MAX_LABEL_LEN, Service};
 use crate::store::Store;
@@ -32,6 +36,17 @@ pub enum NewFactor {
     },
     /// Codes the caller delivers.
     GenericOtp,
+}
+
+impl NewFactor {
+    /// The type of factor it makes.
+    pub fn factor_type(&self) -> FactorType {
+        match self {
+            NewFactor::Totp { .. } => FactorType::Totp,
+            NewFactor::Sms { .. } => FactorType::Sms,
+            NewFactor::GenericOtp => FactorType::GenericOtp,
+        }
+    }
 }
 
 /// Secrets returned once, at enrollment, and never again.
@@ -79,13 +94,22 @@ impl<S: Store> Service<S> {
         user_id: Option<UserId>,
         new: NewFactor,
     ) -> Result<Enrolled, CoreError> {
-        let (mut factor, totp) = self.build_factor(tenant, user_id, new)?;
-        if let FactorDetails::Sms { phone } = &factor.details {
-            // A factor that could never receive a code is not created.
-            self.permit_country(tenant, phone).await?;
+        let kind = new.factor_type();
+        let result = async {
+            let (mut factor, totp) = self.build_factor(tenant, user_id, new)?;
+            if let FactorDetails::Sms { phone } = &factor.details {
+                // A factor that could never receive a code is not created.
+                self.permit_country(tenant, phone).await?;
+            }
+            self.insert_with_method_id(&mut factor, None).await?;
+            Ok(Enrolled { factor, totp })
         }
-        self.insert_with_method_id(&mut factor, None).await?;
-        Ok(Enrolled { factor, totp })
+        .await;
+        self.observe(Event::Enrollment {
+            kind,
+            outcome: Outcome::of(&result),
+        });
+        result
     }
 
     /// Enrolls a TOTP factor for a user and opens its first challenge in one transaction
@@ -96,11 +120,19 @@ impl<S: Store> Service<S> {
         user_id: UserId,
         new: NewFactor,
     ) -> Result<(Enrolled, Challenge), CoreError> {
-        let (mut factor, totp) = self.build_factor(tenant, Some(user_id), new)?;
-        let challenge = self.new_challenge(&factor, None)?;
-        self.insert_with_method_id(&mut factor, Some(&challenge))
-            .await?;
-        Ok((Enrolled { factor, totp }, challenge))
+        let kind = new.factor_type();
+        let result = async {
+            let (mut factor, totp) = self.build_factor(tenant, Some(user_id), new)?;
+            let challenge = self.new_challenge(&factor, None)?;
+            self.insert_with_method_id(&mut factor, Some(&challenge))
+                .await?;
+            Ok((Enrolled { factor, totp }, challenge))
+        }
+        .await;
+        let outcome = Outcome::of(&result);
+        self.observe(Event::Enrollment { kind, outcome });
+        self.observe(Event::Challenge { kind, outcome });
+        result
     }
 
     /// Stores a factor; one filed under a user gets its method id now, so both APIs name
@@ -111,17 +143,51 @@ impl<S: Store> Service<S> {
         first_challenge: Option<&Challenge>,
     ) -> Result<(), CoreError> {
         if factor.user_id.is_none() {
-            return Ok(self.store.insert_factor(factor, first_challenge).await?);
+            let events = self.enrollment_events(factor, first_challenge)?;
+            return Ok(self
+                .store
+                .insert_factor(factor, first_challenge, &events)
+                .await?);
         }
         for attempt in 1..=METHOD_ID_ATTEMPTS {
             factor.method_id = Some(MethodId::generate()?);
-            match self.store.insert_factor(factor, first_challenge).await {
+            let events = self.enrollment_events(factor, first_challenge)?;
+            match self
+                .store
+                .insert_factor(factor, first_challenge, &events)
+                .await
+            {
                 Ok(()) => return Ok(()),
                 Err(StoreError::Conflict(_)) if attempt < METHOD_ID_ATTEMPTS => {}
                 Err(e) => return Err(e.into()),
             }
         }
         Err(CoreError::Internal("could not allocate a method id".into()))
+    }
+
+    /// The events of an enrollment: the factor, and its first challenge if any.
+    fn enrollment_events(
+        &self,
+        factor: &Factor,
+        first_challenge: Option<&Challenge>,
+    ) -> Result<Vec<EventRecord>, CoreError> {
+        let view = FactorView::of(factor);
+        let mut events = self.event(
+            &factor.tenant_id,
+            EventKind::FactorCreated,
+            Subject::Factor(view.clone()),
+        )?;
+        if let Some(c) = first_challenge {
+            events.extend(self.event(
+                &factor.tenant_id,
+                EventKind::ChallengeCreated,
+                Subject::Challenge {
+                    challenge: ChallengeView::of(c),
+                    factor: view,
+                },
+            )?);
+        }
+        Ok(events)
     }
 
     fn build_factor(
@@ -224,7 +290,17 @@ impl<S: Store> Service<S> {
     /// Deletes a factor and its challenges.
     pub async fn delete_factor(&self, tenant: &TenantId, id: &str) -> Result<(), CoreError> {
         let fid = FactorId::parse(id).ok_or_else(|| CoreError::not_found(Entity::Factor, id))?;
-        if self.store.delete_factor(tenant, &fid).await? {
+        let factor = self
+            .store
+            .get_factor(tenant, &fid)
+            .await?
+            .ok_or_else(|| CoreError::not_found(Entity::Factor, id))?;
+        let events = self.event(
+            tenant,
+            EventKind::FactorDeleted,
+            Subject::Factor(FactorView::of(&factor)),
+        )?;
+        if self.store.delete_factor(tenant, &fid, &events).await? {
             Ok(())
         } else {
             Err(CoreError::not_found(Entity::Factor, id))
@@ -277,7 +353,17 @@ impl<S: Store> Service<S> {
     /// Clears a factor's failures: the next code is judged at once, on every node.
     pub async fn unlock_factor(&self, id: &str) -> Result<(), CoreError> {
         let fid = FactorId::parse(id).ok_or_else(|| CoreError::not_found(Entity::Factor, id))?;
-        if self.store.unlock_factor(&fid).await? {
+        let factor = self
+            .store
+            .find_factor(&fid)
+            .await?
+            .ok_or_else(|| CoreError::not_found(Entity::Factor, id))?;
+        let events = self.event(
+            &factor.tenant_id,
+            EventKind::FactorUnlocked,
+            Subject::Factor(FactorView::of(&factor)),
+        )?;
+        if self.store.unlock_factor(&fid, &events).await? {
             tracing::warn!(factor = %fid, "factor unlocked by the operator");
             Ok(())
         } else {
@@ -294,7 +380,8 @@ impl<S: Store> Service<S> {
             .await?
             .ok_or_else(|| CoreError::not_found(Entity::Tenant, tenant))?;
         let u = UserId::parse(user).ok_or_else(|| CoreError::not_found(Entity::User, user))?;
-        let cleared = self.store.unlock_user(&t.id, &u).await?;
+        let events = self.event(&t.id, EventKind::FactorUnlocked, Subject::User(u.clone()))?;
+        let cleared = self.store.unlock_user(&t.id, &u, &events).await?;
         tracing::warn!(tenant = %t.id, user = %u, cleared, "user unlocked by the operator");
         Ok(cleared)
     }

@@ -3,6 +3,7 @@
 use mfad_crypto::Zeroizing;
 
 use crate::error::{CoreError, Entity, Field, Reason};
+use crate::events::{EventKind, Subject};
 use crate::ids::{ApiKeyId, TenantId};
 use crate::model::{ApiKey, Tenant};
 use crate::service::{MAX_LABEL_LEN, Service};
@@ -70,7 +71,8 @@ impl<S: Store> Service<S> {
             created_at: now,
             revoked_at: None,
         };
-        self.store.insert_api_key(&key).await?;
+        let events = self.event(&tenant.id, EventKind::ApiKeyCreated, api_key_subject(&key))?;
+        self.store.insert_api_key(&key, &events).await?;
         Ok(CreatedKey { key, tenant, token })
     }
 
@@ -82,7 +84,21 @@ impl<S: Store> Service<S> {
     /// Revokes a key by id; it stops authenticating at once.
     pub async fn revoke_api_key(&self, id: &str) -> Result<(), CoreError> {
         let key_id = ApiKeyId::parse(id).ok_or_else(|| CoreError::not_found(Entity::ApiKey, id))?;
-        if self.store.revoke_api_key(&key_id, self.clock.now()).await? {
+        let key = self
+            .store
+            .get_api_key(&key_id)
+            .await?
+            .ok_or_else(|| CoreError::not_found(Entity::ApiKey, id))?;
+        let events = self.event(
+            &key.tenant_id,
+            EventKind::ApiKeyRevoked,
+            api_key_subject(&key),
+        )?;
+        if self
+            .store
+            .revoke_api_key(&key_id, self.clock.now(), &events)
+            .await?
+        {
             self.keys.remove(&key_id);
             Ok(())
         } else {
@@ -123,5 +139,14 @@ impl<S: Store> Service<S> {
         } else {
             Err(CoreError::Unauthorized)
         }
+    }
+}
+
+/// What an API key's events show of it: never its digest.
+fn api_key_subject(key: &ApiKey) -> Subject {
+    Subject::ApiKey {
+        id: key.id.clone(),
+        name: key.name.clone(),
+        created_at: key.created_at,
     }
 }

@@ -10,6 +10,7 @@ use time::OffsetDateTime;
 
 use crate::email::normalize_email;
 use crate::error::{CoreError, Entity, Field, Reason, StoreError};
+use crate::events::{EventKind, FactorView, Subject};
 use crate::ids::{FactorId, MethodId, TenantId, UserId};
 use crate::model::{Factor, FactorDetails, FactorType, FailureCount, PendingCode, TotpFactor};
 use crate::phone::PhoneNumber;
@@ -221,6 +222,20 @@ impl<S: Store> Service<S> {
         tenant: &TenantId,
         req: EnableRequest,
     ) -> Result<Enabled, CoreError> {
+        let kind = match &req.method {
+            NewMethod::Totp { .. } => FactorType::Totp,
+            NewMethod::Sms { .. } | NewMethod::SmsTextedTotp { .. } => FactorType::Sms,
+            NewMethod::Email { .. } => FactorType::Email,
+        };
+        let result = self.enable(tenant, req).await;
+        self.observe(crate::metrics::Event::Enrollment {
+            kind,
+            outcome: crate::metrics::Outcome::of(&result),
+        });
+        result
+    }
+
+    async fn enable(&self, tenant: &TenantId, req: EnableRequest) -> Result<Enabled, CoreError> {
         let now = self.clock.now();
         check_name(req.name.as_deref())?;
         if req.code.is_empty() {
@@ -310,9 +325,22 @@ impl<S: Store> Service<S> {
         let mut stored_codes = false;
         for attempt in 0..8 {
             method.method_id = Some(MethodId::generate()?);
+            let added = self.event(
+                tenant,
+                EventKind::MethodAdded,
+                Subject::Factor(FactorView::of(&method)),
+            )?;
+            let generated = self.event(
+                tenant,
+                EventKind::RecoveryCodesGenerated,
+                Subject::RecoveryCodes {
+                    user_id: user.clone(),
+                    count: u32::try_from(recovery.records.len()).unwrap_or(u32::MAX),
+                },
+            )?;
             match self
                 .store
-                .insert_method(&method, &recovery.records, now)
+                .insert_method(&method, &recovery.records, now, &added, &generated)
                 .await
             {
                 Ok(first) => {
@@ -419,8 +447,19 @@ impl<S: Store> Service<S> {
             Some(Judged::Recovery) => None,
             Some(_) => target.map(|t| t.id.clone()),
         };
+        let mut events = Vec::new();
+        for m in methods
+            .iter()
+            .filter(|m| only.as_ref().is_none_or(|id| *id == m.id))
+        {
+            events.extend(self.event(
+                tenant,
+                EventKind::MethodRemoved,
+                Subject::Factor(FactorView::of(m)),
+            )?);
+        }
         self.store
-            .delete_methods(tenant, user, only.as_ref(), now)
+            .delete_methods(tenant, user, only.as_ref(), now, &events)
             .await?;
         Ok(())
     }

@@ -9,6 +9,7 @@
 
 pub mod challenges;
 pub mod delivery;
+pub mod events;
 pub mod factors;
 pub mod keys;
 pub mod logins;
@@ -81,6 +82,10 @@ pub struct Service<S> {
     pub(crate) policy: Policy,
     pub(crate) keys: crate::key_cache::KeyCache,
     pub(crate) send_limits: crate::send_limits::SendLimits,
+    pub(crate) event_ids: Arc<crate::events::EventIds>,
+    pub(crate) event_encoder: Arc<dyn crate::events::EventEncoder>,
+    pub(crate) events_enabled: bool,
+    pub(crate) metrics: Arc<dyn crate::metrics::Metrics>,
     pub(crate) idempotency: crate::idempotency::IdempotencyPolicy,
 }
 
@@ -101,6 +106,10 @@ impl<S: Store> Service<S> {
             email: Arc::new(NoEmail),
             keys: crate::key_cache::KeyCache::new(policy.api_key_cache_ttl),
             send_limits: crate::send_limits::SendLimits::default(),
+            event_ids: Arc::new(crate::events::EventIds::default()),
+            event_encoder: Arc::new(crate::events::EmptyPayload),
+            events_enabled: true,
+            metrics: Arc::new(crate::metrics::NoMetrics),
             idempotency: crate::idempotency::IdempotencyPolicy::default(),
             policy,
         }
@@ -111,6 +120,17 @@ impl<S: Store> Service<S> {
     pub fn with_email(mut self, email: Arc<dyn EmailSender>) -> Self {
         self.email = email;
         self
+    }
+
+    /// Reports outcomes (enrollments, challenges, verifications, sends) to `metrics`.
+    pub fn with_metrics(mut self, metrics: Arc<dyn crate::metrics::Metrics>) -> Self {
+        self.metrics = metrics;
+        self
+    }
+
+    /// Counts one outcome.
+    pub(crate) fn observe(&self, event: crate::metrics::Event) {
+        self.metrics.record(event);
     }
 
     /// Keeps idempotent responses as `policy` says (default: 24 h).

@@ -5,6 +5,7 @@
 use mfad_crypto::Zeroizing;
 
 use crate::error::{CoreError, Field, Reason};
+use crate::events::{EventKind, Subject};
 use crate::ids::{TenantId, UserId};
 use crate::recovery;
 use crate::service::Service;
@@ -24,8 +25,16 @@ impl<S: Store> Service<S> {
         }
         let now = self.clock.now();
         let set = recovery::new_set(&self.keyring, tenant, user, now)?;
+        let events = self.event(
+            tenant,
+            EventKind::RecoveryCodesGenerated,
+            Subject::RecoveryCodes {
+                user_id: user.clone(),
+                count: u32::try_from(set.records.len()).unwrap_or(u32::MAX),
+            },
+        )?;
         self.store
-            .replace_recovery_codes(tenant, user, &set.records, now)
+            .replace_recovery_codes(tenant, user, &set.records, now, &events)
             .await?;
         Ok(set.plain)
     }

@@ -43,6 +43,32 @@ pub fn paths() -> Vec<String> {
     api().into_openapi().paths.paths.into_keys().collect()
 }
 
+/// The operations listener (`MFAD_ADMIN_LISTEN`): metrics, health and readiness.
+pub fn admin(state: AppState) -> Router {
+    Router::new()
+        .route("/metrics", axum::routing::get(crate::metrics::scrape))
+        .route("/health", axum::routing::get(health::health))
+        .route("/ready", axum::routing::get(health::ready))
+        .fallback(crate::edge::not_found)
+        .with_state(state)
+}
+
+/// The whole application; with `metrics`, `GET /metrics` too (when there is no admin
+/// listener). `/metrics` is outside the OpenAPI document: it speaks Prometheus' text
+/// format, not JSON, and moves to the admin listener when one is configured.
+pub fn app_with_metrics(state: AppState, metrics: bool) -> Router {
+    let app = app(state.clone());
+    if metrics {
+        app.merge(
+            Router::new()
+                .route("/metrics", axum::routing::get(crate::metrics::scrape))
+                .with_state(state),
+        )
+    } else {
+        app
+    }
+}
+
 /// The whole application.
 pub fn app(state: AppState) -> Router {
     let (router, _) = api().split_for_parts();
@@ -57,6 +83,11 @@ pub fn app(state: AppState) -> Router {
         // Oversized bodies: refused at once when declared, else by the body extractors
         // (which read at most MAX_BODY_BYTES); both answer in the API's own shape.
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
+        // Each request's id, client address and user agent, for the events it records.
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::events::request_context,
+        ))
         // Rate limits come before anything that reads the database.
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -65,6 +96,11 @@ pub fn app(state: AppState) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             crate::edge::limits,
+        ))
+        // Counts every answer, refusals by the limits above included.
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::metrics::track,
         ))
         // One span per request with its X-Request-Id, route template and status, so every
         // log line of a request (errors included) can be joined to the client's report.

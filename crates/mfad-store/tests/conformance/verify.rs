@@ -22,6 +22,7 @@ fn judge(judgement: Judgement, max_attempts: u32) -> ChallengeJudge {
                 judgement,
                 on_factor: true,
                 max_attempts,
+                events: Box::new([]),
             })
         }
     })

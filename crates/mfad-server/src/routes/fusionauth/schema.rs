@@ -216,9 +216,9 @@ pub struct StartResponse {
 #[serde(rename_all = "camelCase")]
 pub struct LoginRequest {
     /// The login in progress.
-    pub two_factor_id: Option<String>,
+    pub two_factor_id: String,
     /// A code: from `start` or the last send, a TOTP code, or a recovery code.
-    pub code: Option<String>,
+    pub code: String,
     /// Trust this computer (`twoFactorTrustId` and the `fusionauth.trust` cookie).
     pub trust_computer: Option<bool>,
     /// The application.
@@ -277,8 +277,8 @@ pub struct LoginResponse {
 #[into_params(parameter_in = Query)]
 #[serde(rename_all = "camelCase")]
 pub struct StatusQuery {
-    /// The user (required).
-    pub user_id: Option<String>,
+    /// The user.
+    pub user_id: String,
     /// The application.
     pub application_id: Option<String>,
     /// A trust to check.

@@ -1,6 +1,7 @@
 //! The WorkOS MFA API, as the official SDKs call it (see `docs/contracts/workos.md`).
 
 mod challenges;
+pub mod events;
 mod factors;
 pub mod schema;
 mod users;
@@ -21,5 +22,6 @@ pub fn routes() -> Vec<UtoipaMethodRouter<AppState>> {
         routes!(challenges::challenge),
         routes!(challenges::verify),
         routes!(users::list, users::enroll),
+        routes!(events::list),
     ]
 }

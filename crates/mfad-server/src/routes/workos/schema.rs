@@ -200,6 +200,7 @@ pub struct ListQuery {
     /// A factor id: the page after it.
     pub after: Option<String>,
     /// Default `desc`.
+    #[param(inline)]
     pub order: Option<ListOrder>,
 }
 

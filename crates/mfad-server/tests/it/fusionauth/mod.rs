@@ -4,6 +4,7 @@
 mod auth;
 mod current;
 mod errors;
+mod events;
 mod fidelity;
 mod legacy;
 mod send_limits;

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use super::{Site, post};
 use crate::support::twilio_standin;
-use crate::support::{PHONE, TestApp, spawn_relaxed};
+use crate::support::{Options, PHONE, TestApp, relaxed_sends, spawn_relaxed, spawn_with};
 
 const RACE: usize = 12;
 
@@ -133,6 +133,36 @@ fn assert_one_execution(answers: &[super::Answer]) {
             other => panic!("unexpected {other}: {a:?}"),
         }
     }
+}
+
+#[tokio::test]
+async fn a_server_error_is_not_kept_so_the_retry_runs_again() {
+    // Twilio unreachable: the challenge fails with a 5xx.
+    let mut vars = relaxed_sends();
+    vars.push(("MFAD_TWILIO_BASE_URL", "http://127.0.0.1:9".into()));
+    let app = spawn_with(Options {
+        vars,
+        ..Options::default()
+    })
+    .await;
+    let factor = sms_factor(&app).await;
+    let bearer = format!("Bearer {}", app.key);
+    let path = url(&app, &format!("/auth/factors/{factor}/challenge"));
+    let first = post(&app.http, &path, &bearer, Some("down"), &json!({})).await;
+    assert!(first.status >= 500, "{first:?}");
+    let again = post(&app.http, &path, &bearer, Some("down"), &json!({})).await;
+    assert_eq!(again.status, first.status);
+    assert!(!again.replayed, "a 5xx was replayed: {again:?}");
+    // Released, not kept: the key is free for another request too.
+    let other = post(
+        &app.http,
+        &url(&app, "/auth/factors/enroll"),
+        &bearer,
+        Some("down"),
+        &json!({"type": "generic_otp"}),
+    )
+    .await;
+    assert_eq!(other.status, 201, "{other:?}");
 }
 
 #[tokio::test]

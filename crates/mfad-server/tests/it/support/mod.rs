@@ -49,6 +49,8 @@ impl Default for Options {
 /// A running server and what tests need to talk to it.
 pub struct TestApp {
     pub addr: SocketAddr,
+    /// The admin listener (`MFAD_ADMIN_LISTEN`), when the test configured one.
+    pub admin: Option<SocketAddr>,
     pub http: reqwest::Client,
     /// The `acme` tenant's key and id.
     pub key: String,
@@ -185,6 +187,7 @@ pub async fn spawn_with(opts: Options) -> TestApp {
         .await
         .unwrap();
     let addr = app.local_addr().unwrap();
+    let admin = app.admin_addr();
     let app_state = app.state().clone();
     let service = app_state.service.clone();
     let acme = service.create_api_key("acme", None).await.unwrap();
@@ -192,6 +195,7 @@ pub async fn spawn_with(opts: Options) -> TestApp {
     tokio::spawn(app.run_until(std::future::pending()));
     TestApp {
         addr,
+        admin,
         http: reqwest::Client::new(),
         key: acme.token.to_string(),
         tenant: acme.tenant.id,

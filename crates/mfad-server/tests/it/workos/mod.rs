@@ -2,10 +2,11 @@
 //! Modules group tests by behaviour.
 
 mod auth;
-mod binary;
+pub(crate) mod binary;
 mod challenges;
 mod concurrency;
 mod edge;
+mod events;
 mod every_route;
 mod factors;
 mod fuzz;

@@ -1,0 +1,245 @@
+//! WorkOS Events API: `GET /events`.
+
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use mfad_core::EventId;
+use mfad_core::events::{EventKind, EventRecord};
+use mfad_core::model::{Order, Page};
+use mfad_core::service::events::EventListRequest;
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use super::{schema, wire};
+use crate::error::{WireFieldError, WorkosError, json_response};
+use crate::extract::{BearerTenant, Fields};
+use crate::openapi::WorkosErrors;
+use crate::state::AppState;
+
+/// One event, as the Events API lists it.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct EventObject {
+    /// `event`.
+    #[schema(pattern = "^event$")]
+    pub object: String,
+    /// `event_…`.
+    pub id: String,
+    /// The event type (docs/EVENTS.md).
+    pub event: String,
+    /// The payload.
+    #[schema(value_type = Object)]
+    pub data: Value,
+    /// ISO 8601.
+    pub created_at: String,
+}
+
+/// A `list` of events.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct EventList {
+    /// `list`.
+    #[schema(pattern = "^list$")]
+    pub object: String,
+    /// The events of this page.
+    pub data: Vec<EventObject>,
+    /// Cursors.
+    pub list_metadata: schema::ListMetadata,
+}
+
+/// The query of `listEvents`. Other parameters are refused (422).
+#[derive(Debug, serde::Serialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct EventsQuery {
+    /// Required: event types, comma-joined or repeated.
+    pub events: String,
+    /// ISO 8601: only events at or after it.
+    pub range_start: Option<String>,
+    /// ISO 8601: only events before it.
+    pub range_end: Option<String>,
+    /// 1 to 100, default 10.
+    #[param(minimum = 1, maximum = 100)]
+    pub limit: Option<u32>,
+    /// An event id: the page before it.
+    pub before: Option<String>,
+    /// An event id: the page after it.
+    pub after: Option<String>,
+    /// Default `desc`.
+    pub order: Option<schema::ListOrder>,
+}
+
+/// `GET /events`: WorkOS's `listEvents`, scoped to the key's tenant. `events` (required,
+/// as WorkOS requires it) names the event types, as one comma-joined value, as a repeated
+/// parameter, or both; `range_start` (inclusive) and `range_end` (exclusive) are ISO 8601;
+/// `limit` (1–100, default 10), `before`, `after` and `order` (`desc` default, `asc`,
+/// `normal` = `asc`) page as every WorkOS list does. Unknown parameters are refused.
+#[utoipa::path(
+    get,
+    path = "/events",
+    tag = "WorkOS",
+    operation_id = "listEvents",
+    params(EventsQuery),
+    responses(
+        (status = 200, description = "A page of the tenant's events.", body = EventList),
+        WorkosErrors,
+    ),
+    security(("workos_api_key" = []))
+)]
+pub async fn list(
+    State(state): State<AppState>,
+    BearerTenant(tenant): BearerTenant,
+    Query(params): Query<Vec<(String, String)>>,
+) -> Result<Response, WorkosError> {
+    let mut fields = Fields::default();
+    let present = |k: &str| {
+        params
+            .iter()
+            .rev()
+            .find(|(name, _)| name == k)
+            .map(|(_, v)| v.as_str())
+            .filter(|v| !v.is_empty() && *v != "null" && *v != "undefined")
+    };
+    for (k, _) in &params {
+        let known = matches!(
+            k.as_str(),
+            "events"
+                | "events[]"
+                | "range_start"
+                | "range_end"
+                | "limit"
+                | "before"
+                | "after"
+                | "order"
+        );
+        if !known {
+            fields.push(WireFieldError::new(
+                k,
+                "unknown",
+                format!("property {k} should not exist"),
+            ));
+        }
+    }
+    let mut kinds = Vec::new();
+    let names = params
+        .iter()
+        .filter(|(k, _)| k == "events" || k == "events[]")
+        .flat_map(|(_, v)| v.split(','))
+        .map(str::trim)
+        .filter(|n| !n.is_empty());
+    for name in names {
+        match EventKind::parse(name) {
+            Some(k) if !kinds.contains(&k) => kinds.push(k),
+            Some(_) => {}
+            None => fields.push(WireFieldError::new(
+                "events",
+                "invalid",
+                format!("{name} is not an event type (see docs/EVENTS.md)"),
+            )),
+        }
+    }
+    if kinds.is_empty()
+        && !params
+            .iter()
+            .any(|(k, v)| k.starts_with("events") && !v.is_empty())
+    {
+        fields.push(WireFieldError::new(
+            "events",
+            "required",
+            "events is required",
+        ));
+    }
+    let limit = match present("limit") {
+        None => 10,
+        Some(v) => match v.parse::<u32>() {
+            Ok(n) if (1..=100).contains(&n) => n,
+            _ => {
+                fields.push(WireFieldError::new(
+                    "limit",
+                    "invalid",
+                    "limit must be an integer between 1 and 100",
+                ));
+                10
+            }
+        },
+    };
+    let order = match present("order") {
+        None | Some("desc") => Order::Desc,
+        Some("asc" | "normal") => Order::Asc,
+        Some(_) => {
+            fields.push(WireFieldError::new(
+                "order",
+                "invalid",
+                "order must be one of: asc, desc, normal",
+            ));
+            Order::Desc
+        }
+    };
+    let mut instant = |k: &str| {
+        let v = present(k)?;
+        let parsed = OffsetDateTime::parse(v, &Rfc3339).ok().or_else(|| {
+            let date =
+                time::Date::parse(v, time::macros::format_description!("[year]-[month]-[day]"));
+            date.ok().map(|d| d.midnight().assume_utc())
+        });
+        if parsed.is_none() {
+            fields.push(WireFieldError::new(
+                k,
+                "invalid",
+                format!("{k} must be an ISO 8601 date or timestamp"),
+            ));
+        }
+        parsed
+    };
+    let range_start = instant("range_start");
+    let range_end = instant("range_end");
+    let mut cursor = |k: &str| {
+        let v = present(k)?;
+        let id = EventId::parse(v);
+        if id.is_none() {
+            fields.push(WireFieldError::new(
+                k,
+                "invalid",
+                format!("{k} must be an event id"),
+            ));
+        }
+        id
+    };
+    let before = cursor("before");
+    let after = cursor("after");
+    fields.finish()?;
+    let page = state
+        .service
+        .list_events(
+            &tenant,
+            &EventListRequest {
+                kinds,
+                range_start,
+                range_end,
+                limit,
+                order,
+                before,
+                after,
+            },
+        )
+        .await?;
+    Ok(json_response(StatusCode::OK, &list_body(&page)))
+}
+
+/// One event as the Events API (and a WorkOS webhook) shows it.
+pub fn event(e: &EventRecord) -> Value {
+    let data: Value = serde_json::from_str(&e.data).unwrap_or(Value::Null);
+    json!({
+        "object": "event",
+        "id": e.id.as_str(),
+        "event": e.name,
+        "data": data,
+        "created_at": wire::timestamp(e.created_at),
+    })
+}
+
+fn list_body(page: &Page<EventRecord>) -> Value {
+    json!({
+        "object": "list",
+        "data": page.data.iter().map(event).collect::<Vec<_>>(),
+        "list_metadata": {"before": page.before, "after": page.after},
+    })
+}
