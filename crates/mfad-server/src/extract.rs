@@ -100,6 +100,16 @@ impl Fields {
         self.0.push(e);
     }
 
+    /// How many errors are recorded.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether none are.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
     /// Fails with every recorded error, if any.
     pub fn finish(self) -> Result<(), FieldErrors> {
         if self.0.is_empty() {

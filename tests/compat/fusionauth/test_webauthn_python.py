@@ -1,6 +1,7 @@
 """FusionAuth's WebAuthn API through the official Python client (fusionauth-client 1.69.0,
 unmodified), with soft-webauthn's software authenticator: registration, re-authentication
-assertion, passkey login, listing and deletion, and refusals in FusionAuth's Errors shape.
+assertion, passkey login, listing and deletion, import of a key made elsewhere (and the
+publicKey PEM shown back), and refusals in FusionAuth's Errors shape.
 
 run.sh sets the acme tenant's relying party with `mfad webauthn config --tenant acme
 --rp-id localhost --origin http://localhost`. soft-webauthn never sets the user-verified
@@ -15,6 +16,7 @@ import copy
 import uuid
 
 import pytest
+from cryptography.hazmat.primitives import serialization
 from fusionauth.fusionauth_client import FusionAuthClient
 from soft_webauthn import SoftWebauthnDevice
 
@@ -49,6 +51,13 @@ def to_fusionauth(credential: dict) -> dict:
         "clientExtensionResults": {},
         "response": {k: b64url(v) for k, v in credential["response"].items() if v is not None},
     }
+
+
+def spki_pem(device) -> str:
+    """The device's public key as FusionAuth carries it: PEM SubjectPublicKeyInfo."""
+    return device.private_key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    ).decode("ascii")
 
 
 def ok(r, status=200):
@@ -99,6 +108,7 @@ def test_register_assert_login_list_delete(fa):
     assert cred["algorithm"] == -7
     assert cred["credentialId"] == b64url(device.credential_id)
     assert cred["signCount"] == 0
+    assert cred["publicKey"] == spki_pem(device)
 
     listed = ok(fa.retrieve_web_authn_credentials_for_user(user_id))["credentials"]
     assert [c["id"] for c in listed] == [cred["id"]]
@@ -154,3 +164,41 @@ def test_refusals_are_fusionauth_errors(fa):
     # Required fields.
     r = fa.start_web_authn_registration({})
     assert {"userId", "workflow", "displayName"} <= set(field_codes(r))
+
+
+def test_import_then_assert(fa):
+    # A passkey made elsewhere: soft-webauthn's key, never registered with mfad.
+    user_id = str(uuid.uuid4())
+    device = SoftWebauthnDevice()
+    device.cred_init(RP_ID, b"imported")
+    device.sign_count = 41
+    imported = {
+        "algorithm": -7, "credentialId": b64url(device.credential_id), "publicKey": spki_pem(device),
+        "signCount": 41, "userId": user_id, "name": "imported@piedpiper.com",
+    }
+    r = fa.import_web_authn_credential({"credentials": [imported], "validateDbConstraints": True})
+    assert r.status == 200, f"HTTP {r.status}: {r.response.content[:400]!r}"
+    assert r.response.content == b""
+
+    listed = ok(fa.retrieve_web_authn_credentials_for_user(user_id))["credentials"]
+    assert len(listed) == 1
+    assert listed[0]["publicKey"] == spki_pem(device)
+    assert listed[0]["signCount"] == 41
+    got = ok(fa.retrieve_web_authn_credential(listed[0]["id"]))["credential"]
+    assert got["publicKey"] == spki_pem(device)
+
+    asserted = ok(fa.complete_web_authn_assertion({"credential": assertion(fa, device, user_id), "origin": ORIGIN, "rpId": RP_ID}))
+    assert asserted["credential"]["id"] == listed[0]["id"]
+    assert asserted["credential"]["signCount"] == 42
+
+    # A PEM that is no key, and the same credential again: refused, in FusionAuth's shape.
+    bad = dict(imported, credentialId=b64url(b"another"), publicKey="-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n")
+    r = fa.import_web_authn_credential({"credentials": [bad]})
+    assert field_codes(r) == {"credentials[0].publicKey": ["[invalid]credentials[0].publicKey"]}
+    r = fa.import_web_authn_credential({"credentials": [imported]})
+    assert field_codes(r) == {"credential.id": ["[duplicate]credential.id"]}
+
+    # Another tenant's key sees none of it.
+    other = FusionAuthClient(OTHER_KEY, MFAD_URL)
+    assert other.retrieve_web_authn_credential(listed[0]["id"]).status == 404
+    assert ok(other.retrieve_web_authn_credentials_for_user(user_id))["credentials"] == []

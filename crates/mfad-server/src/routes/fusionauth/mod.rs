@@ -18,6 +18,7 @@ mod send;
 mod status;
 mod user_two_factor;
 mod webauthn;
+mod webauthn_key;
 pub mod webauthn_schema;
 pub mod wire;
 
@@ -57,5 +58,6 @@ pub fn routes() -> Vec<UtoipaMethodRouter<AppState>> {
         routes!(webauthn::start),
         routes!(webauthn::assert),
         routes!(webauthn::login),
+        routes!(webauthn::import),
     ]
 }

@@ -14,15 +14,21 @@ use axum::http::request::Parts;
 use axum::response::Response;
 use mfad_core::error::{CoreError, Entity};
 use mfad_core::webauthn::{
-    AuthenticationStart, Claimed, PasskeyCredential, PasskeyId, RegistrationStart, Workflow,
+    AuthenticationStart, Claimed, ImportedPasskey, PasskeyCredential, PasskeyId, RegistrationStart,
+    Workflow,
 };
 use mfad_core::{TenantId, UserId};
 use serde_json::{Map, Value, json};
-use webauthn_rs::prelude::{PublicKeyCredential, RegisterPublicKeyCredential};
+use webauthn_rs::prelude::{
+    AttestationFormat, Credential, ParsedAttestation, PublicKeyCredential,
+    RegisterPublicKeyCredential,
+};
+use webauthn_rs_proto::{AuthenticatorTransport, RegisteredExtensions, UserVerificationPolicy};
 
 use super::auth::{ApiKeyTenant, TenantHint};
 use super::body::{FaBody, FaQuery};
 use super::schema;
+use super::webauthn_key::{IMPORTABLE, cose_from_pem, pem_from_cose};
 use super::webauthn_schema as ws;
 use super::wire::{empty_ok, instant, json_ok, methods};
 use crate::error::{FusionAuthError, WireFieldError};
@@ -157,10 +163,15 @@ fn claimed(fields: &mut Fields, body: &FaBody) -> Claimed {
     }
 }
 
-/// FusionAuth's `WebAuthnCredential` (no public key material beyond what FusionAuth
-/// shows: mfad leaves `publicKey` out; see the contract).
+/// FusionAuth's `WebAuthnCredential`, `publicKey` as PEM SPKI from the stored COSE key.
 fn wire_credential(c: &PasskeyCredential) -> Value {
     let mut out = Map::new();
+    let public_key = serde_json::from_str::<Credential>(&c.credential)
+        .ok()
+        .and_then(|k| pem_from_cose(&k.cred));
+    if let Some(pem) = public_key {
+        out.insert("publicKey".into(), pem.into());
+    }
     // The COSE number, as FusionAuth writes it (`"algorithm": -7`).
     out.insert("algorithm".into(), c.algorithm.into());
     // FusionAuth's AttestationType: what the statement proved, not its format.
@@ -634,5 +645,191 @@ pub async fn delete(
 ) -> Result<Response, FusionAuthError> {
     let id = passkey_id(&id)?;
     state.service.delete_passkey(&tenant, &id).await?;
+    Ok(empty_ok())
+}
+
+/// One `credentials[i]` of an import, or its field errors.
+fn imported(fields: &mut Fields, i: usize, c: &Value) -> Option<ImportedPasskey> {
+    let at = |k: &str| format!("credentials[{i}].{k}");
+    let text = |k: &str| c.get(k).and_then(Value::as_str).filter(|s| !s.is_empty());
+    let before = fields.len();
+    let id = match text("id") {
+        Some(raw) => {
+            let id = PasskeyId::parse(raw);
+            if id.is_none() {
+                fields.push(WireFieldError::new(
+                    &at("id"),
+                    "invalid",
+                    "id must be a UUID",
+                ));
+            }
+            id
+        }
+        None => None,
+    };
+    let user = text("userId").and_then(UserId::parse);
+    if user.is_none() {
+        fields.push(WireFieldError::new(
+            &at("userId"),
+            "invalid",
+            "userId is required and must be a valid user id",
+        ));
+    }
+    let cred_id = match text("credentialId") {
+        Some(raw) => {
+            let b = data_encoding::BASE64URL_NOPAD
+                .decode(base64url(raw).as_bytes())
+                .ok();
+            if b.is_none() {
+                fields.push(WireFieldError::new(
+                    &at("credentialId"),
+                    "invalid",
+                    "credentialId must be base64url",
+                ));
+            }
+            b
+        }
+        None => {
+            fields.push(WireFieldError::new(
+                &at("credentialId"),
+                "blank",
+                "credentialId is required",
+            ));
+            None
+        }
+    };
+    let key = match (
+        c.get("algorithm").and_then(Value::as_i64),
+        text("publicKey"),
+    ) {
+        (None, _) => {
+            fields.push(WireFieldError::new(
+                &at("algorithm"),
+                "blank",
+                format!("algorithm is required: {IMPORTABLE}"),
+            ));
+            None
+        }
+        (Some(_), None) => {
+            fields.push(WireFieldError::new(
+                &at("publicKey"),
+                "blank",
+                "publicKey is required",
+            ));
+            None
+        }
+        (Some(alg), Some(pem)) => {
+            let k = cose_from_pem(alg, pem);
+            if k.is_none() {
+                fields.push(WireFieldError::new(
+                    &at("publicKey"),
+                    "invalid",
+                    format!(
+                        "publicKey must be a PEM SubjectPublicKeyInfo of the algorithm, one of {IMPORTABLE}"
+                    ),
+                ));
+            }
+            k
+        }
+    };
+    let sign_count = match c.get("signCount") {
+        None | Some(Value::Null) => Some(0),
+        Some(v) => {
+            let n = v.as_u64().and_then(|n| u32::try_from(n).ok());
+            if n.is_none() {
+                fields.push(WireFieldError::new(
+                    &at("signCount"),
+                    "invalid",
+                    "signCount must be a non-negative 32-bit integer",
+                ));
+            }
+            n
+        }
+    };
+    if fields.len() != before {
+        return None;
+    }
+    let uv = c
+        .get("authenticatorSupportsUserVerification")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    let transports: Vec<AuthenticatorTransport> = c
+        .get("transports")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|t| serde_json::from_value(t.clone()).ok())
+        .collect();
+    let credential = Credential {
+        cred_id: cred_id?,
+        cred: key?,
+        counter: sign_count?,
+        transports: Some(transports),
+        user_verified: uv,
+        backup_eligible: c
+            .get("discoverable")
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
+        backup_state: false,
+        registration_policy: if uv {
+            UserVerificationPolicy::Required
+        } else {
+            UserVerificationPolicy::Preferred
+        },
+        extensions: RegisteredExtensions::none(),
+        attestation: ParsedAttestation::default(),
+        attestation_format: AttestationFormat::None,
+    };
+    Some(ImportedPasskey {
+        id,
+        user: user?,
+        credential,
+        name: text("name").map(str::to_owned),
+        display_name: text("displayName").map(str::to_owned),
+        rp_id: text("relyingPartyId").map(str::to_owned),
+    })
+}
+
+/// `POST /api/webauthn/import`: FusionAuth's `importWebAuthnCredential`. Body
+/// `{"credentials": [WebAuthnCredential…], "validateDbConstraints"}`; each needs `userId`,
+/// `credentialId` (base64url), `algorithm` (COSE) and `publicKey` (PEM SPKI). All or none;
+/// 200 with an empty body. mfad always enforces uniqueness, so `validateDbConstraints` is
+/// accepted and changes nothing.
+#[utoipa::path(
+    post,
+    path = "/api/webauthn/import",
+    tag = "FusionAuth WebAuthn",
+    operation_id = "importWebAuthnCredential",
+    request_body = ws::ImportRequest,
+    params(("X-FusionAuth-TenantId" = Option<String>, Header, description = "The tenant, as `tenant_…` or its UUID; must be the API key's tenant.")),
+    responses(
+        (status = 200, description = "Imported. Empty body."),
+        FusionAuthErrors,
+    ),
+    security(("fusionauth_api_key" = []))
+)]
+pub async fn import(
+    State(state): State<AppState>,
+    ApiKeyTenant(tenant): ApiKeyTenant,
+    body: FaBody,
+) -> Result<Response, FusionAuthError> {
+    let mut fields = Fields::default();
+    let mut imports = Vec::new();
+    match body.0.get("credentials") {
+        Some(Value::Array(list)) if !list.is_empty() => {
+            for (i, c) in list.iter().enumerate() {
+                if let Some(p) = imported(&mut fields, i, c) {
+                    imports.push(p);
+                }
+            }
+        }
+        _ => fields.push(WireFieldError::new(
+            "credentials",
+            "blank",
+            "credentials must be a non-empty list",
+        )),
+    }
+    fields.finish()?;
+    state.service.import_passkeys(&tenant, imports).await?;
     Ok(empty_ok())
 }

@@ -109,6 +109,9 @@ pub struct WebAuthnCredential {
     pub relying_party_id: String,
     /// Last accepted signature counter.
     pub sign_count: u32,
+    /// The public key, PEM SubjectPublicKeyInfo.
+    #[schema(required = false)]
+    pub public_key: Option<String>,
     /// The tenant, as a UUID.
     pub tenant_id: String,
     /// Transports.
@@ -118,6 +121,20 @@ pub struct WebAuthnCredential {
     pub user_agent: Option<String>,
     /// The user.
     pub user_id: String,
+}
+
+/// `POST /api/webauthn/import`.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ImportRequest {
+    /// The passkeys, all imported or none: each needs `userId`, `credentialId`
+    /// (base64url), `algorithm` (-7, -35 or -257) and `publicKey` (PEM SPKI); `id`,
+    /// `signCount`, `name`, `displayName`, `relyingPartyId`, `transports`, `discoverable`
+    /// and `authenticatorSupportsUserVerification` are kept when given.
+    pub credentials: Vec<WebAuthnCredential>,
+    /// Accepted; mfad always enforces uniqueness.
+    #[schema(required = false)]
+    pub validate_db_constraints: Option<bool>,
 }
 
 /// One passkey.

@@ -10,6 +10,11 @@ use webauthn_authenticator_rs::prelude::{RequestChallengeResponse, Url};
 use webauthn_authenticator_rs::softpasskey::SoftPasskey;
 use webauthn_rs::prelude::CreationChallengeResponse;
 
+use crypto_glue::ecdsa_p256::{self, EcdsaP256PrivateKey, EcdsaP256Signature, EcdsaP256SigningKey};
+use crypto_glue::s256::Sha256;
+use crypto_glue::traits::{Digest, LineEndingPem, Signer, SpkiEncodePublicKey};
+use data_encoding::BASE64URL_NOPAD as B64;
+
 use crate::support::{Auth, Resp, TestApp, spawn_app, uuid};
 
 const RP: &str = "example.com";
@@ -167,7 +172,13 @@ fn assert_wire_credential(c: &Value, user: &str, tenant_uuid: &str) {
     assert!(c["credentialId"].as_str().is_some_and(|s| s.len() > 10));
     assert!(c["insertInstant"].is_i64());
     assert!(c["signCount"].is_u64());
-    assert!(c.get("publicKey").is_none(), "no key material is echoed");
+    // The public key, as FusionAuth shows it: PEM SubjectPublicKeyInfo.
+    assert!(
+        c["publicKey"]
+            .as_str()
+            .is_some_and(|k| k.starts_with("-----BEGIN PUBLIC KEY-----")),
+        "{c}"
+    );
 }
 
 #[tokio::test]
@@ -555,4 +566,246 @@ async fn failed_assertions_are_throttled_like_codes() {
     pk.finish("/api/webauthn/assert", &assertion, None)
         .await
         .assert_json(200);
+}
+
+/// A passkey made outside mfad: a P-256 key pair of the test's own and a credential id.
+struct ForeignKey {
+    key: EcdsaP256PrivateKey,
+    credential_id: String,
+}
+
+impl ForeignKey {
+    fn new() -> Self {
+        ForeignKey {
+            key: ecdsa_p256::new_key(),
+            credential_id: B64.encode(uuid().as_bytes()),
+        }
+    }
+
+    fn pem(&self) -> String {
+        self.key
+            .public_key()
+            .to_public_key_pem(LineEndingPem::LF)
+            .unwrap()
+    }
+
+    /// What an authenticator holding the key answers to `options` (user present and
+    /// verified, counter `counter`), in FusionAuth's shape.
+    fn assert(&self, options: &Value, counter: u32) -> Value {
+        let client_data = json!({
+            "type": "webauthn.get",
+            "challenge": options["challenge"],
+            "origin": ORIGIN,
+            "crossOrigin": false,
+        })
+        .to_string();
+        let mut auth_data = Sha256::digest(RP.as_bytes()).to_vec();
+        auth_data.push(0x05);
+        auth_data.extend_from_slice(&counter.to_be_bytes());
+        let mut signed = auth_data.clone();
+        signed.extend_from_slice(&Sha256::digest(client_data.as_bytes()));
+        let signature: EcdsaP256Signature = EcdsaP256SigningKey::from(&self.key).sign(&signed);
+        json!({
+            "id": self.credential_id,
+            "type": "public-key",
+            "response": {
+                "authenticatorData": B64.encode(&auth_data),
+                "clientDataJSON": B64.encode(client_data.as_bytes()),
+                "signature": B64.encode(&signature.to_der().to_bytes()),
+                "userHandle": null,
+            },
+            "clientExtensionResults": {},
+        })
+    }
+
+    fn wire(&self, user: &str, sign_count: u32) -> Value {
+        json!({
+            "algorithm": -7,
+            "credentialId": self.credential_id,
+            "publicKey": self.pem(),
+            "signCount": sign_count,
+            "userId": user,
+            "name": "imported@piedpiper.com",
+            "displayName": "Imported",
+            "authenticatorSupportsUserVerification": true,
+        })
+    }
+}
+
+#[tokio::test]
+async fn an_imported_credential_asserts_and_shows_its_key() {
+    let app = spawn_app().await;
+    configure(&app, &app.tenant, &[ORIGIN]).await;
+    configure(&app, &app.other_tenant, &[ORIGIN]).await;
+    let user = uuid();
+    let foreign = ForeignKey::new();
+    let r = app
+        .key_call(
+            "POST",
+            "/api/webauthn/import",
+            Some(json!({"credentials": [foreign.wire(&user, 5)], "validateDbConstraints": true})),
+        )
+        .await;
+    r.assert_empty(200);
+
+    // Listed with the key it was imported with, converted back from the stored COSE key.
+    let list = app
+        .key_call("GET", &format!("/api/webauthn?userId={user}"), None)
+        .await;
+    let creds = list.assert_json(200)["credentials"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(creds.len(), 1, "{creds:?}");
+    let c = &creds[0];
+    assert_eq!(c["publicKey"], foreign.pem());
+    assert_eq!(c["algorithm"], -7);
+    assert_eq!(c["credentialId"], foreign.credential_id);
+    assert_eq!(c["signCount"], 5);
+    assert_eq!(c["name"], "imported@piedpiper.com");
+    assert_eq!(c["relyingPartyId"], RP);
+    let id = c["id"].as_str().unwrap();
+    let one = app
+        .key_call("GET", &format!("/api/webauthn/{id}"), None)
+        .await;
+    assert_eq!(
+        one.assert_json(200)["credential"]["publicKey"],
+        foreign.pem()
+    );
+
+    // An assertion signed with the key completes through the API; the counter moves on.
+    let pk = Passkeys::new(&app);
+    let options = pk.start(&user).await;
+    let done = pk
+        .finish("/api/webauthn/assert", &foreign.assert(&options, 6), None)
+        .await;
+    assert_eq!(done.assert_json(200)["credential"]["signCount"], 6);
+    // A signature by another key is refused.
+    let options = pk.start(&user).await;
+    let impostor = ForeignKey {
+        key: ecdsa_p256::new_key(),
+        credential_id: foreign.credential_id.clone(),
+    };
+    let refused = pk
+        .finish("/api/webauthn/assert", &impostor.assert(&options, 7), None)
+        .await;
+    assert_eq!(refused.status, 400, "{}", refused.text);
+
+    // Another tenant sees nothing of it.
+    let other = Auth::Key(&app.other_key);
+    app.call_with("GET", &format!("/api/webauthn/{id}"), other.clone(), None)
+        .await
+        .assert_empty(404);
+    let list = app
+        .call_with("GET", &format!("/api/webauthn?userId={user}"), other, None)
+        .await;
+    assert!(
+        list.assert_json(200)["credentials"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+
+    // Importing the same credential again conflicts, and nothing of the batch is kept.
+    let again = ForeignKey::new();
+    let r = app
+        .key_call(
+            "POST",
+            "/api/webauthn/import",
+            Some(json!({"credentials": [again.wire(&user, 0), foreign.wire(&user, 0)]})),
+        )
+        .await;
+    r.assert_field_error("credential.id", "[duplicate]credential.id");
+    let list = app
+        .key_call("GET", &format!("/api/webauthn?userId={user}"), None)
+        .await;
+    assert_eq!(
+        list.assert_json(200)["credentials"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn a_registered_key_shown_as_pem_imports_into_another_tenant() {
+    // The PEM mfad shows for a soft passkey's credential is that authenticator's key: imported
+    // elsewhere, the same authenticator asserts there.
+    let app = spawn_app().await;
+    configure(&app, &app.tenant, &[ORIGIN]).await;
+    configure(&app, &app.other_tenant, &[ORIGIN]).await;
+    let user = uuid();
+    let mut pk = Passkeys::new(&app);
+    let stored = pk.register(&user).await;
+    let mut wire = stored.clone();
+    wire.as_object_mut().unwrap().remove("id");
+    let r = app
+        .call_with(
+            "POST",
+            "/api/webauthn/import",
+            Auth::Key(&app.other_key),
+            Some(json!({"credentials": [wire]})),
+        )
+        .await;
+    r.assert_empty(200);
+    pk.key = app.other_key.clone();
+    let options = pk.start(&user).await;
+    let credential = pk.get(&options);
+    pk.finish(
+        "/api/webauthn/assert",
+        &credential,
+        Some(app.other_tenant.as_uuid().as_str()),
+    )
+    .await
+    .assert_json(200);
+}
+
+#[tokio::test]
+async fn bad_imports_are_fusionauth_validation_errors() {
+    let app = spawn_app().await;
+    configure(&app, &app.tenant, &[ORIGIN]).await;
+    let import = |body: Value| app.key_call("POST", "/api/webauthn/import", Some(body));
+    import(json!({}))
+        .await
+        .assert_field_error("credentials", "[blank]credentials");
+    let user = uuid();
+    let foreign = ForeignKey::new();
+    let mut bad = foreign.wire(&user, 0);
+    bad["publicKey"] =
+        json!("-----BEGIN PUBLIC KEY-----\nbm90IGEga2V5\n-----END PUBLIC KEY-----\n");
+    let r = import(json!({"credentials": [foreign.wire(&user, 0), bad]})).await;
+    r.assert_field_error(
+        "credentials[1].publicKey",
+        "[invalid]credentials[1].publicKey",
+    );
+    // A P-256 key claimed as RS256 is no RS256 key.
+    let mut wrong_alg = foreign.wire(&user, 0);
+    wrong_alg["algorithm"] = json!(-257);
+    import(json!({"credentials": [wrong_alg]}))
+        .await
+        .assert_field_error(
+            "credentials[0].publicKey",
+            "[invalid]credentials[0].publicKey",
+        );
+    let r = import(json!({"credentials": [{"credentialId": "%%"}]})).await;
+    r.assert_field_error("credentials[0].userId", "[invalid]credentials[0].userId");
+    r.assert_field_error(
+        "credentials[0].credentialId",
+        "[invalid]credentials[0].credentialId",
+    );
+    r.assert_field_error(
+        "credentials[0].algorithm",
+        "[blank]credentials[0].algorithm",
+    );
+    // Nothing of a refused batch was kept.
+    let list = app
+        .key_call("GET", &format!("/api/webauthn?userId={user}"), None)
+        .await;
+    assert!(
+        list.assert_json(200)["credentials"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
 }
