@@ -192,7 +192,72 @@ impl IntoResponses for FusionAuthErrors {
 
 /// The whole document, as the router is built.
 pub fn document() -> utoipa::openapi::OpenApi {
-    crate::routes::api().into_openapi()
+    let mut doc = crate::routes::api().into_openapi();
+    IdempotentPosts.modify(&mut doc);
+    doc
+}
+
+/// Every POST honours `Idempotency-Key` (`crate::idempotency`, a layer rather than a
+/// handler, so it is added here once): the optional header, and the answers it adds — 409
+/// while the first request with the key still runs, 422 when the key was used for another
+/// request (400 for a malformed key is in each API's error set already).
+#[derive(Debug)]
+struct IdempotentPosts;
+
+impl Modify for IdempotentPosts {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::Required;
+        use utoipa::openapi::path::{ParameterBuilder, ParameterIn};
+        use utoipa::openapi::schema::{ObjectBuilder, Type};
+
+        for item in openapi.paths.paths.values_mut() {
+            let Some(op) = item.post.as_mut() else {
+                continue;
+            };
+            let workos = op.tags.iter().flatten().any(|t| t == "WorkOS");
+            let header = ParameterBuilder::new()
+                .name("Idempotency-Key")
+                .parameter_in(ParameterIn::Header)
+                .required(Required::False)
+                .description(Some(
+                    "Makes a retry safe: a repeat with the same key and request replays the \
+                     first answer (docs/contracts/workos.md §8).",
+                ))
+                .schema(Some(
+                    ObjectBuilder::new()
+                        .schema_type(Type::String)
+                        .min_length(Some(1))
+                        .max_length(Some(mfad_core::idempotency::MAX_KEY_LEN)),
+                ))
+                .build();
+            op.parameters
+                .get_or_insert_with(Vec::new)
+                .push(RefOr::T(header));
+            let errors = if workos {
+                "WorkosError"
+            } else {
+                "FusionAuthErrors"
+            };
+            let responses = &mut op.responses.responses;
+            responses.entry("409".into()).or_insert_with(|| {
+                response(
+                    "A request with this Idempotency-Key is still running; see `Retry-After`.",
+                    Some(errors),
+                )
+            });
+            let invalid = if workos {
+                "WorkosValidationError"
+            } else {
+                "FusionAuthErrors"
+            };
+            responses.entry("422".into()).or_insert_with(|| {
+                response(
+                    "This Idempotency-Key was used for another request.",
+                    Some(invalid),
+                )
+            });
+        }
+    }
 }
 
 /// `GET /openapi.json`: this server's OpenAPI 3.1 document.

@@ -445,6 +445,7 @@ async fn asserted(
     responses(
         (status = 200, description = "The passkey used, its counter advanced.", body = ws::CredentialResponse),
         (status = 409, description = "Throttled or locked after too many failed assertions; see `Retry-After`.", body = schema::FusionAuthErrors),
+        (status = 404, description = "Unknown tenant, user or credential. Empty body."),
         FusionAuthErrors,
     ),
     security(())
@@ -475,6 +476,7 @@ pub async fn assert(
     responses(
         (status = 200, description = "Logged in.", body = ws::LoginResponse),
         (status = 409, description = "Throttled or locked after too many failed assertions; see `Retry-After`.", body = schema::FusionAuthErrors),
+        (status = 404, description = "Unknown tenant, user or credential. Empty body."),
         FusionAuthErrors,
     ),
     security(())
