@@ -109,6 +109,32 @@ pub struct WebAuthnCredential {
     pub extra: Map<String, Value>,
 }
 
+/// A passkey to import (FusionAuth's `WebAuthnCredential` as
+/// `POST /api/webauthn/import` takes it): registered elsewhere, so mfad stores its public
+/// key without a ceremony.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ImportCredential {
+    /// The owner.
+    pub user_id: String,
+    /// The authenticator's credential id (base64url).
+    pub credential_id: String,
+    /// The public key as a PEM SubjectPublicKeyInfo.
+    pub public_key: String,
+    /// COSE algorithm (-7 ES256, -35 ES384, -257 RS256).
+    pub algorithm: i64,
+    /// Last signature counter seen.
+    pub sign_count: u32,
+    /// Name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
+#[derive(Serialize)]
+struct Import<'a> {
+    credentials: &'a [ImportCredential],
+}
+
 #[derive(Deserialize)]
 struct One {
     credential: WebAuthnCredential,
@@ -221,6 +247,20 @@ impl FusionAuth<'_> {
             .send_json(Call::fusionauth(Method::GET, &path))
             .await?;
         Ok(one.credential)
+    }
+
+    /// Imports passkeys, all or none: `POST /api/webauthn/import`.
+    ///
+    /// # Errors
+    /// [`Error::Validation`] naming the entry and field (e.g. a bad `publicKey`), or a
+    /// credential id already registered in the tenant.
+    pub async fn import_webauthn_credentials(
+        &self,
+        credentials: &[ImportCredential],
+    ) -> Result<(), Error> {
+        let call = Call::fusionauth(Method::POST, &["api", "webauthn", "import"])
+            .json(&Import { credentials })?;
+        self.client().send(call).await.map(drop)
     }
 
     /// Deletes a passkey: `DELETE /api/webauthn/{id}`.

@@ -3,7 +3,9 @@
 //! next request), then registration, assertion, passkey login, listing and deletion.
 
 use mfad_client::Error;
-use mfad_client::webauthn::{CompleteCeremony, StartLogin, StartRegistration, Workflow};
+use mfad_client::webauthn::{
+    CompleteCeremony, ImportCredential, StartLogin, StartRegistration, Workflow,
+};
 use serde_json::{Value, json};
 use webauthn_authenticator_rs::WebauthnAuthenticator;
 use webauthn_authenticator_rs::prelude::{
@@ -117,6 +119,47 @@ async fn passkeys_through_the_typed_calls() {
         fa.webauthn_credential(&cred.id).await,
         Err(Error::NotFound(_))
     ));
+
+    // Imported back from what the listing showed (its PEM public key), the same
+    // authenticator asserts again; a bad key is a validation error and stores nothing.
+    let shown = &listed[0];
+    let pem = shown.extra["publicKey"].as_str().unwrap().to_owned();
+    let import = ImportCredential {
+        user_id: user.into(),
+        credential_id: shown.credential_id.clone(),
+        public_key: pem,
+        algorithm: shown.algorithm,
+        sign_count: asserted.sign_count,
+        name: Some("imported".into()),
+    };
+    let bad = ImportCredential {
+        public_key: "not a key".into(),
+        ..import.clone()
+    };
+    assert!(matches!(
+        fa.import_webauthn_credentials(&[bad]).await,
+        Err(Error::Validation { .. })
+    ));
+    assert!(
+        fa.webauthn_credentials_for_user(user)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    fa.import_webauthn_credentials(&[import]).await.unwrap();
+    let imported = fa.webauthn_credentials_for_user(user).await.unwrap();
+    assert_eq!(imported.len(), 1);
+    assert_eq!(imported[0].credential_id, shown.credential_id);
+    let login = StartLogin {
+        credential_id: Some(imported[0].id.clone()),
+        ..login
+    };
+    let options = fa.start_webauthn_login(&login).await.unwrap().options;
+    let again = fa
+        .complete_webauthn_assertion(&get(options, &mut pk))
+        .await
+        .unwrap();
+    assert_eq!(again.credential_id, shown.credential_id);
     fa.delete_webauthn_credentials_for_user(user).await.unwrap();
     assert!(
         fa.webauthn_credentials_for_user(user)
