@@ -840,9 +840,10 @@ def _parallel(n: int, fn) -> list:
 
 def assert_one_success_then_replays(statuses: list) -> None:
     """One login wins; the others are replays: wrong codes (421), counted against the user
-    up to the throttle's threshold (5), then refused unjudged (409)."""
+    up to the throttle's threshold (5), then refused unjudged (409). The win resets the
+    count, so losers judged before it and after it each get at most the threshold."""
     assert statuses.count(200) == 1, statuses
-    assert statuses.count(421) <= 5, statuses
+    assert statuses.count(421) <= 2 * 5, statuses
     assert set(statuses) <= {200, 421, 409}, statuses
 
 
