@@ -72,6 +72,10 @@ prefixed_id!(
     /// strictly (see `events::EventIds`), so id order is creation order.
     EventId, "event_"
 );
+prefixed_id!(
+    /// A webhook endpoint (`we_…`, as WorkOS names them).
+    WebhookEndpointId, "we_"
+);
 
 impl TenantId {
     /// Parses a tenant id written either as mfad writes it (`tenant_01H…`) or as the UUID

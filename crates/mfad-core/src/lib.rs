@@ -25,6 +25,7 @@ pub mod sms;
 pub mod store;
 pub mod verify;
 pub mod webauthn;
+pub mod webhooks;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{CoreError, StoreError};
