@@ -9,6 +9,9 @@
 //! gets what, in which order, and when a failed delivery is retried or given up.
 //! Formats and signatures are documented in `docs/EVENTS.md`.
 
+pub mod dispatch;
+pub mod policy;
+
 use std::fmt;
 
 use time::OffsetDateTime;

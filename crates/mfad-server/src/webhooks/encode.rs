@@ -1,0 +1,1 @@
+//! WorkOS and FusionAuth webhook bodies and signatures.

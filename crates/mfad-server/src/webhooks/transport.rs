@@ -1,0 +1,1 @@
+//! The HTTP client deliveries are posted with, under the address policy.
