@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use super::list::{list_page, refuse_unknown, set};
+use super::list::{list_page, parsed, refuse_unknown, set};
 use super::{schema, wire};
 use crate::error::{WireFieldError, WorkosError, json_response};
 use crate::extract::{BearerTenant, Fields};
@@ -141,21 +141,21 @@ pub async fn list(
         ));
     }
     let paging = list_page(present, EventId::parse, "an event id", &mut fields);
-    let mut instant = |k: &str| {
-        let v = present(k)?;
-        let parsed = OffsetDateTime::parse(v, &Rfc3339).ok().or_else(|| {
+    let parse_instant = |v: &str| {
+        OffsetDateTime::parse(v, &Rfc3339).ok().or_else(|| {
             let date =
                 time::Date::parse(v, time::macros::format_description!("[year]-[month]-[day]"));
             date.ok().map(|d| d.midnight().assume_utc())
-        });
-        if parsed.is_none() {
-            fields.push(WireFieldError::new(
-                k,
-                "invalid",
-                format!("{k} must be an ISO 8601 date or timestamp"),
-            ));
-        }
-        parsed
+        })
+    };
+    let mut instant = |k: &str| {
+        parsed(
+            present,
+            k,
+            parse_instant,
+            "an ISO 8601 date or timestamp",
+            &mut fields,
+        )
     };
     let range_start = instant("range_start");
     let range_end = instant("range_end");

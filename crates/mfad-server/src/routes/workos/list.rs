@@ -75,18 +75,7 @@ pub(super) fn list_page<'q, I>(
             Order::Desc
         }
     };
-    let mut cursor = |k: &str| {
-        let v = present(k)?;
-        let parsed = id(v);
-        if parsed.is_none() {
-            fields.push(WireFieldError::new(
-                k,
-                "invalid",
-                format!("{k} must be {what}"),
-            ));
-        }
-        parsed
-    };
+    let mut cursor = |k: &str| parsed(&present, k, &id, what, fields);
     let before = cursor("before");
     let after = cursor("after");
     ListPage {
@@ -95,4 +84,23 @@ pub(super) fn list_page<'q, I>(
         before,
         after,
     }
+}
+
+/// Parameter `k` read by `parse`; `[invalid]` "`k` must be `what`" if it does not parse.
+pub(super) fn parsed<'q, T>(
+    present: impl Fn(&str) -> Option<&'q str>,
+    k: &str,
+    parse: impl Fn(&str) -> Option<T>,
+    what: &str,
+    fields: &mut Fields,
+) -> Option<T> {
+    let v = parse(present(k)?);
+    if v.is_none() {
+        fields.push(WireFieldError::new(
+            k,
+            "invalid",
+            format!("{k} must be {what}"),
+        ));
+    }
+    v
 }
