@@ -4,9 +4,9 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use mfad_core::EventId;
-use mfad_core::events::{EventKind, EventRecord};
+use mfad_core::events::EventKind;
 use mfad_core::service::events::EventListRequest;
-use serde_json::{Value, json};
+use serde_json::Value;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
@@ -175,17 +175,8 @@ pub async fn list(
             },
         )
         .await?;
-    Ok(json_response(StatusCode::OK, &wire::list(&page, event)))
-}
-
-/// One event as the Events API (and a WorkOS webhook) shows it.
-pub fn event(e: &EventRecord) -> Value {
-    let data: Value = serde_json::from_str(&e.data).unwrap_or(Value::Null);
-    json!({
-        "object": "event",
-        "id": e.id.as_str(),
-        "event": e.name,
-        "data": data,
-        "created_at": wire::timestamp(e.created_at),
-    })
+    Ok(json_response(
+        StatusCode::OK,
+        &wire::list(&page, crate::events::event_object),
+    ))
 }
