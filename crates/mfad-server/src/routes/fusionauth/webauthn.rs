@@ -26,7 +26,7 @@ use webauthn_rs::prelude::{
 use webauthn_rs_proto::{AuthenticatorTransport, RegisteredExtensions, UserVerificationPolicy};
 
 use super::auth::{ApiKeyTenant, TenantHint};
-use super::body::{FaBody, FaQuery};
+use super::body::{FaBody, FaQuery, id_field, user_id};
 use super::login::LoginResponse;
 use super::schema;
 use super::webauthn_key::{IMPORTABLE, cose_from_pem, pem_from_cose};
@@ -56,28 +56,6 @@ impl FromRequestParts<AppState> for KeyOrHint {
         }
         let TenantHint(t) = TenantHint::from_request_parts(parts, state).await?;
         Ok(KeyOrHint(t))
-    }
-}
-
-fn user_id(fields: &mut Fields, raw: Option<String>, required: bool) -> Option<UserId> {
-    match raw {
-        Some(raw) => {
-            let u = UserId::parse(&raw);
-            if u.is_none() {
-                fields.push(WireFieldError::new(
-                    "userId",
-                    "invalid",
-                    "userId is not a valid user id",
-                ));
-            }
-            u
-        }
-        None => {
-            if required {
-                fields.push(WireFieldError::new("userId", "blank", "userId is required"));
-            }
-            None
-        }
     }
 }
 
@@ -355,20 +333,15 @@ pub async fn start(
     let user = user_id(&mut fields, raw_user, true);
     let raw_workflow = fields.take(body.str("workflow")).flatten();
     let workflow = workflow(&mut fields, raw_workflow);
-    let credential = match fields.take(body.str("credentialId")).flatten() {
-        Some(raw) => {
-            let id = PasskeyId::parse(&raw);
-            if id.is_none() {
-                fields.push(WireFieldError::new(
-                    "credentialId",
-                    "invalid",
-                    "credentialId must be a UUID",
-                ));
-            }
-            id
-        }
-        None => None,
-    };
+    let raw_credential = fields.take(body.str("credentialId")).flatten();
+    let credential = id_field(
+        &mut fields,
+        "credentialId",
+        raw_credential,
+        PasskeyId::parse,
+        "credentialId must be a UUID",
+        false,
+    );
     let application_id = fields.take(body.str("applicationId")).flatten();
     let login_state = fields.take(body.object("state")).flatten();
     fields.finish()?;
