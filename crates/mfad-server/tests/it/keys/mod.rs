@@ -2,19 +2,17 @@
 //! backend (a SQLite file, or a fresh PostgreSQL database with `MFAD_TEST_BACKEND=postgres`).
 //! The processes run on the real clock, as deployed.
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use mfad_store::testing::TestDatabase;
 use serde_json::Value;
 
+use crate::support::process::{Server, mfad, output_ok};
 use crate::support::{on_postgres, test_database};
 
 mod idempotency;
 mod rotation;
-
-const BIN: &str = env!("CARGO_BIN_EXE_mfad");
 
 /// A database for the processes of one test, and a directory for their files.
 pub(crate) struct Site {
@@ -43,12 +41,8 @@ impl Site {
     pub(crate) fn command(&self, name: &str, extra: &[(&str, &str)]) -> Command {
         let data = self.dir.path().join(name);
         std::fs::create_dir_all(&data).unwrap();
-        let mut cmd = Command::new(BIN);
-        cmd.current_dir(self.dir.path())
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("MFAD_DATA_DIR", &data)
-            .env("MFAD_DATABASE_URL", &self.url)
+        let mut cmd = mfad(self.dir.path(), &data);
+        cmd.env("MFAD_DATABASE_URL", &self.url)
             .env("MFAD_DB_MAX_CONNECTIONS", "4")
             .env("MFAD_RATE_LIMIT_PER_KEY", "0")
             .env("RUST_LOG", "warn");
@@ -65,13 +59,9 @@ impl Site {
 
     /// Runs the CLI, which must succeed; its standard output.
     pub(crate) fn cli_ok(&self, env: &[(&str, &str)], args: &[&str]) -> String {
-        let out = self.cli(env, args);
-        assert!(
-            out.status.success(),
-            "mfad {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
+        let mut cmd = self.command("cli", env);
+        cmd.args(args);
+        output_ok(cmd, &args)
     }
 
     /// A new API key for tenant `t`.
@@ -81,76 +71,12 @@ impl Site {
     }
 
     /// Starts `mfad serve` and waits until it answers.
-    pub(crate) async fn serve(&self, name: &str, env: &[(&str, &str)]) -> Node {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let listen = format!("127.0.0.1:{port}");
+    pub(crate) async fn serve(&self, name: &str, env: &[(&str, &str)]) -> Server {
         let log = self.dir.path().join(format!("{name}.log"));
-        let logfile = std::fs::File::create(&log).unwrap();
-        let child = self
-            .command(name, env)
-            .env("MFAD_LISTEN", &listen)
-            .arg("serve")
-            .stdout(Stdio::null())
-            .stderr(logfile)
-            .spawn()
-            .unwrap();
-        let mut node = Node {
-            child,
-            url: format!("http://{listen}"),
-            log,
-        };
+        let mut node = Server::spawn(self.command(name, env), log);
         node.wait_ready().await;
         node
     }
-}
-
-/// A running `mfad serve`, killed when dropped.
-pub(crate) struct Node {
-    child: Child,
-    pub(crate) url: String,
-    log: PathBuf,
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Node {
-    async fn wait_ready(&mut self) {
-        let http = reqwest::Client::new();
-        let started = Instant::now();
-        loop {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("mfad serve exited ({status}): {}", read_log(&self.log));
-            }
-            let ok = http
-                .get(format!("{}/health", self.url))
-                .timeout(Duration::from_secs(2))
-                .send()
-                .await
-                .is_ok_and(|r| r.status() == 200);
-            if ok {
-                return;
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(30),
-                "mfad serve did not answer: {}",
-                read_log(&self.log)
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-}
-
-fn read_log(p: &Path) -> String {
-    std::fs::read_to_string(p).unwrap_or_default()
 }
 
 /// A JSON response, read whole.

@@ -6,8 +6,7 @@
 //! fresh database per test; on SQLite each returns at once. The nodes run on the real
 //! clock, as deployed.
 
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -18,11 +17,11 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
+use crate::support::process::{Server as Node, mfad, output_ok};
 use crate::support::{on_postgres, test_database, totp_now};
 
 mod send_limits;
 
-const BIN: &str = env!("CARGO_BIN_EXE_mfad");
 const MAX_ATTEMPTS: usize = 5;
 /// How long a node may trust an API key it has read (`MFAD_API_KEY_CACHE_SECS`).
 const KEY_CACHE_SECS: u64 = 1;
@@ -30,20 +29,6 @@ const KEY_CACHE_SECS: u64 = 1;
 const BURST: usize = 40;
 
 // ---- nodes ------------------------------------------------------------------------------
-
-/// A running `mfad serve`, killed when dropped.
-struct Node {
-    child: Child,
-    url: String,
-    log: PathBuf,
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// A fresh database, a shared master key and the nodes on them.
 struct Cluster {
@@ -83,15 +68,14 @@ impl Cluster {
             db,
         };
         let url = c.db.url().to_owned();
-        let spawned: Vec<Node> = (0..n)
+        let mut spawned: Vec<Node> = (0..n)
             .map(|i| c.spawn(&format!("node{i}"), &url, &[]))
             .collect();
-        for node in &spawned {
-            wait_ready(&c.http, node).await;
+        for node in &mut spawned {
+            node.wait_ready().await;
         }
         c.nodes = spawned;
-        let out = c.cli(&["api-key", "create", "--tenant", "t"]);
-        let stdout = String::from_utf8(out.stdout).unwrap();
+        let stdout = c.cli(&["api-key", "create", "--tenant", "t"]);
         c.key = stdout.lines().last().unwrap().trim().to_owned();
         c.key_id = stdout
             .lines()
@@ -104,14 +88,10 @@ impl Cluster {
 
     /// The environment every process of this cluster shares.
     fn command(&self, name: &str, database_url: &str, extra: &[(&str, &str)]) -> Command {
-        let mut cmd = Command::new(BIN);
         let data = self.dir.path().join(name);
         std::fs::create_dir_all(&data).unwrap();
-        cmd.current_dir(self.dir.path())
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("MFAD_DATA_DIR", &data)
-            .env("MFAD_DATABASE_URL", database_url)
+        let mut cmd = mfad(self.dir.path(), &data);
+        cmd.env("MFAD_DATABASE_URL", database_url)
             .env("MFAD_MASTER_KEY", &self.master_key)
             .env("MFAD_CHALLENGE_MAX_ATTEMPTS", MAX_ATTEMPTS.to_string())
             .env("MFAD_API_KEY_CACHE_SECS", KEY_CACHE_SECS.to_string())
@@ -126,46 +106,15 @@ impl Cluster {
 
     /// Starts a node (not waiting for it).
     fn spawn(&self, name: &str, database_url: &str, extra: &[(&str, &str)]) -> Node {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let listen = format!("127.0.0.1:{port}");
         let log = self.dir.path().join(format!("{name}.log"));
-        let logfile = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&log)
-            .unwrap();
-        let child = self
-            .command(name, database_url, extra)
-            .env("MFAD_LISTEN", &listen)
-            .arg("serve")
-            .stdout(Stdio::null())
-            .stderr(logfile)
-            .spawn()
-            .unwrap();
-        Node {
-            child,
-            url: format!("http://{listen}"),
-            log,
-        }
+        Node::spawn(self.command(name, database_url, extra), log)
     }
 
     /// Runs the CLI against the cluster's database; it must succeed.
-    fn cli(&self, args: &[&str]) -> std::process::Output {
-        let out = self
-            .command("cli", self.db.url(), &[])
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "mfad {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        out
+    fn cli(&self, args: &[&str]) -> String {
+        let mut cmd = self.command("cli", self.db.url(), &[]);
+        cmd.args(args);
+        output_ok(cmd, &args)
     }
 
     fn node(&self, i: usize) -> &Node {
@@ -195,38 +144,6 @@ impl Cluster {
             .await;
         assert_eq!(r.status, 201, "{r:?}");
         r.body
-    }
-}
-
-/// Polls `/health` until it answers 200.
-async fn wait_ready(http: &reqwest::Client, node: &Node) {
-    wait_health(http, &node.url, &node.log, 200, Duration::from_secs(30)).await;
-}
-
-/// Polls `/health` until it answers `status`, failing (with the node's log) after `limit`.
-async fn wait_health(
-    http: &reqwest::Client,
-    url: &str,
-    log: &std::path::Path,
-    status: u16,
-    limit: Duration,
-) -> Duration {
-    let started = Instant::now();
-    loop {
-        let answer = http
-            .get(format!("{url}/health"))
-            .timeout(Duration::from_secs(2))
-            .send()
-            .await;
-        if answer.is_ok_and(|r| r.status().as_u16() == status) {
-            return started.elapsed();
-        }
-        assert!(
-            started.elapsed() < limit,
-            "{url} did not report health {status} within {limit:?}; log:\n{}",
-            std::fs::read_to_string(log).unwrap_or_default()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
@@ -793,7 +710,7 @@ async fn outage(mode: Link) {
         "the test URL needs an explicit host:port"
     );
     // Short timeouts, so an outage shows within a second or two.
-    let node = c.spawn(
+    let mut node = c.spawn(
         "proxied",
         &via_proxy,
         &[
@@ -804,7 +721,7 @@ async fn outage(mode: Link) {
             ("MFAD_RATE_LIMIT_PER_KEY", "100000/100000"),
         ],
     );
-    wait_ready(&c.http, &node).await;
+    node.wait_ready().await;
 
     let down = Arc::new(AtomicBool::new(false));
     let stop = Arc::new(AtomicBool::new(false));
@@ -849,7 +766,7 @@ async fn outage(mode: Link) {
     let before = progress.borrow().unavailable;
     down.store(true, Ordering::Relaxed);
     proxy.set(mode);
-    wait_health(&c.http, &node.url, &node.log, 503, Duration::from_secs(10)).await;
+    node.wait_health(503, Duration::from_secs(10)).await;
     wait_for(
         "503s during the outage",
         Duration::from_secs(20),
@@ -861,7 +778,7 @@ async fn outage(mode: Link) {
     let enrolled_before_restore = progress.borrow().enrolled.len();
     proxy.set(Link::Up);
     down.store(false, Ordering::Relaxed);
-    let healed = wait_health(&c.http, &node.url, &node.log, 200, Duration::from_secs(15)).await;
+    let healed = node.wait_health(200, Duration::from_secs(15)).await;
     wait_for(
         "enrollments after the outage",
         Duration::from_secs(10),

@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use super::{Cluster, burst, str_of, wait_ready};
+use super::{Cluster, burst, str_of};
 use crate::support::{Inbox, Sms, TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, twilio_standin};
 
 /// A cluster of two nodes texting through one Twilio stand-in, with `extra` settings.
@@ -19,11 +19,11 @@ async fn texting_cluster(extra: &[(&str, &str)]) -> Option<(Cluster, Inbox<Sms>)
     ];
     env.extend_from_slice(extra);
     let url = c.db.url().to_owned();
-    let nodes: Vec<_> = (0..2)
+    let mut nodes: Vec<_> = (0..2)
         .map(|i| c.spawn(&format!("sms{i}"), &url, &env))
         .collect();
-    for n in &nodes {
-        wait_ready(&c.http, n).await;
+    for n in &mut nodes {
+        n.wait_ready().await;
     }
     c.nodes = nodes;
     Some((c, inbox))

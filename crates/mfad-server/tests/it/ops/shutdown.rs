@@ -15,17 +15,13 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::support::on_postgres;
-use crate::workos::binary::command;
+use crate::support::process::{command, free_port, output_ok};
 
 /// Runs `mfad <args>` with `env`, asserting success; its standard output.
 fn cli(dir: &std::path::Path, env: &[(&str, &str)], args: &[&str]) -> String {
-    let out = command(dir, env).args(args).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
+    let mut cmd = command(dir, env);
+    cmd.args(args);
+    output_ok(cmd, &args)
 }
 
 async fn post(
@@ -143,12 +139,7 @@ async fn sigterm_under_load_finishes_accepted_requests_commits_and_exits_zero() 
         Some(db) => db.url().to_owned(),
         None => format!("sqlite://{}/data/mfad.db", dir.path().display()),
     };
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let listen = format!("127.0.0.1:{port}");
+    let listen = format!("127.0.0.1:{}", free_port());
     let env = [
         ("MFAD_DATABASE_URL", db_url.as_str()),
         ("MFAD_LISTEN", listen.as_str()),

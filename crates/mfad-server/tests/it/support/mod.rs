@@ -4,6 +4,7 @@
 //! `workos` and `fusionauth`.
 
 mod fusionauth;
+pub mod process;
 mod standins;
 mod workos;
 

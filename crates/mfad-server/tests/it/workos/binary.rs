@@ -3,46 +3,15 @@
 //! does. (On PostgreSQL the same concerns — several processes on one database, outages,
 //! nothing acknowledged lost — are covered by `multinode`.)
 
-use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+use tokio::task::JoinSet;
 
 use serde_json::{Value, json};
 
+use crate::support::process::{Server, command, free_port, output_ok, run_cli, start};
 use crate::support::{read, totp_now};
-
-const BIN: &str = env!("CARGO_BIN_EXE_mfad");
-
-pub(crate) struct Server {
-    child: Child,
-    pub(crate) url: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-pub(crate) fn command(dir: &std::path::Path, extra: &[(&str, &str)]) -> Command {
-    let mut c = Command::new(BIN);
-    c.current_dir(dir)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default());
-    c.env("MFAD_DATA_DIR", dir.join("data"));
-    for (k, v) in extra {
-        c.env(k, v);
-    }
-    c
-}
 
 fn create_key(dir: &std::path::Path, tenant: &str) -> String {
     run_cli(dir, &["api-key", "create", "--tenant", tenant])
@@ -51,57 +20,6 @@ fn create_key(dir: &std::path::Path, tenant: &str) -> String {
         .unwrap()
         .trim()
         .to_owned()
-}
-
-/// Runs `mfad <args>` on the data dir in `dir`, asserting success; its standard output.
-pub(crate) fn run_cli(dir: &std::path::Path, args: &[&str]) -> String {
-    let out = command(dir, &[]).args(args).output().unwrap();
-    assert!(
-        out.status.success(),
-        "mfad {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-pub(crate) async fn start(
-    dir: &std::path::Path,
-    log: &std::path::Path,
-    extra: &[(&str, &str)],
-) -> Server {
-    let port = free_port();
-    let listen = format!("127.0.0.1:{port}");
-    let mut env: Vec<(&str, &str)> = vec![("MFAD_LISTEN", &listen), ("RUST_LOG", "debug")];
-    env.extend_from_slice(extra);
-    let logfile = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(log)
-        .unwrap();
-    let child = command(dir, &env)
-        .arg("serve")
-        .stdout(Stdio::null())
-        .stderr(logfile)
-        .spawn()
-        .unwrap();
-    let server = Server {
-        child,
-        url: format!("http://{listen}"),
-    };
-    let client = reqwest::Client::new();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        if let Ok(r) = client.get(format!("{}/health", server.url)).send().await
-            && r.status() == 200
-        {
-            return server;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "server did not become ready"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 async fn post(
@@ -217,8 +135,8 @@ async fn sigkill_during_enrollments_loses_nothing_acknowledged() {
     let client = reqwest::Client::new();
 
     // Eight concurrent streams of enrollments; the server is killed mid-stream.
-    let acked = std::sync::Arc::new(std::sync::Mutex::new(Vec::<(String, String)>::new()));
-    let mut tasks = tokio::task::JoinSet::new();
+    let acked = Arc::new(Mutex::new(Vec::<(String, String)>::new()));
+    let mut tasks = JoinSet::new();
     for w in 0..8 {
         let (client, url, key, acked) = (client.clone(), url.clone(), key.clone(), acked.clone());
         tasks.spawn(async move {
@@ -234,21 +152,7 @@ async fn sigkill_during_enrollments_loses_nothing_acknowledged() {
         });
     }
     // Kill once a good number were acknowledged (polling, bounded).
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while acked.lock().unwrap().len() < 200 {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "enrollments too slow"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    let mut server = server;
-    nix_kill(&server.child);
-    let _ = server.child.wait();
-    while tasks.join_next().await.is_some() {}
-    let acked = acked.lock().unwrap().clone();
-    assert!(acked.len() >= 200);
-    drop(server);
+    let acked = kill_mid_load(server, &acked, tasks, "enrollments", 10).await;
 
     let server = start(dir.path(), &log, &[]).await;
     for (id, _) in &acked {
@@ -287,6 +191,28 @@ async fn sigkill_during_enrollments_loses_nothing_acknowledged() {
     }
 }
 
+/// Once `acked` holds 200 acknowledged answers (within 30 s, polled every `poll_ms`),
+/// SIGKILLs the server under the load of `tasks`, lets them run out, and returns every
+/// answer acknowledged before the kill.
+async fn kill_mid_load<T: Clone>(
+    mut server: Server,
+    acked: &Arc<Mutex<Vec<T>>>,
+    mut tasks: JoinSet<()>,
+    what: &str,
+    poll_ms: u64,
+) -> Vec<T> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while acked.lock().unwrap().len() < 200 {
+        assert!(tokio::time::Instant::now() < deadline, "{what} too slow");
+        tokio::time::sleep(Duration::from_millis(poll_ms)).await;
+    }
+    server.kill9();
+    while tasks.join_next().await.is_some() {}
+    let acked = acked.lock().unwrap().clone();
+    assert!(acked.len() >= 200);
+    acked
+}
+
 /// One API key drives the whole load here, so its request limit is lifted.
 const NO_KEY_LIMIT: &[(&str, &str)] = &[("MFAD_RATE_LIMIT_PER_KEY", "0")];
 
@@ -308,8 +234,8 @@ async fn sigkill_during_verifications_loses_nothing_acknowledged() {
     // Eight streams, each on a factor of its own (so the per-factor throttle never sees
     // more than one failure in a row) and its generic OTP challenges, prepared before the
     // load: each challenge gets one wrong code, then its right one.
-    let acked = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
-    let mut tasks = tokio::task::JoinSet::new();
+    let acked = Arc::new(Mutex::new(Vec::<String>::new()));
+    let mut tasks = JoinSet::new();
     for _ in 0..8 {
         let factor = post(
             &client,
@@ -363,21 +289,7 @@ async fn sigkill_during_verifications_loses_nothing_acknowledged() {
             }
         });
     }
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while acked.lock().unwrap().len() < 200 {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "verifications too slow"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    let mut server = server;
-    nix_kill(&server.child);
-    let _ = server.child.wait();
-    while tasks.join_next().await.is_some() {}
-    let acked = acked.lock().unwrap().clone();
-    assert!(acked.len() >= 200);
-    drop(server);
+    let acked = kill_mid_load(server, &acked, tasks, "verifications", 5).await;
 
     let server = start(dir.path(), &log, NO_KEY_LIMIT).await;
     for id in &acked {
@@ -399,14 +311,6 @@ async fn sigkill_during_verifications_loses_nothing_acknowledged() {
             again.text
         );
     }
-}
-
-fn nix_kill(child: &Child) {
-    let status = Command::new("kill")
-        .args(["-KILL", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
 }
 
 #[tokio::test]
@@ -510,17 +414,10 @@ async fn logs_carry_no_secrets_codes_keys_or_full_phone_numbers() {
 }
 
 fn sms_countries(dir: &std::path::Path, args: &[&str]) -> String {
-    let out = command(dir, &[])
-        .args(["tenant", "sms-countries", "--tenant", "acme"])
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
+    let mut cmd = command(dir, &[]);
+    cmd.args(["tenant", "sms-countries", "--tenant", "acme"])
+        .args(args);
+    output_ok(cmd, &args)
 }
 
 #[tokio::test]

@@ -10,7 +10,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
-use crate::workos::binary::{run_cli, start};
+use crate::support::process::{run_cli, start};
 
 fn addr(url: &str) -> String {
     url.trim_start_matches("http://").to_owned()

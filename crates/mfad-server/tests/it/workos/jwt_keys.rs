@@ -9,9 +9,9 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use mfad_core::TenantId;
 use serde_json::{Value, json};
 
+use crate::support::process::{Server, command, run_cli, start};
 use crate::support::totp_now;
 use crate::support::{Resp, read};
-use crate::workos::binary::{Server, run_cli, start};
 
 const ENV_SECRET: &str = "deployment-wide-hs256-secret-of-acme!!";
 
@@ -408,7 +408,7 @@ async fn jwt_keys_act_only_in_their_tenant_and_reload_while_serving() {
     );
 
     // Removing an unknown key is an error naming it.
-    let out = crate::workos::binary::command(dir.path(), &[])
+    let out = command(dir.path(), &[])
         .args(["jwt-key", "remove", &g_hs_id])
         .output()
         .unwrap();
@@ -454,10 +454,7 @@ async fn jwt_key_add_refuses_bad_input_and_configured_keys_need_their_tenant() {
     ] {
         let mut all = vec!["jwt-key", "add", "--tenant", "acme"];
         all.extend(args.iter().copied());
-        let out = crate::workos::binary::command(dir.path(), &[])
-            .args(&all)
-            .output()
-            .unwrap();
+        let out = command(dir.path(), &[]).args(&all).output().unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success(), "{all:?}");
         assert!(stderr.contains(says), "{all:?}: {stderr}");
@@ -468,7 +465,7 @@ async fn jwt_key_add_refuses_bad_input_and_configured_keys_need_their_tenant() {
         "nothing was added"
     );
     // The deployment-wide variables without a tenant do not start.
-    let out = crate::workos::binary::command(dir.path(), &[("MFAD_JWT_HS256_SECRET", ENV_SECRET)])
+    let out = command(dir.path(), &[("MFAD_JWT_HS256_SECRET", ENV_SECRET)])
         .arg("serve")
         .output()
         .unwrap();
