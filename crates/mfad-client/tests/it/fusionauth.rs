@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use crate::support::{Mfad, Recorder, Reply, totp_code, totp_code_bytes, unix_now};
 use mfad_client::fusionauth::{
-    CompleteTwoFactorLogin, Delivery, DisableTwoFactor, EnableTwoFactor, MethodKind,
-    SendTwoFactorCode, StartTwoFactorLogin, StatusAction, StatusRequest,
+    CompleteTwoFactorLogin, Delivery, DisableTwoFactor, EnableTwoFactor, FusionAuth, MethodKind,
+    Secret, SendTwoFactorCode, StartTwoFactorLogin, StatusAction, StatusRequest,
 };
 use mfad_client::{Client, Error, FactorType, ListUserFactors};
 use serde_json::{Value, json};
@@ -248,6 +248,40 @@ fn assert_answered(e: &Error, status: u16) {
     assert!(e.request_id().is_some_and(|id| !id.is_empty()), "{e:?}");
 }
 
+/// Asserts a refusal of the code itself (FusionAuth's 421).
+#[track_caller]
+fn assert_invalid_code<T: std::fmt::Debug>(r: Result<T, Error>) -> Error {
+    let e = r.unwrap_err();
+    assert!(matches!(e, Error::InvalidCode(_)), "{e:?}");
+    e
+}
+
+/// Whether `user` must pass a second factor (242), asked with neither a trust id nor an
+/// application.
+async fn required(fa: &FusionAuth<'_>, user: &str) -> bool {
+    fa.status(user, None, None)
+        .await
+        .unwrap()
+        .two_factor_required
+}
+
+/// Enables an authenticator for `user` with a fresh secret; the secret and the time its
+/// first code was made for.
+async fn enable_authenticator(fa: &FusionAuth<'_>, user: &str) -> (Secret, u64) {
+    let secret = fa.generate_secret().await.unwrap();
+    let t = unix_now();
+    fa.enable(
+        user,
+        &EnableTwoFactor::authenticator(
+            totp_code(&secret.secret_base32_encoded, t),
+            &secret.secret,
+        ),
+    )
+    .await
+    .unwrap();
+    (secret, t)
+}
+
 // ---------------------------------------------------------------------------------------
 // Tests
 
@@ -300,14 +334,13 @@ async fn authenticator_enable_login_recovery_and_disable() {
     let secret = fa.generate_secret().await.unwrap();
     let b32 = &secret.secret_base32_encoded;
     let t = unix_now();
-    let e = fa
-        .enable(
+    let e = assert_invalid_code(
+        fa.enable(
             &user,
             &EnableTwoFactor::authenticator(wrong_code(b32, t), &secret.secret),
         )
-        .await
-        .unwrap_err();
-    assert!(matches!(e, Error::InvalidCode(_)), "{e:?}");
+        .await,
+    );
     assert_answered(&e, 421);
     let enabled = fa
         .enable(
@@ -367,14 +400,13 @@ async fn authenticator_enable_login_recovery_and_disable() {
         .await
         .unwrap();
 
-    let wrong = fa
-        .complete_login(&CompleteTwoFactorLogin::new(
+    let wrong = assert_invalid_code(
+        fa.complete_login(&CompleteTwoFactorLogin::new(
             &login.two_factor_id,
             wrong_code(b32, t),
         ))
-        .await
-        .unwrap_err();
-    assert!(matches!(wrong, Error::InvalidCode(_)), "{wrong:?}");
+        .await,
+    );
     assert_answered(&wrong, 421);
 
     // The enabling code's step is spent (replay protection); the next step is in the window.
@@ -425,23 +457,17 @@ async fn authenticator_enable_login_recovery_and_disable() {
         .await
         .unwrap();
     assert!(!trusted.two_factor_required);
-    assert!(
-        fa.status(&user, None, None)
-            .await
-            .unwrap()
-            .two_factor_required
-    );
+    assert!(required(&fa, &user).await);
 
     // A TOTP code is accepted once: the login's code does not open another login.
     let login = fa
         .start_login(&StartTwoFactorLogin::user(&user))
         .await
         .unwrap();
-    let replay = fa
-        .complete_login(&CompleteTwoFactorLogin::new(&login.two_factor_id, &next))
-        .await
-        .unwrap_err();
-    assert!(matches!(replay, Error::InvalidCode(_)), "{replay:?}");
+    assert_invalid_code(
+        fa.complete_login(&CompleteTwoFactorLogin::new(&login.two_factor_id, &next))
+            .await,
+    );
 
     // Recovery codes: single use, counted, regenerated.
     let recovery = enabled.recovery_codes[0].clone();
@@ -457,14 +483,13 @@ async fn authenticator_enable_login_recovery_and_disable() {
         .start_login(&StartTwoFactorLogin::user(&user))
         .await
         .unwrap();
-    let reused = fa
-        .complete_login(&CompleteTwoFactorLogin::new(
+    assert_invalid_code(
+        fa.complete_login(&CompleteTwoFactorLogin::new(
             &login.two_factor_id,
             &recovery,
         ))
-        .await
-        .unwrap_err();
-    assert!(matches!(reused, Error::InvalidCode(_)), "{reused:?}");
+        .await,
+    );
     let left = fa.retrieve_recovery_codes(&user).await.unwrap();
     assert_eq!(left.len(), 9);
     assert!(!left.contains(&recovery));
@@ -485,23 +510,17 @@ async fn authenticator_enable_login_recovery_and_disable() {
 
     // The body form of disable, with a wrong code, then with a recovery code, which
     // removes every method.
-    let e = fa
-        .disable_with_request(
+    assert_invalid_code(
+        fa.disable_with_request(
             &user,
             &DisableTwoFactor::new(&method.id, wrong_code(b32, unix_now())),
         )
-        .await
-        .unwrap_err();
-    assert!(matches!(e, Error::InvalidCode(_)), "{e:?}");
+        .await,
+    );
     fa.disable_with_request(&user, &DisableTwoFactor::new(&method.id, &fresh[0]))
         .await
         .unwrap();
-    assert!(
-        !fa.status(&user, None, None)
-            .await
-            .unwrap()
-            .two_factor_required
-    );
+    assert!(!required(&fa, &user).await);
     assert!(
         client
             .list_user_factors(&user, &ListUserFactors::new())
@@ -532,11 +551,7 @@ async fn sms_method_with_texted_codes() {
     assert_eq!(twilio.count(), 1);
     let code = twilio.last_code(PHONE);
     let wrong = if code == "000000" { "000001" } else { "000000" };
-    let e = fa
-        .enable(&user, &EnableTwoFactor::sms(wrong, PHONE))
-        .await
-        .unwrap_err();
-    assert!(matches!(e, Error::InvalidCode(_)), "{e:?}");
+    assert_invalid_code(fa.enable(&user, &EnableTwoFactor::sms(wrong, PHONE)).await);
     let enabled = fa
         .enable(&user, &EnableTwoFactor::sms(&code, PHONE).name("Mobile"))
         .await
@@ -548,12 +563,7 @@ async fn sms_method_with_texted_codes() {
         .unwrap();
     assert_eq!(factors.data.len(), 1);
     assert_eq!(factors.data[0].factor_type, FactorType::Sms);
-    assert!(
-        fa.status(&user, None, None)
-            .await
-            .unwrap()
-            .two_factor_required
-    );
+    assert!(required(&fa, &user).await);
 
     // Log in with a texted code.
     let login = fa
@@ -630,15 +640,9 @@ async fn sms_method_with_texted_codes() {
         .unwrap();
     let code = twilio.last_code(PHONE);
     let wrong = if code == "000000" { "000001" } else { "000000" };
-    let e = fa.disable(&user, Some(&sms.id), wrong).await.unwrap_err();
-    assert!(matches!(e, Error::InvalidCode(_)), "{e:?}");
+    assert_invalid_code(fa.disable(&user, Some(&sms.id), wrong).await);
     fa.disable(&user, Some(&sms.id), &code).await.unwrap();
-    assert!(
-        !fa.status(&user, None, None)
-            .await
-            .unwrap()
-            .two_factor_required
-    );
+    assert!(!required(&fa, &user).await);
 }
 
 #[tokio::test]
@@ -652,40 +656,25 @@ async fn legacy_enable_and_disable() {
     let secret = fa.generate_secret().await.unwrap();
     let b32 = &secret.secret_base32_encoded;
     let t = unix_now();
-    let e = fa
-        .enable(
+    assert_invalid_code(
+        fa.enable(
             &user_a,
             &EnableTwoFactor::legacy(wrong_code(b32, t), Delivery::None, &secret.secret),
         )
-        .await
-        .unwrap_err();
-    assert!(matches!(e, Error::InvalidCode(_)), "{e:?}");
+        .await,
+    );
     fa.enable(
         &user_a,
         &EnableTwoFactor::legacy(totp_code(b32, t), Delivery::None, &secret.secret),
     )
     .await
     .unwrap();
-    assert!(
-        fa.status(&user_a, None, None)
-            .await
-            .unwrap()
-            .two_factor_required
-    );
-    let e = fa
-        .disable(&user_a, None, &wrong_code(b32, t))
-        .await
-        .unwrap_err();
-    assert!(matches!(e, Error::InvalidCode(_)), "{e:?}");
+    assert!(required(&fa, &user_a).await);
+    assert_invalid_code(fa.disable(&user_a, None, &wrong_code(b32, t)).await);
     fa.disable(&user_a, None, &totp_code(b32, t + 30))
         .await
         .unwrap();
-    assert!(
-        !fa.status(&user_a, None, None)
-            .await
-            .unwrap()
-            .two_factor_required
-    );
+    assert!(!required(&fa, &user_a).await);
 
     // `delivery: "TextMessage"`: the TOTP of the secret, texted by `send {mobilePhone,
     // secret}`, enables an SMS method on that phone.
@@ -736,12 +725,7 @@ async fn legacy_enable_and_disable() {
     fa.disable(&user_b, None, &twilio.last_code(PHONE))
         .await
         .unwrap();
-    assert!(
-        !fa.status(&user_b, None, None)
-            .await
-            .unwrap()
-            .two_factor_required
-    );
+    assert!(!required(&fa, &user_b).await);
 }
 
 #[tokio::test]
@@ -796,20 +780,11 @@ async fn jwt_routes_take_the_user_from_the_token() {
         .await
         .unwrap();
     assert_eq!(twilio.count(), before + 1);
-    let e = fa
-        .disable_using_jwt(&token, None, "12345")
-        .await
-        .unwrap_err();
-    assert!(matches!(e, Error::InvalidCode(_)), "{e:?}");
+    assert_invalid_code(fa.disable_using_jwt(&token, None, "12345").await);
     fa.disable_using_jwt(&token, None, &totp_code_bytes(&raw, t + 30))
         .await
         .unwrap();
-    assert!(
-        !fa.status(&user, None, None)
-            .await
-            .unwrap()
-            .two_factor_required
-    );
+    assert!(!required(&fa, &user).await);
 
     // The legacy enable shape by JWT.
     let secret = fa.generate_secret_using_jwt(&token).await.unwrap();
@@ -901,17 +876,7 @@ async fn a_login_token_authenticates_the_jwt_routes() {
     let client = fa_client(&mfad);
     let fa = client.fusionauth();
     let user = user();
-    let secret = fa.generate_secret().await.unwrap();
-    let t = unix_now();
-    fa.enable(
-        &user,
-        &EnableTwoFactor::authenticator(
-            totp_code(&secret.secret_base32_encoded, t),
-            &secret.secret,
-        ),
-    )
-    .await
-    .unwrap();
+    let (secret, t) = enable_authenticator(&fa, &user).await;
     let login = fa
         .start_login(&StartTwoFactorLogin::user(&user))
         .await
@@ -985,17 +950,7 @@ async fn the_tenant_header_takes_both_id_forms_and_must_match() {
     // Enable for a user, start a login, and try to complete it from another tenant.
     let client = fa_client(&mfad);
     let fa = client.fusionauth();
-    let secret = fa.generate_secret().await.unwrap();
-    let t = unix_now();
-    fa.enable(
-        &user,
-        &EnableTwoFactor::authenticator(
-            totp_code(&secret.secret_base32_encoded, t),
-            &secret.secret,
-        ),
-    )
-    .await
-    .unwrap();
+    let (secret, t) = enable_authenticator(&fa, &user).await;
     let login = fa
         .start_login(&StartTwoFactorLogin::user(&user))
         .await
@@ -1136,12 +1091,7 @@ async fn refusals_map_to_their_variants() {
         assert_answered(&e, 404);
     }
     // Status knows no users either: one mfad has never seen has no method, so 200.
-    assert!(
-        !fa.status(&nobody, None, None)
-            .await
-            .unwrap()
-            .two_factor_required
-    );
+    assert!(!required(&fa, &nobody).await);
 
     // 400 with FusionAuth field errors.
     let validation = |e: Error| -> Vec<(Option<String>, String)> {
