@@ -914,18 +914,27 @@ where
     out
 }
 
-async fn race_one_code_verifies_exactly_once(h: &Harness) {
+/// A fresh pending challenge of tenant `acme`, and the outcomes of [`RACERS`] calls of
+/// `op` on it racing across both nodes.
+async fn race_on_challenge<T, F, Fut>(h: &Harness, op: F) -> (Tenant, Challenge, Vec<T>)
+where
+    T: Send + 'static,
+    F: Fn(Db, TenantId, ChallengeId) -> Fut,
+    Fut: std::future::Future<Output = T> + Send + 'static,
+{
     let nodes = h.nodes().await;
     let t = tenant(&h.db, "acme").await;
     let (_, c) = pending_challenge(&h.db, &t).await;
+    let results = race(&nodes, RACERS, |db, _| op(db, t.id.clone(), c.id.clone())).await;
+    (t, c, results)
+}
+
+async fn race_one_code_verifies_exactly_once(h: &Harness) {
     let now = at(NOW + 1_000);
-    let results = race(&nodes, RACERS, |db, _| {
-        let (tid, cid) = (t.id.clone(), c.id.clone());
-        async move {
-            db.record_success(&tid, &cid, MAX_ATTEMPTS, now, &[])
-                .await
-                .unwrap()
-        }
+    let (t, c, results) = race_on_challenge(h, |db, tid, cid| async move {
+        db.record_success(&tid, &cid, MAX_ATTEMPTS, now, &[])
+            .await
+            .unwrap()
     })
     .await;
     let wins = results
@@ -956,17 +965,11 @@ async fn race_one_totp_step_is_used_exactly_once(h: &Harness) {
 }
 
 async fn race_wrong_codes_count_at_most_max_attempts(h: &Harness) {
-    let nodes = h.nodes().await;
-    let t = tenant(&h.db, "acme").await;
-    let (_, c) = pending_challenge(&h.db, &t).await;
     let now = at(NOW + 1_000);
-    let results = race(&nodes, RACERS, |db, _| {
-        let (tid, cid) = (t.id.clone(), c.id.clone());
-        async move {
-            db.record_failure(&tid, &cid, MAX_ATTEMPTS, now, &[])
-                .await
-                .unwrap()
-        }
+    let (t, c, results) = race_on_challenge(h, |db, tid, cid| async move {
+        db.record_failure(&tid, &cid, MAX_ATTEMPTS, now, &[])
+            .await
+            .unwrap()
     })
     .await;
     let counted = results
