@@ -68,6 +68,8 @@ pub enum Field {
     DisplayName,
     /// A browser's user agent string.
     UserAgent,
+    /// A webhook endpoint's delivery URL.
+    WebhookUrl,
 }
 
 /// Why a field is invalid, in the domain's words; adapters choose the wire code and text.
@@ -114,6 +116,13 @@ pub enum Reason {
     /// Control characters (a line break aside) or bidirectional overrides, which make a
     /// message read differently from what it says.
     UnsafeCharacters,
+    /// A URL whose scheme is not `https` where only `https` is allowed.
+    InsecureScheme,
+    /// A URL carrying a user name or password.
+    Credentials,
+    /// A URL whose host is an address (or a name) deliveries may not be sent to:
+    /// loopback, private, link-local and the like (server-side request forgery).
+    ForbiddenAddress,
 }
 
 /// One invalid input field.

@@ -77,6 +77,13 @@ fn reason_message(f: &str, reason: Reason) -> String {
         Reason::UnsafeCharacters => {
             format!("{f} must not contain control or bidirectional-override characters")
         }
+        Reason::InsecureScheme => {
+            format!("{f} must use https (http needs the endpoint to allow insecure delivery)")
+        }
+        Reason::Credentials => format!("{f} must not contain a user name or password"),
+        Reason::ForbiddenAddress => format!(
+            "{f} must not name a loopback, private, link-local or otherwise non-public address (unless the endpoint allows insecure delivery)"
+        ),
     }
 }
 
@@ -104,6 +111,7 @@ fn workos_field(f: Field) -> &'static str {
         Field::TrustStore => "trust_store",
         Field::DisplayName => "display_name",
         Field::UserAgent => "user_agent",
+        Field::WebhookUrl => "url",
     }
 }
 
@@ -114,6 +122,9 @@ fn workos_reason(r: Reason) -> &'static str {
         Reason::TooShort { .. } => "too_short",
         Reason::Duplicate => "duplicate",
         Reason::TooMany { .. } => "too_many",
+        Reason::InsecureScheme => "insecure_scheme",
+        Reason::Credentials => "credentials",
+        Reason::ForbiddenAddress => "forbidden_address",
         _ => "invalid",
     }
 }
@@ -162,6 +173,7 @@ fn fusionauth_field(f: Field) -> &'static str {
         Field::TrustStore => "trustStore",
         Field::DisplayName => "displayName",
         Field::UserAgent => "userAgent",
+        Field::WebhookUrl => "url",
     }
 }
 
@@ -172,6 +184,9 @@ fn fusionauth_reason(r: Reason) -> &'static str {
         Reason::TooShort { .. } => "tooShort",
         Reason::Duplicate | Reason::Ambiguous => "duplicate",
         Reason::TooMany { .. } => "tooMany",
+        Reason::InsecureScheme => "insecureScheme",
+        Reason::Credentials => "credentials",
+        Reason::ForbiddenAddress => "forbiddenAddress",
         _ => "invalid",
     }
 }

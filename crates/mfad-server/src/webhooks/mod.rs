@@ -5,3 +5,6 @@
 pub mod dispatch;
 pub mod encode;
 pub mod transport;
+
+pub use encode::{VendorEncoder, fusionauth_event_type};
+pub use transport::HttpTransport;

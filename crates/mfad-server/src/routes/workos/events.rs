@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use super::{schema, wire};
+use super::schema;
 use crate::error::{WireFieldError, WorkosError, json_response};
 use crate::extract::{BearerTenant, Fields};
 use crate::openapi::WorkosErrors;
@@ -224,22 +224,10 @@ pub async fn list(
     Ok(json_response(StatusCode::OK, &list_body(&page)))
 }
 
-/// One event as the Events API (and a WorkOS webhook) shows it.
-pub fn event(e: &EventRecord) -> Value {
-    let data: Value = serde_json::from_str(&e.data).unwrap_or(Value::Null);
-    json!({
-        "object": "event",
-        "id": e.id.as_str(),
-        "event": e.name,
-        "data": data,
-        "created_at": wire::timestamp(e.created_at),
-    })
-}
-
 fn list_body(page: &Page<EventRecord>) -> Value {
     json!({
         "object": "list",
-        "data": page.data.iter().map(event).collect::<Vec<_>>(),
+        "data": page.data.iter().map(crate::events::event_object).collect::<Vec<_>>(),
         "list_metadata": {"before": page.before, "after": page.after},
     })
 }
