@@ -623,14 +623,12 @@ fn webhook_config(
         86_400_000,
     )?;
     Ok(WebhookConfig {
-        max_attempts: u32::try_from(within("MFAD_WEBHOOK_MAX_ATTEMPTS", 12, 1, 100)?)
-            .unwrap_or(12),
+        max_attempts: u32::try_from(within("MFAD_WEBHOOK_MAX_ATTEMPTS", 12, 1, 100)?).unwrap_or(12),
         retry_base: Duration::from_millis(retry_base),
         retry_max: Duration::from_millis(retry_max),
         timeout: Duration::from_secs(within("MFAD_WEBHOOK_TIMEOUT_SECS", 10, 1, 60)?),
         poll: Duration::from_millis(within("MFAD_WEBHOOK_POLL_MS", 500, 50, 2_000)?),
-        concurrency: u32::try_from(within("MFAD_WEBHOOK_CONCURRENCY", 16, 1, 256)?)
-            .unwrap_or(16),
+        concurrency: u32::try_from(within("MFAD_WEBHOOK_CONCURRENCY", 16, 1, 256)?).unwrap_or(16),
     })
 }
 

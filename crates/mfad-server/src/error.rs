@@ -112,6 +112,7 @@ fn workos_field(f: Field) -> &'static str {
         Field::DisplayName => "display_name",
         Field::UserAgent => "user_agent",
         Field::WebhookUrl => "url",
+        Field::WebhookEvents => "events",
     }
 }
 
@@ -174,6 +175,7 @@ fn fusionauth_field(f: Field) -> &'static str {
         Field::DisplayName => "displayName",
         Field::UserAgent => "userAgent",
         Field::WebhookUrl => "url",
+        Field::WebhookEvents => "events",
     }
 }
 
@@ -246,6 +248,7 @@ fn entity_name(e: Entity) -> &'static str {
         Entity::Tenant => "Tenant",
         Entity::JwtKey => "JWT Key",
         Entity::Passkey => "WebAuthn passkey",
+        Entity::WebhookEndpoint => "Webhook endpoint",
     }
 }
 

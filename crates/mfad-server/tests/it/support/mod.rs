@@ -4,6 +4,7 @@
 //! `workos` and `fusionauth`.
 
 mod fusionauth;
+mod receiver;
 mod standins;
 mod workos;
 
@@ -19,6 +20,7 @@ use serde_json::Value;
 use time::OffsetDateTime;
 
 pub use fusionauth::*;
+pub use receiver::*;
 pub use standins::*;
 pub use workos::*;
 
