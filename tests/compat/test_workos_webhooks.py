@@ -61,7 +61,7 @@ def _factor_of(body: dict) -> str | None:
     return (d.get("authentication_factor") or {}).get("id") or d.get("authentication_factor_id")
 
 
-def _deliveries_of(factor_id: str, timeout: float = 20.0) -> list[dict]:
+def _deliveries_of(factor_id: str, timeout: float = 60.0) -> list[dict]:
     """The receiver's deliveries about `factor_id`, once every FLOW event has arrived."""
     deadline = time.monotonic() + timeout
     q = urllib.parse.urlencode({"path": PATH})

@@ -60,7 +60,7 @@ async function deliveries() {
 
 // Waits (bounded) until the receiver holds a delivery of every FLOW event of `factorId`;
 // returns that factor's deliveries in arrival order.
-async function deliveriesOf(factorId, timeoutMs = 20_000) {
+async function deliveriesOf(factorId, timeoutMs = 60_000) {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const mine = (await deliveries()).filter((d) => factorOf(d.body) === factorId);

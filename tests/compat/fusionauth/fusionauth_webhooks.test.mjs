@@ -68,7 +68,7 @@ async function deliveries() {
   });
 }
 
-async function deliveriesFor(userId, timeoutMs = 20_000) {
+async function deliveriesFor(userId, timeoutMs = 60_000) {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const mine = (await deliveries()).filter((d) => d.body.event?.user?.id === userId);
