@@ -10,6 +10,7 @@
 //! Formats and signatures are documented in `docs/EVENTS.md`.
 
 pub mod dispatch;
+pub mod outbox;
 pub mod policy;
 
 use std::fmt;
