@@ -20,6 +20,8 @@ pub enum Entity {
     JwtKey,
     /// A WebAuthn passkey.
     Passkey,
+    /// A webhook endpoint.
+    WebhookEndpoint,
 }
 
 /// The input a validation error is about, in the domain's words. Each API adapter maps it
@@ -70,6 +72,9 @@ pub enum Field {
     UserAgent,
     /// A webhook endpoint's delivery URL.
     WebhookUrl,
+    /// The event names a webhook endpoint subscribes to (`NotDeliverable`: one its format
+    /// has no wire event for).
+    WebhookEvents,
 }
 
 /// Why a field is invalid, in the domain's words; adapters choose the wire code and text.

@@ -46,6 +46,9 @@ enum Command {
     /// Passkeys (FusionAuth WebAuthn API): each tenant's relying party.
     #[command(subcommand)]
     Webauthn(WebauthnCommand),
+    /// Webhook endpoints and their deliveries (docs/WEBHOOKS.md).
+    #[command(subcommand)]
+    Webhook(mfad_server::webhooks::cli::WebhookCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -84,7 +87,7 @@ enum KeysCommand {
     /// be removed from the configuration once it seals 0 values.
     Status,
     /// Re-encrypt every sealed value (TOTP secrets, recovery codes, JWT secrets, stored
-    /// idempotent responses) under the active key, the first of MFAD_MASTER_KEYS. Runs
+    /// idempotent responses, webhook signing secrets) under the active key, the first of MFAD_MASTER_KEYS. Runs
     /// online, in batches, while servers serve; safe to interrupt and run again, and to
     /// run on several nodes at once. Give every node the new key list first.
     Rotate {
@@ -247,6 +250,10 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Keys(cmd) => with_service(&config, clock, async |s| keys(s, cmd).await).await,
         Command::Webauthn(cmd) => {
             with_service(&config, clock, async |s| webauthn(s, cmd).await).await
+        }
+        Command::Webhook(cmd) => {
+            let run = mfad_server::webhooks::cli::run;
+            with_service(&config, clock, async |s| run(s, cmd).await).await
         }
     }
 }

@@ -73,6 +73,11 @@ impl WebhookEncoder for VendorEncoder {
             WebhookFormat::FusionAuth => fusionauth(event, secret),
         }
     }
+
+    /// A FusionAuth endpoint only takes the kinds FusionAuth has an event type for.
+    fn carries(&self, format: WebhookFormat, kind: EventKind) -> bool {
+        format != WebhookFormat::FusionAuth || fusionauth_event_type(kind).is_some()
+    }
 }
 
 /// The lower-case hex HMAC-SHA256 WorkOS signs `"<t>.<body>"` with.

@@ -5,6 +5,7 @@
 
 mod fusionauth;
 pub mod process;
+mod receiver;
 mod standins;
 mod workos;
 
@@ -20,6 +21,7 @@ use serde_json::Value;
 use time::OffsetDateTime;
 
 pub use fusionauth::*;
+pub use receiver::*;
 pub use standins::*;
 pub use workos::*;
 
