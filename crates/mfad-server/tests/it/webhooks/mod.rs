@@ -4,17 +4,15 @@
 //! (`support::Receiver`). The servers run on the real clock, as deployed; waits poll the
 //! receiver with a deadline (delivery is asynchronous by design).
 
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use hmac::{Hmac, KeyInit, Mac};
 use serde_json::{Value, json};
 use sha2::Sha256;
 
+use crate::support::process::{Server as Node, mfad, output_ok};
 use crate::support::{Answer, Backend, Received, Receiver, on_postgres, test_database};
-
-const BIN: &str = env!("CARGO_BIN_EXE_mfad");
 
 /// The events of one WorkOS flow: enroll, challenge, a wrong code, the right code.
 const FLOW: &str = "authentication_factor.created,authentication_challenge.created,\
@@ -24,32 +22,6 @@ const FLOW: &str = "authentication_factor.created,authentication_challenge.creat
 const PROMPTLY: Duration = Duration::from_secs(20);
 
 // ---- a deployment: one database, the binary's processes on it ---------------------------
-
-/// A `mfad serve` process, killed (SIGKILL) when dropped.
-struct Node {
-    child: Child,
-    url: String,
-    log: PathBuf,
-}
-
-impl Node {
-    /// `kill -9`: no shutdown, no flush, nothing settled.
-    fn kill9(&mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 struct Deployment {
     http: reqwest::Client,
@@ -85,12 +57,8 @@ impl Deployment {
     fn command(&self, name: &str, extra: &[(&str, &str)]) -> Command {
         let data = self.dir.path().join(name);
         std::fs::create_dir_all(&data).unwrap();
-        let mut cmd = Command::new(BIN);
-        cmd.current_dir(self.dir.path())
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("MFAD_DATA_DIR", &data)
-            .env("MFAD_DATABASE_URL", &self.database_url)
+        let mut cmd = mfad(self.dir.path(), &data);
+        cmd.env("MFAD_DATABASE_URL", &self.database_url)
             .env("MFAD_MASTER_KEY", &self.master_key)
             .env("MFAD_DB_MAX_CONNECTIONS", "6")
             .env("MFAD_RATE_LIMIT_PER_KEY", "0")
@@ -108,13 +76,9 @@ impl Deployment {
 
     /// Runs `mfad <args>`; it must succeed. Its standard output.
     fn cli(&self, args: &[&str]) -> String {
-        let out = self.command("cli", &[]).args(args).output().unwrap();
-        assert!(
-            out.status.success(),
-            "mfad {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
+        let mut cmd = self.command("cli", &[]);
+        cmd.args(args);
+        output_ok(cmd, &args)
     }
 
     /// Runs `mfad <args>`; it must fail. Its standard error.
@@ -158,49 +122,10 @@ impl Deployment {
 
     /// Starts `mfad serve` and waits until it answers.
     async fn node(&self, name: &str, extra: &[(&str, &str)]) -> Node {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let listen = format!("127.0.0.1:{port}");
         let log = self.dir.path().join(format!("{name}.log"));
-        let logfile = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&log)
-            .unwrap();
-        let child = self
-            .command(name, extra)
-            .env("MFAD_LISTEN", &listen)
-            .arg("serve")
-            .stdout(Stdio::null())
-            .stderr(logfile)
-            .spawn()
-            .unwrap();
-        let node = Node {
-            child,
-            url: format!("http://{listen}"),
-            log,
-        };
-        let started = Instant::now();
-        loop {
-            let up = self
-                .http
-                .get(format!("{}/health", node.url))
-                .send()
-                .await
-                .is_ok_and(|r| r.status() == 200);
-            if up {
-                return node;
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(30),
-                "{name} did not start: {}",
-                node.log()
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        let mut node = Node::spawn(self.command(name, extra), log);
+        node.wait_ready().await;
+        node
     }
 
     async fn call(&self, node: &Node, key: &str, method: &str, path: &str, body: Value) -> Value {
