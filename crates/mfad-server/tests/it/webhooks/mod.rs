@@ -103,12 +103,20 @@ impl Deployment {
         for (k, v) in extra {
             cmd.env(k, v);
         }
+        if extra.iter().any(|(k, _)| *k == "MFAD_MASTER_KEYS") {
+            cmd.env_remove("MFAD_MASTER_KEY");
+        }
         cmd
     }
 
     /// Runs `mfad <args>`; it must succeed. Its standard output.
     fn cli(&self, args: &[&str]) -> String {
-        let out = self.command("cli", &[]).args(args).output().unwrap();
+        self.cli_with(&[], args)
+    }
+
+    /// [`Deployment::cli`] with `extra` variables.
+    fn cli_with(&self, extra: &[(&str, &str)], args: &[&str]) -> String {
+        let out = self.command("cli", extra).args(args).output().unwrap();
         assert!(
             out.status.success(),
             "mfad {args:?}: {}",
@@ -745,4 +753,46 @@ async fn bad_input_to_the_cli_is_refused_clearly() {
     ]);
     assert!(out.contains("format: fusionauth"), "{out}");
     assert_eq!(d.cli(&["webhook", "list"]).lines().count(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signing_secrets_rotate_with_the_master_key() {
+    let d = Deployment::new().await;
+    let rx = Receiver::start().await;
+    let key = d.api_key("acme");
+    let (_, secret) = d.add_webhook("acme", &rx.url("/rot"), "authentication_factor.created");
+    let old_id = mfad_crypto::Keyring::parse(&d.master_key)
+        .unwrap()
+        .active_id()
+        .to_string();
+    let status = |env: &[(&str, &str)]| -> Vec<(String, u64)> {
+        d.cli_with(env, &["keys", "status"])
+            .lines()
+            .map(|l| {
+                let (id, n) = l.split_once(' ').unwrap();
+                (id.to_owned(), n.parse().unwrap())
+            })
+            .collect()
+    };
+    // The secret is the one value sealed so far.
+    assert_eq!(status(&[]), vec![(old_id.clone(), 1)]);
+
+    let new = mfad_crypto::generate_master_key_text().unwrap().to_string();
+    let both = format!("new:{new},old:{}", d.master_key);
+    let rotating = [("MFAD_MASTER_KEYS", both.as_str())];
+    let out = d.cli_with(&rotating, &["keys", "rotate"]);
+    assert!(out.contains("new 1") && out.contains("old 0"), "{out}");
+    assert_eq!(
+        status(&rotating),
+        vec![("new".to_owned(), 1), ("old".to_owned(), 0)]
+    );
+
+    // Under the new key alone, deliveries are signed with the same secret.
+    let new_only = format!("new:{new}");
+    let node = d
+        .node("n0", &[("MFAD_MASTER_KEYS", new_only.as_str())])
+        .await;
+    d.enroll(&node, &key).await;
+    let got = rx.wait_for("/rot", 1, PROMPTLY).await;
+    assert_signed(&got[0], &secret);
 }
