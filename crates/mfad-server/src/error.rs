@@ -77,12 +77,14 @@ fn reason_message(f: &str, reason: Reason) -> String {
         Reason::UnsafeCharacters => {
             format!("{f} must not contain control or bidirectional-override characters")
         }
+        // Webhook URLs reach the domain only through `mfad webhook add`: the operator's flag
+        // is named.
         Reason::InsecureScheme => {
-            format!("{f} must use https (http needs the endpoint to allow insecure delivery)")
+            format!("{f} must use https (http needs --allow-insecure)")
         }
         Reason::Credentials => format!("{f} must not contain a user name or password"),
         Reason::ForbiddenAddress => format!(
-            "{f} must not name a loopback, private, link-local or otherwise non-public address (unless the endpoint allows insecure delivery)"
+            "{f} must not name a loopback, private, link-local or otherwise non-public address (such a receiver needs --allow-insecure)"
         ),
     }
 }
@@ -628,4 +630,52 @@ pub fn fusionauth_errors(fields: &[WireFieldError]) -> Response {
         StatusCode::BAD_REQUEST,
         &json!({"fieldErrors": field_errors, "generalErrors": general}),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn webhook_url_errors_name_the_field_and_the_way_out() {
+        let e = |reason| FieldError::new(Field::WebhookUrl, reason);
+        let w = workos_field_error(&e(Reason::InsecureScheme));
+        assert_eq!(
+            (w.field.as_str(), w.code.as_str()),
+            ("url", "insecure_scheme")
+        );
+        assert!(
+            w.message.contains("https") && w.message.contains("--allow-insecure"),
+            "{}",
+            w.message
+        );
+        let w = workos_field_error(&e(Reason::ForbiddenAddress));
+        assert_eq!(w.code, "forbidden_address");
+        assert!(
+            w.message.contains("private") && w.message.contains("--allow-insecure"),
+            "{}",
+            w.message
+        );
+        let w = workos_field_error(&e(Reason::Credentials));
+        assert_eq!(w.code, "credentials");
+        assert!(w.message.contains("password"), "{}", w.message);
+        let f = fusionauth_field_error(&e(Reason::ForbiddenAddress));
+        assert_eq!(
+            (f.field.as_str(), f.code.as_str()),
+            ("url", "forbiddenAddress")
+        );
+    }
+
+    #[test]
+    fn check_url_refusals_render_as_validation_errors() {
+        let Err(CoreError::Validation(fields)) =
+            mfad_core::webhooks::policy::check_url("https://169.254.169.254/latest", false)
+        else {
+            panic!("the metadata address must be refused");
+        };
+        let wire: Vec<_> = fields.iter().map(workos_field_error).collect();
+        assert_eq!(wire.len(), 1);
+        assert_eq!(wire[0].field, "url");
+        assert_eq!(wire[0].code, "forbidden_address");
+    }
 }

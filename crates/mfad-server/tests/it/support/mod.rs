@@ -315,6 +315,18 @@ impl TestApp {
     }
 }
 
+/// Sends `rb` with `body` as its JSON; the response.
+pub async fn send_json(rb: reqwest::RequestBuilder, body: &serde_json::Value) -> Resp {
+    read(
+        rb.header("Content-Type", "application/json")
+            .body(body.to_string())
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await
+}
+
 pub async fn read(resp: reqwest::Response) -> Resp {
     let status = resp.status().as_u16();
     let content_type = resp
