@@ -144,6 +144,17 @@ impl Deployment {
 
     /// `mfad webhook add` to a loopback URL: the endpoint id and its signing secret.
     fn add_webhook(&self, tenant: &str, url: &str, events: &str) -> (String, String) {
+        self.add_webhook_as(tenant, url, events, "workos")
+    }
+
+    /// [`Deployment::add_webhook`] in `format`.
+    fn add_webhook_as(
+        &self,
+        tenant: &str,
+        url: &str,
+        events: &str,
+        format: &str,
+    ) -> (String, String) {
         let out = self.cli(&[
             "webhook",
             "add",
@@ -153,6 +164,8 @@ impl Deployment {
             url,
             "--events",
             events,
+            "--format",
+            format,
             "--allow-insecure",
         ]);
         let id = out
@@ -795,4 +808,54 @@ async fn signing_secrets_rotate_with_the_master_key() {
     d.enroll(&node, &key).await;
     let got = rx.wait_for("/rot", 1, PROMPTLY).await;
     assert_signed(&got[0], &secret);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fusionauth_endpoint_gets_fusionauth_events_signed_as_fusionauth_signs() {
+    let d = Deployment::new().await;
+    let rx = Receiver::start().await;
+    let key = d.api_key("acme");
+    let (_, secret) = d.add_webhook_as(
+        "acme",
+        &rx.url("/fa"),
+        "authentication.mfa_failed,authentication.mfa_succeeded",
+        "fusionauth",
+    );
+    let node = d.node("n0", &[]).await;
+    d.flow(&node, &key).await;
+    let got = rx.wait_for("/fa", 2, PROMPTLY).await;
+    let types: Vec<String> = got
+        .iter()
+        .map(|r| {
+            let v: Value = serde_json::from_str(&r.body).unwrap();
+            str_of(&v["event"], "type")
+        })
+        .collect();
+    assert_eq!(
+        types,
+        vec!["user.two-factor.failed-attempt", "user.two-factor.success"]
+    );
+    for r in &got {
+        assert!(
+            r.signature.is_none(),
+            "no WorkOS signature on a FusionAuth delivery"
+        );
+        let jwt = r
+            .fusionauth_signature
+            .as_deref()
+            .expect("X-FusionAuth-Signature-JWT");
+        let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::HS256);
+        validation.required_spec_claims.clear();
+        validation.validate_exp = false;
+        let claims = jsonwebtoken::decode::<Value>(
+            jwt,
+            &jsonwebtoken::DecodingKey::from_secret(secret.as_bytes()),
+            &validation,
+        )
+        .unwrap()
+        .claims;
+        use sha2::Digest;
+        let digest = data_encoding::BASE64.encode(&Sha256::digest(r.body.as_bytes()));
+        assert_eq!(claims["request_body_sha256"], digest.as_str());
+    }
 }
