@@ -527,7 +527,7 @@ async fn a_receiver_failing_three_times_is_retried_with_growing_delays() {
     for (n, gap) in gaps.iter().enumerate() {
         let ceiling = base << n;
         assert!(
-            *gap >= ceiling / 2 && *gap <= ceiling + poll + 700,
+            *gap >= ceiling / 2 && *gap <= ceiling + poll + 1500,
             "retry {}: {gap} ms after the previous attempt ({gaps:?})",
             n + 1
         );
@@ -618,8 +618,8 @@ async fn a_hanging_receiver_slows_neither_verifications_nor_other_endpoints() {
     rx.answer("/hang", Answer::Hang);
     d.add_webhook("acme", &rx.url("/hang"), FLOW);
     d.add_webhook("acme", &rx.url("/ok"), FLOW);
-    // Each POST to the hanging receiver takes its full 5 s.
-    let node = d.node("n0", &[("MFAD_WEBHOOK_TIMEOUT_SECS", "5")]).await;
+    // Each POST to the hanging receiver takes its full 10 s.
+    let node = d.node("n0", &[("MFAD_WEBHOOK_TIMEOUT_SECS", "10")]).await;
     let mut slowest = Duration::ZERO;
     for _ in 0..8 {
         let started = Instant::now();
@@ -637,9 +637,9 @@ async fn a_hanging_receiver_slows_neither_verifications_nor_other_endpoints() {
         stuck.iter().all(|r| r.event_id() == events[0]),
         "nothing overtakes the hanging delivery"
     );
-    // A flow is four requests; a delivery in any of them would take 5 s.
+    // A flow is four requests; a delivery in any of them would take 10 s.
     assert!(
-        slowest < Duration::from_secs(2),
+        slowest < Duration::from_secs(5),
         "slowest flow took {slowest:?}"
     );
 }
