@@ -75,32 +75,16 @@ pub fn app(state: AppState) -> Router {
     router
         .fallback(crate::edge::not_found)
         .method_not_allowed_fallback(crate::edge::method_not_allowed)
-        // Keyed POSTs run once per API key and key (inside the rate limit and deadline).
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            crate::idempotency::honour,
-        ))
         // Oversized bodies: refused at once when declared, else by the body extractors
         // (which read at most MAX_BODY_BYTES); both answer in the API's own shape.
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
-        // Each request's id, client address and user agent, for the events it records.
+        // In one layer, outermost first: counts every answer (refusals by the rest
+        // included); the body and handler deadlines; rate limits, before anything that
+        // reads the database; each request's id, client address and user agent, for the
+        // events it records; keyed POSTs run once per API key and key.
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
-            crate::events::request_context,
-        ))
-        // Rate limits come before anything that reads the database.
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            crate::rate_limit::limit,
-        ))
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            crate::edge::limits,
-        ))
-        // Counts every answer, refusals by the limits above included.
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            crate::metrics::track,
+            crate::edge::per_request,
         ))
         // One span per request with its X-Request-Id, route template and status, so every
         // log line of a request (errors included) can be joined to the client's report.
