@@ -11,7 +11,8 @@
 # (default target/release/…), WRK_CHALLENGES (wrong-code challenges, default 4000: at
 # most 100 attempts each, enough for a 10 s run at 40,000/s),
 # EVENTS (default on; `off` runs the server with MFAD_EVENTS=off, no audit events, to
-# measure what recording them costs: docs/BENCHMARKS.md, issue 12).
+# measure what recording them costs: docs/BENCHMARKS.md, issue 12), QUICK (1: only the
+# health and verify runs and their ratios, for latency against CONNECTIONS).
 # Needs: cargo build --release -p mfad-server -p mfad-loadgen; installs wrk if missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -90,8 +91,10 @@ for i in $(seq 1 "$RUNS"); do
     loadgen_rate lg-verify >"$DATA/lg-verify"
     echo "### run $i ratios: loadgen verify(right)/health $(ratio lg-verify lg-health)," \
         "wrk verify(wrong TOTP)/health $(ratio verify-wrong health)"
-    run --scenario enroll-totp
+    [ "${QUICK:-0}" = 1 ] || run --scenario enroll-totp
 done
-run --scenario verify-totp --factors 30000
-run --scenario flow
+if [ "${QUICK:-0}" != 1 ]; then
+    run --scenario verify-totp --factors 30000
+    run --scenario flow
+fi
 echo "### server: $(grep -E 'VmHWM|VmRSS' /proc/$SERVER/status | tr -s ' ' | tr '\n' ' ')"
