@@ -8,8 +8,8 @@
 #
 # Environment: CONNECTIONS (default 64), SECONDS_PER_RUN (default 10), PREPARE (verify
 # challenges per run, default 100000), PORT (default 8091), MFAD_BIN / LOADGEN_BIN
-# (default target/release/…), WRK_CHALLENGES (wrong-code challenges, default 4000: at
-# most 100 attempts each, enough for a 10 s run at 40,000/s),
+# (default target/release/…), WRK_CHALLENGES (wrong-code challenges, default 8000: at
+# most 100 attempts each, enough for a 10 s run at 80,000/s),
 # EVENTS (default on; `off` runs the server with MFAD_EVENTS=off, no audit events, to
 # measure what recording them costs: docs/BENCHMARKS.md, issue 12), QUICK (1: only the
 # health and verify runs and their ratios, for latency against CONNECTIONS).
@@ -25,7 +25,7 @@ PORT="${PORT:-8091}"
 MFAD="${MFAD_BIN:-target/release/mfad}"
 LOADGEN="${LOADGEN_BIN:-target/release/mfad-loadgen}"
 
-WRK_CHALLENGES="${WRK_CHALLENGES:-4000}"
+WRK_CHALLENGES="${WRK_CHALLENGES:-8000}"
 if ! command -v wrk >/dev/null; then
     echo "installing wrk" >&2
     apt-get install -y -qq wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
