@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Client-compatibility suite: drives the official WorkOS SDKs (Node @workos-inc/node 11.0.0,
 # Python workos 10.6.0), unmodified, against a real `mfad serve`, with SMS going through
-# mfad's Twilio provider to a local Twilio stand-in.
+# mfad's Twilio provider to a local Twilio stand-in, and webhook deliveries going to a local
+# receiver whose captures the SDKs' signature checks verify.
 #
 # Usage: tests/compat/run.sh [path-to-mfad-binary]
 #   default binary: target/release/mfad if present, else target/debug/mfad (repo root relative)
@@ -25,10 +26,11 @@ compat_install compat "$HERE"
 # ---------------------------------------------------------------- cleanup
 TMP="$(mktemp -d "${TMPDIR:-/tmp}/mfad-compat.XXXXXX")"
 STANDIN_PID=""
+RECEIVER_PID=""
 SERVER_PID=""
 cleanup() {
   local rc=$?
-  for pid in "$SERVER_PID" "$STANDIN_PID"; do
+  for pid in "$SERVER_PID" "$RECEIVER_PID" "$STANDIN_PID"; do
     if [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null; then
       kill "$pid" 2>/dev/null || true
       for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
@@ -95,6 +97,33 @@ MFAD_API_KEY="$(create_key acme)"
 MFAD_OTHER_TENANT_KEY="$(create_key other)"
 echo "compat: created API keys for tenants acme and other"
 
+# ---------------------------------------------------------------- webhook receiver + endpoint
+# A receiver on loopback records every delivery; acme gets a WorkOS-format endpoint posting
+# to it (--allow-insecure: http to loopback), added before the server starts.
+"$VENV/bin/python" -u "$HERE/webhook_receiver.py" --port 0 > "$TMP/receiver.out" 2> "$TMP/receiver.log" &
+RECEIVER_PID=$!
+RECEIVER_PORT=""
+for _ in $(seq 1 100); do
+  RECEIVER_PORT="$(sed -n 's/^PORT=\([0-9]*\)$/\1/p' "$TMP/receiver.out" | head -n1)"
+  [[ -n "$RECEIVER_PORT" ]] && break
+  kill -0 "$RECEIVER_PID" 2>/dev/null || { echo "compat: webhook receiver died:" >&2; cat "$TMP/receiver.log" >&2; exit 1; }
+  sleep 0.1
+done
+[[ -n "$RECEIVER_PORT" ]] || { echo "compat: webhook receiver did not report its port" >&2; exit 1; }
+WEBHOOK_RECEIVER_URL="http://127.0.0.1:$RECEIVER_PORT"
+WEBHOOK_WORKOS_PATH="/workos"
+WEBHOOK_EVENTS="authentication_factor.created,authentication_challenge.created,authentication.mfa_failed,authentication.mfa_succeeded,authentication_factor.deleted"
+if ! out="$("$BIN" webhook add --tenant acme --url "$WEBHOOK_RECEIVER_URL$WEBHOOK_WORKOS_PATH" \
+    --events "$WEBHOOK_EVENTS" --format workos --allow-insecure 2> "$TMP/webhook-add.err")"; then
+  echo "compat: 'mfad webhook add' failed:" >&2
+  cat "$TMP/webhook-add.err" >&2
+  exit 1
+fi
+# The signing secret is the last line (shown once).
+WEBHOOK_WORKOS_SECRET="$(printf '%s\n' "$out" | sed '/^[[:space:]]*$/d' | tail -n1 | tr -d '[:space:]')"
+[[ -n "$WEBHOOK_WORKOS_SECRET" ]] || { echo "compat: no signing secret from 'mfad webhook add'" >&2; exit 1; }
+echo "compat: webhook receiver on $WEBHOOK_RECEIVER_URL, acme's WorkOS-format endpoint added"
+
 PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')"
 MFAD_URL="http://127.0.0.1:$PORT"
 
@@ -124,6 +153,7 @@ done
 echo "compat: mfad serving on $MFAD_URL"
 
 export MFAD_URL MFAD_API_KEY MFAD_OTHER_TENANT_KEY TWILIO_STANDIN_URL
+export WEBHOOK_RECEIVER_URL WEBHOOK_WORKOS_PATH WEBHOOK_WORKOS_SECRET
 export MFAD_TWILIO_FROM="$TWILIO_FROM"
 
 # ---------------------------------------------------------------- suites
@@ -131,7 +161,7 @@ status=0
 
 echo
 echo "=== Node: @workos-inc/node 11.0.0 (node --test) ==="
-if (cd "$HERE" && node --test --test-reporter=spec workos_node.test.mjs); then
+if (cd "$HERE" && node --test --test-reporter=spec workos_node.test.mjs workos_webhooks.test.mjs); then
   node_result="passed"
 else
   node_result="FAILED"
@@ -140,7 +170,7 @@ fi
 
 echo
 echo "=== Python: workos 10.6.0 (pytest) ==="
-if (cd "$HERE" && "$VENV/bin/python" -m pytest -q --tb=short -p no:cacheprovider test_workos_python.py); then
+if (cd "$HERE" && "$VENV/bin/python" -m pytest -q --tb=short -p no:cacheprovider test_workos_python.py test_workos_webhooks.py); then
   py_result="passed"
 else
   py_result="FAILED"

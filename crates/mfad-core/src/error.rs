@@ -20,6 +20,8 @@ pub enum Entity {
     JwtKey,
     /// A WebAuthn passkey.
     Passkey,
+    /// A webhook endpoint.
+    WebhookEndpoint,
 }
 
 /// The input a validation error is about, in the domain's words. Each API adapter maps it
@@ -68,6 +70,11 @@ pub enum Field {
     DisplayName,
     /// A browser's user agent string.
     UserAgent,
+    /// A webhook endpoint's delivery URL.
+    WebhookUrl,
+    /// The event names a webhook endpoint subscribes to (`NotDeliverable`: one its format
+    /// has no wire event for).
+    WebhookEvents,
 }
 
 /// Why a field is invalid, in the domain's words; adapters choose the wire code and text.
@@ -114,6 +121,13 @@ pub enum Reason {
     /// Control characters (a line break aside) or bidirectional overrides, which make a
     /// message read differently from what it says.
     UnsafeCharacters,
+    /// A URL whose scheme is not `https` where only `https` is allowed.
+    InsecureScheme,
+    /// A URL carrying a user name or password.
+    Credentials,
+    /// A URL whose host is an address (or a name) deliveries may not be sent to:
+    /// loopback, private, link-local and the like (server-side request forgery).
+    ForbiddenAddress,
 }
 
 /// One invalid input field.

@@ -180,10 +180,38 @@ pub enum Event {
     },
 }
 
+/// How one webhook delivery attempt ended (see `crate::webhooks::dispatch`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WebhookOutcome {
+    /// The receiver answered 2xx.
+    Delivered,
+    /// Not delivered; it will be retried.
+    Retried,
+    /// Not delivered, and that was the last attempt: the delivery is marked failed.
+    Failed,
+}
+
+impl WebhookOutcome {
+    /// The label value (`failed` is also the delivery's state in `mfad webhook deliveries`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WebhookOutcome::Delivered => "delivered",
+            WebhookOutcome::Retried => "retried",
+            WebhookOutcome::Failed => "failed",
+        }
+    }
+}
+
 /// Where the domain reports outcomes.
 pub trait Metrics: Send + Sync + std::fmt::Debug {
     /// Counts one event.
     fn record(&self, event: Event);
+
+    /// Counts one webhook delivery attempt. (A default, so recorders that count no
+    /// webhooks need not say so.)
+    fn webhook_delivery(&self, outcome: WebhookOutcome) {
+        let _ = outcome;
+    }
 }
 
 /// Counts nothing: the service's metrics until one is configured.

@@ -10,7 +10,7 @@
 //! therefore needs no lock and can be interrupted and run again at any point.
 //!
 //! What is sealed: TOTP secrets, the sealed copies of recovery codes, tenants' HS256 JWT
-//! secrets and stored idempotent responses. Recovery codes are also *peppered* under the
+//! secrets, stored idempotent responses and webhook endpoints' signing secrets. Recovery codes are also *peppered* under the
 //! key, and they last for years, so a recovery code's digest is recomputed under the
 //! active key together with its seal (the sealed copy is the code). The digests of
 //! pending codes (challenges, FusionAuth codes) are not rotated: they live minutes, and
@@ -19,7 +19,7 @@
 use mfad_crypto::KeyId;
 
 use crate::error::CoreError;
-use crate::ids::{FactorId, JwtKeyId, TenantId, UserId};
+use crate::ids::{FactorId, JwtKeyId, TenantId, UserId, WebhookEndpointId};
 use crate::recovery;
 use crate::service::Service;
 use crate::store::Store;
@@ -35,15 +35,18 @@ pub enum SealedKind {
     JwtSecret,
     /// A stored response replayed for an `Idempotency-Key`.
     IdempotentResponse,
+    /// A webhook endpoint's signing secret.
+    WebhookSecret,
 }
 
 impl SealedKind {
     /// Every kind, in the order rotation visits them.
-    pub const ALL: [SealedKind; 4] = [
+    pub const ALL: [SealedKind; 5] = [
         SealedKind::TotpSecret,
         SealedKind::RecoveryCode,
         SealedKind::JwtSecret,
         SealedKind::IdempotentResponse,
+        SealedKind::WebhookSecret,
     ];
 
     /// A name for reports.
@@ -53,6 +56,7 @@ impl SealedKind {
             SealedKind::RecoveryCode => "recovery_code",
             SealedKind::JwtSecret => "jwt_secret",
             SealedKind::IdempotentResponse => "idempotent_response",
+            SealedKind::WebhookSecret => "webhook_secret",
         }
     }
 }
@@ -75,6 +79,8 @@ pub enum SealedRow {
     JwtKey(JwtKeyId),
     /// Stored idempotent responses, by entry id.
     Idempotency(String),
+    /// `webhook_endpoints`, by endpoint id.
+    WebhookEndpoint(WebhookEndpointId),
 }
 
 impl SealedRow {
@@ -85,6 +91,7 @@ impl SealedRow {
             SealedRow::RecoveryCode { .. } => SealedKind::RecoveryCode,
             SealedRow::JwtKey(_) => SealedKind::JwtSecret,
             SealedRow::Idempotency(_) => SealedKind::IdempotentResponse,
+            SealedRow::WebhookEndpoint(_) => SealedKind::WebhookSecret,
         }
     }
 }
@@ -274,6 +281,7 @@ impl<S: Store> Service<S> {
             SealedRow::Factor(id) => aad(id.as_str()),
             SealedRow::JwtKey(id) => aad(id.as_str()),
             SealedRow::Idempotency(id) => aad(id),
+            SealedRow::WebhookEndpoint(id) => aad(id.as_str()),
             SealedRow::RecoveryCode {
                 tenant,
                 user,

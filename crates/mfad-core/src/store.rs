@@ -644,4 +644,97 @@ pub trait Store: Send + Sync + 'static {
 
     /// Deletes up to `limit` events created before `before`; how many went.
     async fn purge_events(&self, before: OffsetDateTime, limit: u32) -> Result<u64, StoreError>;
+
+    // --- webhooks (issue 12; SQL in mfad-store's `webhooks.rs`) ---------------------------
+    // Events enter the outbox in the transaction that writes them: every method above
+    // that writes events also writes one delivery per endpoint subscribed to each.
+
+    /// Stores an endpoint with its subscriptions (one per kind in `endpoint.events`) and
+    /// its sealed signing secret, in one transaction.
+    async fn insert_webhook_endpoint(
+        &self,
+        endpoint: &crate::webhooks::WebhookEndpoint,
+        sealed_secret: &[u8],
+    ) -> Result<(), StoreError>;
+
+    /// A tenant's endpoints (every tenant's with `None`), oldest first.
+    async fn list_webhook_endpoints(
+        &self,
+        tenant: Option<&TenantId>,
+    ) -> Result<Vec<crate::webhooks::WebhookEndpoint>, StoreError>;
+
+    /// An endpoint by id, in whichever tenant holds it (operator commands only).
+    async fn get_webhook_endpoint(
+        &self,
+        id: &crate::ids::WebhookEndpointId,
+    ) -> Result<Option<crate::webhooks::WebhookEndpoint>, StoreError>;
+
+    /// Deletes an endpoint of this tenant with its subscriptions and deliveries; false if
+    /// there was none.
+    async fn delete_webhook_endpoint(
+        &self,
+        tenant: &TenantId,
+        id: &crate::ids::WebhookEndpointId,
+    ) -> Result<bool, StoreError>;
+
+    /// Leases up to `limit` endpoints whose oldest pending delivery is due at `now` and
+    /// which no live lease holds, to `owner` until `until`, atomically across nodes (two
+    /// claimers never hold one endpoint). Endpoints served longest ago come first.
+    async fn claim_webhook_endpoints(
+        &self,
+        owner: &str,
+        now: OffsetDateTime,
+        until: OffsetDateTime,
+        limit: u32,
+    ) -> Result<Vec<crate::webhooks::outbox::DeliveryTarget>, StoreError>;
+
+    /// Extends `owner`'s lease on an endpoint to `until`; false if it is no longer theirs.
+    async fn renew_webhook_lease(
+        &self,
+        id: &crate::ids::WebhookEndpointId,
+        owner: &str,
+        until: OffsetDateTime,
+    ) -> Result<bool, StoreError>;
+
+    /// Ends `owner`'s lease on an endpoint (at `now`), if it is still theirs.
+    async fn release_webhook_lease(
+        &self,
+        id: &crate::ids::WebhookEndpointId,
+        owner: &str,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError>;
+
+    /// Up to `limit` of an endpoint's pending deliveries with their events, oldest first
+    /// (due or not: the oldest one blocks the rest until it settles).
+    async fn pending_webhook_deliveries(
+        &self,
+        endpoint: &crate::ids::WebhookEndpointId,
+        limit: u32,
+    ) -> Result<Vec<crate::webhooks::outbox::PendingDelivery>, StoreError>;
+
+    /// Records one attempt at the pending delivery `id` (counting it), only while it is
+    /// pending and its endpoint's lease is `owner`'s; false otherwise (another dispatcher
+    /// took over the endpoint, or settled the delivery first).
+    async fn settle_webhook_delivery(
+        &self,
+        id: i64,
+        owner: &str,
+        settlement: &crate::webhooks::outbox::Settlement,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError>;
+
+    /// An endpoint's most recent `limit` deliveries, newest first.
+    async fn list_webhook_deliveries(
+        &self,
+        endpoint: &crate::ids::WebhookEndpointId,
+        limit: u32,
+    ) -> Result<Vec<crate::webhooks::outbox::WebhookDelivery>, StoreError>;
+
+    /// Deletes up to `limit` deliveries settled (delivered or failed) before `before`;
+    /// how many went. (Purging an event deletes its remaining deliveries with it.)
+    async fn purge_webhook_deliveries(
+        &self,
+        before: OffsetDateTime,
+        limit: u32,
+    ) -> Result<u64, StoreError>;
 }

@@ -185,6 +185,39 @@ pub struct Config {
     pub shutdown_grace: Duration,
     /// `MFAD_EVENTS`, `MFAD_EVENT_RETENTION_DAYS`: audit events (issue 12).
     pub events: EventsConfig,
+    /// `MFAD_WEBHOOK_*`: webhook delivery from the outbox (docs/WEBHOOKS.md).
+    pub webhooks: WebhookConfig,
+}
+
+/// Webhook delivery (docs/WEBHOOKS.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WebhookConfig {
+    /// `MFAD_WEBHOOK_MAX_ATTEMPTS` (default 12, 1–100): POSTs per delivery before it is
+    /// marked failed.
+    pub max_attempts: u32,
+    /// `MFAD_WEBHOOK_RETRY_BASE_MS` (default 5000, 100–30000): the first retry waits
+    /// between half of this and this (so always within 30 s), each next one twice as long.
+    pub retry_base: Duration,
+    /// `MFAD_WEBHOOK_RETRY_MAX_MS` (default 3600000, one hour; at least the base, at most
+    /// a day): the longest wait between attempts.
+    pub retry_max: Duration,
+    /// `MFAD_WEBHOOK_TIMEOUT_SECS` (default 10, 1–60): how long one POST may take. An
+    /// endpoint's lease is this plus 5 s.
+    pub timeout: Duration,
+    /// `MFAD_WEBHOOK_POLL_MS` (default 500, 50–2000): how often each server looks for
+    /// due deliveries (a new endpoint's first delivery waits at most this long).
+    pub poll: Duration,
+    /// `MFAD_WEBHOOK_CONCURRENCY` (default 16, 1–256): endpoints one server delivers to
+    /// at once (each endpoint gets one delivery at a time, in order).
+    pub concurrency: u32,
+}
+
+impl WebhookConfig {
+    /// How long a claim holds an endpoint: one POST at its timeout, with room for the
+    /// settlement, so a healthy node never loses an endpoint mid-delivery.
+    pub fn lease(&self) -> Duration {
+        self.timeout + Duration::from_secs(5)
+    }
 }
 
 /// Audit events and their retention (docs/EVENTS.md).
@@ -524,6 +557,7 @@ impl Config {
             enabled: bool_var("MFAD_EVENTS", true)?,
             retention: Duration::from_secs(retention_days * 86_400),
         };
+        let webhooks = webhook_config(&parse)?;
         let admin_listen =
             match var("MFAD_ADMIN_LISTEN") {
                 None => None,
@@ -537,6 +571,7 @@ impl Config {
         }
         Ok(Config {
             events,
+            webhooks,
             admin_listen,
             shutdown_grace: Duration::from_secs(grace),
             connections,
@@ -572,6 +607,31 @@ impl Config {
 }
 
 /// The `MFAD_FAILURE_*` settings.
+/// `MFAD_WEBHOOK_*`, each within its bounds.
+fn webhook_config(
+    parse: &impl Fn(&'static str, u64) -> Result<u64, ConfigError>,
+) -> Result<WebhookConfig, ConfigError> {
+    let within = |k: &'static str, default: u64, min: u64, max: u64| match parse(k, default)? {
+        n if (min..=max).contains(&n) => Ok(n),
+        _ => Err(err(k, format!("must be between {min} and {max}"))),
+    };
+    let retry_base = within("MFAD_WEBHOOK_RETRY_BASE_MS", 5_000, 100, 30_000)?;
+    let retry_max = within(
+        "MFAD_WEBHOOK_RETRY_MAX_MS",
+        3_600_000.max(retry_base),
+        retry_base,
+        86_400_000,
+    )?;
+    Ok(WebhookConfig {
+        max_attempts: u32::try_from(within("MFAD_WEBHOOK_MAX_ATTEMPTS", 12, 1, 100)?).unwrap_or(12),
+        retry_base: Duration::from_millis(retry_base),
+        retry_max: Duration::from_millis(retry_max),
+        timeout: Duration::from_secs(within("MFAD_WEBHOOK_TIMEOUT_SECS", 10, 1, 60)?),
+        poll: Duration::from_millis(within("MFAD_WEBHOOK_POLL_MS", 500, 50, 2_000)?),
+        concurrency: u32::try_from(within("MFAD_WEBHOOK_CONCURRENCY", 16, 1, 256)?).unwrap_or(16),
+    })
+}
+
 fn throttle_config(
     parse: &impl Fn(&'static str, u64) -> Result<u64, ConfigError>,
     enabled: bool,
@@ -781,6 +841,55 @@ mod tests {
             Duration::ZERO
         );
         assert!(load(&[("MFAD_IDEMPOTENCY_TTL_SECS", "604801")]).is_err());
+    }
+
+    #[test]
+    fn webhook_delivery_settings_have_defaults_and_bounds() {
+        let w = load(&[]).unwrap().webhooks;
+        assert_eq!(
+            (w.max_attempts, w.retry_base, w.retry_max, w.timeout, w.poll),
+            (
+                12,
+                Duration::from_secs(5),
+                Duration::from_secs(3600),
+                Duration::from_secs(10),
+                Duration::from_millis(500)
+            )
+        );
+        assert_eq!((w.concurrency, w.lease()), (16, Duration::from_secs(15)));
+        let w = load(&[
+            ("MFAD_WEBHOOK_MAX_ATTEMPTS", "3"),
+            ("MFAD_WEBHOOK_RETRY_BASE_MS", "200"),
+            ("MFAD_WEBHOOK_RETRY_MAX_MS", "1000"),
+            ("MFAD_WEBHOOK_TIMEOUT_SECS", "2"),
+            ("MFAD_WEBHOOK_POLL_MS", "100"),
+            ("MFAD_WEBHOOK_CONCURRENCY", "4"),
+        ])
+        .unwrap()
+        .webhooks;
+        assert_eq!(
+            (w.max_attempts, w.retry_base, w.retry_max, w.timeout, w.poll),
+            (
+                3,
+                Duration::from_millis(200),
+                Duration::from_secs(1),
+                Duration::from_secs(2),
+                Duration::from_millis(100)
+            )
+        );
+        assert_eq!(w.concurrency, 4);
+        for (k, v) in [
+            ("MFAD_WEBHOOK_MAX_ATTEMPTS", "0"),
+            // The first retry must come within 30 s.
+            ("MFAD_WEBHOOK_RETRY_BASE_MS", "30001"),
+            ("MFAD_WEBHOOK_RETRY_MAX_MS", "4000"),
+            ("MFAD_WEBHOOK_TIMEOUT_SECS", "61"),
+            ("MFAD_WEBHOOK_POLL_MS", "5000"),
+            ("MFAD_WEBHOOK_CONCURRENCY", "many"),
+        ] {
+            let e = load(&[(k, v)]).unwrap_err().to_string();
+            assert!(e.contains(k), "{k}={v}: {e}");
+        }
     }
 
     #[test]

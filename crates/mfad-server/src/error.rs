@@ -77,6 +77,15 @@ fn reason_message(f: &str, reason: Reason) -> String {
         Reason::UnsafeCharacters => {
             format!("{f} must not contain control or bidirectional-override characters")
         }
+        // Webhook URLs reach the domain only through `mfad webhook add`: the operator's flag
+        // is named.
+        Reason::InsecureScheme => {
+            format!("{f} must use https (http needs --allow-insecure)")
+        }
+        Reason::Credentials => format!("{f} must not contain a user name or password"),
+        Reason::ForbiddenAddress => format!(
+            "{f} must not name a loopback, private, link-local or otherwise non-public address (such a receiver needs --allow-insecure)"
+        ),
     }
 }
 
@@ -104,6 +113,8 @@ fn workos_field(f: Field) -> &'static str {
         Field::TrustStore => "trust_store",
         Field::DisplayName => "display_name",
         Field::UserAgent => "user_agent",
+        Field::WebhookUrl => "url",
+        Field::WebhookEvents => "events",
     }
 }
 
@@ -114,6 +125,9 @@ fn workos_reason(r: Reason) -> &'static str {
         Reason::TooShort { .. } => "too_short",
         Reason::Duplicate => "duplicate",
         Reason::TooMany { .. } => "too_many",
+        Reason::InsecureScheme => "insecure_scheme",
+        Reason::Credentials => "credentials",
+        Reason::ForbiddenAddress => "forbidden_address",
         _ => "invalid",
     }
 }
@@ -162,6 +176,8 @@ fn fusionauth_field(f: Field) -> &'static str {
         Field::TrustStore => "trustStore",
         Field::DisplayName => "displayName",
         Field::UserAgent => "userAgent",
+        Field::WebhookUrl => "url",
+        Field::WebhookEvents => "events",
     }
 }
 
@@ -172,6 +188,9 @@ fn fusionauth_reason(r: Reason) -> &'static str {
         Reason::TooShort { .. } => "tooShort",
         Reason::Duplicate | Reason::Ambiguous => "duplicate",
         Reason::TooMany { .. } => "tooMany",
+        Reason::InsecureScheme => "insecureScheme",
+        Reason::Credentials => "credentials",
+        Reason::ForbiddenAddress => "forbiddenAddress",
         _ => "invalid",
     }
 }
@@ -231,6 +250,7 @@ fn entity_name(e: Entity) -> &'static str {
         Entity::Tenant => "Tenant",
         Entity::JwtKey => "JWT Key",
         Entity::Passkey => "WebAuthn passkey",
+        Entity::WebhookEndpoint => "Webhook endpoint",
     }
 }
 
@@ -610,4 +630,52 @@ pub fn fusionauth_errors(fields: &[WireFieldError]) -> Response {
         StatusCode::BAD_REQUEST,
         &json!({"fieldErrors": field_errors, "generalErrors": general}),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn webhook_url_errors_name_the_field_and_the_way_out() {
+        let e = |reason| FieldError::new(Field::WebhookUrl, reason);
+        let w = workos_field_error(&e(Reason::InsecureScheme));
+        assert_eq!(
+            (w.field.as_str(), w.code.as_str()),
+            ("url", "insecure_scheme")
+        );
+        assert!(
+            w.message.contains("https") && w.message.contains("--allow-insecure"),
+            "{}",
+            w.message
+        );
+        let w = workos_field_error(&e(Reason::ForbiddenAddress));
+        assert_eq!(w.code, "forbidden_address");
+        assert!(
+            w.message.contains("private") && w.message.contains("--allow-insecure"),
+            "{}",
+            w.message
+        );
+        let w = workos_field_error(&e(Reason::Credentials));
+        assert_eq!(w.code, "credentials");
+        assert!(w.message.contains("password"), "{}", w.message);
+        let f = fusionauth_field_error(&e(Reason::ForbiddenAddress));
+        assert_eq!(
+            (f.field.as_str(), f.code.as_str()),
+            ("url", "forbiddenAddress")
+        );
+    }
+
+    #[test]
+    fn check_url_refusals_render_as_validation_errors() {
+        let Err(CoreError::Validation(fields)) =
+            mfad_core::webhooks::policy::check_url("https://169.254.169.254/latest", false)
+        else {
+            panic!("the metadata address must be refused");
+        };
+        let wire: Vec<_> = fields.iter().map(workos_field_error).collect();
+        assert_eq!(wire.len(), 1);
+        assert_eq!(wire[0].field, "url");
+        assert_eq!(wire[0].code, "forbidden_address");
+    }
 }

@@ -10,7 +10,7 @@
 use axum::extract::Request;
 use axum::response::Response;
 use mfad_core::events::{
-    ChallengeView, Event, EventEncoder, FactorView, LoginProof, RequestMeta, Subject,
+    ChallengeView, Event, EventEncoder, EventRecord, FactorView, LoginProof, RequestMeta, Subject,
 };
 use mfad_core::model::FactorType;
 use serde_json::{Map, Value, json};
@@ -51,6 +51,21 @@ impl EventEncoder for WorkosPayload {
     fn encode(&self, e: &Event) -> String {
         payload(e).to_string()
     }
+}
+
+/// One event as the Events API lists it (`GET /events`) and a WorkOS-format webhook
+/// delivers it: `{object: "event", id, event, data, created_at}`.
+pub fn event_object(e: &EventRecord) -> Value {
+    // The payload is this module's own JSON; a row that does not parse shows `null`
+    // rather than failing the whole listing.
+    let data: Value = serde_json::from_str(&e.data).unwrap_or(Value::Null);
+    json!({
+        "object": "event",
+        "id": e.id.as_str(),
+        "event": e.name,
+        "data": data,
+        "created_at": timestamp(e.created_at),
+    })
 }
 
 /// An `authentication_factor` as events show it: the API object, destination redacted.

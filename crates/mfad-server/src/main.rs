@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use mfad_core::model::Tenant;
 use mfad_core::{Clock, SystemClock};
 use mfad_server::config::Config;
 use mfad_server::jwt::{KeyFile, read_key_file};
@@ -45,6 +46,9 @@ enum Command {
     /// Passkeys (FusionAuth WebAuthn API): each tenant's relying party.
     #[command(subcommand)]
     Webauthn(WebauthnCommand),
+    /// Webhook endpoints and their deliveries (docs/WEBHOOKS.md).
+    #[command(subcommand)]
+    Webhook(mfad_server::webhooks::cli::WebhookCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -83,7 +87,7 @@ enum KeysCommand {
     /// be removed from the configuration once it seals 0 values.
     Status,
     /// Re-encrypt every sealed value (TOTP secrets, recovery codes, JWT secrets, stored
-    /// idempotent responses) under the active key, the first of MFAD_MASTER_KEYS. Runs
+    /// idempotent responses, webhook signing secrets) under the active key, the first of MFAD_MASTER_KEYS. Runs
     /// online, in batches, while servers serve; safe to interrupt and run again, and to
     /// run on several nodes at once. Give every node the new key list first.
     Rotate {
@@ -220,6 +224,9 @@ fn main() -> std::process::ExitCode {
     }
 }
 
+/// The service every operator command acts through.
+type AdminService = mfad_core::Service<Arc<dyn mfad_store::Database>>;
+
 async fn run(command: Command, config: Config) -> anyhow::Result<()> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     match command {
@@ -236,65 +243,47 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             eprintln!("migrations applied");
             Ok(())
         }
-        Command::ApiKey(cmd) => {
-            let db = startup::open_database(&config).await?;
-            db.migrate().await.context("applying migrations")?;
-            let service = startup::build_service(&config, db, clock)?;
-            startup::require_master_keys(&service).await?;
-            let result = api_key(&service, cmd).await;
-            service.store().close().await;
-            result
-        }
-        Command::Factor(cmd) => {
-            let db = startup::open_database(&config).await?;
-            db.migrate().await.context("applying migrations")?;
-            let service = startup::build_service(&config, db, clock)?;
-            startup::require_master_keys(&service).await?;
-            let result = factor(&service, cmd).await;
-            service.store().close().await;
-            result
-        }
-        Command::Tenant(cmd) => {
-            let db = startup::open_database(&config).await?;
-            db.migrate().await.context("applying migrations")?;
-            let service = startup::build_service(&config, db, clock)?;
-            startup::require_master_keys(&service).await?;
-            let result = tenant(&service, cmd).await;
-            service.store().close().await;
-            result
-        }
-        Command::JwtKey(cmd) => {
-            let db = startup::open_database(&config).await?;
-            db.migrate().await.context("applying migrations")?;
-            let service = startup::build_service(&config, db, clock)?;
-            startup::require_master_keys(&service).await?;
-            let result = jwt_key(&service, cmd).await;
-            service.store().close().await;
-            result
-        }
-        Command::Keys(cmd) => {
-            let db = startup::open_database(&config).await?;
-            db.migrate().await.context("applying migrations")?;
-            let service = startup::build_service(&config, db, clock)?;
-            let result = keys(&service, cmd).await;
-            service.store().close().await;
-            result
-        }
+        Command::ApiKey(cmd) => with_service(&config, clock, async |s| api_key(s, cmd).await).await,
+        Command::Factor(cmd) => with_service(&config, clock, async |s| factor(s, cmd).await).await,
+        Command::Tenant(cmd) => with_service(&config, clock, async |s| tenant(s, cmd).await).await,
+        Command::JwtKey(cmd) => with_service(&config, clock, async |s| jwt_key(s, cmd).await).await,
+        Command::Keys(cmd) => with_service(&config, clock, async |s| keys(s, cmd).await).await,
         Command::Webauthn(cmd) => {
-            let db = startup::open_database(&config).await?;
-            db.migrate().await.context("applying migrations")?;
-            let service = startup::build_service(&config, db, clock)?;
-            let result = webauthn(&service, cmd).await;
-            service.store().close().await;
-            result
+            with_service(&config, clock, async |s| webauthn(s, cmd).await).await
+        }
+        Command::Webhook(cmd) => {
+            let run = mfad_server::webhooks::cli::run;
+            with_service(&config, clock, async |s| run(s, cmd).await).await
         }
     }
 }
 
-async fn webauthn(
-    service: &mfad_core::Service<Arc<dyn mfad_store::Database>>,
-    cmd: WebauthnCommand,
+/// Runs one operator command against the migrated database, closing the store after it
+/// whatever the outcome. Commands that touch sealed values call
+/// `startup::require_master_keys` first themselves.
+async fn with_service(
+    config: &Config,
+    clock: Arc<dyn Clock>,
+    command: impl AsyncFnOnce(&AdminService) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
+    let db = startup::open_database(config).await?;
+    db.migrate().await.context("applying migrations")?;
+    let service = startup::build_service(config, db, clock)?;
+    let result = command(&service).await;
+    service.store().close().await;
+    result
+}
+
+/// The tenant an operator names by name or id; never created here.
+async fn named_tenant(service: &AdminService, tenant: &str) -> anyhow::Result<Tenant> {
+    service
+        .find_tenant(tenant)
+        .await
+        .map_err(describe)?
+        .ok_or_else(|| anyhow::anyhow!("no tenant named {tenant:?}"))
+}
+
+async fn webauthn(service: &AdminService, cmd: WebauthnCommand) -> anyhow::Result<()> {
     use mfad_core::webauthn::{AttestationPolicy, ConfigInput};
     let WebauthnCommand::Config {
         tenant,
@@ -304,14 +293,7 @@ async fn webauthn(
         attestation,
         trust_store,
     } = cmd;
-    let found = service
-        .list_api_keys()
-        .await
-        .map_err(describe)?
-        .into_iter()
-        .map(|(_, t)| t)
-        .find(|t| t.name == tenant || t.id.as_str() == tenant)
-        .ok_or_else(|| anyhow::anyhow!("no tenant named {tenant:?}"))?;
+    let found = named_tenant(service, &tenant).await?;
     if let Some(rp_id) = rp_id {
         let attestation = AttestationPolicy::parse(&attestation)
             .ok_or_else(|| anyhow::anyhow!("--attestation is none or direct"))?;
@@ -364,10 +346,7 @@ async fn webauthn(
     Ok(())
 }
 
-async fn keys(
-    service: &mfad_core::Service<Arc<dyn mfad_store::Database>>,
-    cmd: KeysCommand,
-) -> anyhow::Result<()> {
+async fn keys(service: &AdminService, cmd: KeysCommand) -> anyhow::Result<()> {
     let print_status = |usage: &[mfad_core::rotation::KeyUsage]| {
         for u in usage {
             println!("{} {}", u.label(), u.count);
@@ -433,11 +412,9 @@ async fn keys(
     }
 }
 
-async fn factor(
-    service: &mfad_core::Service<Arc<dyn mfad_store::Database>>,
-    cmd: FactorCommand,
-) -> anyhow::Result<()> {
+async fn factor(service: &AdminService, cmd: FactorCommand) -> anyhow::Result<()> {
     use mfad_core::verify::Gate;
+    startup::require_master_keys(service).await?;
     match cmd {
         FactorCommand::Show { factor_id } => {
             let (f, gate) = service.inspect_factor(&factor_id).await.map_err(describe)?;
@@ -494,25 +471,15 @@ async fn factor(
     Ok(())
 }
 
-async fn tenant(
-    service: &mfad_core::Service<Arc<dyn mfad_store::Database>>,
-    cmd: TenantCommand,
-) -> anyhow::Result<()> {
+async fn tenant(service: &AdminService, cmd: TenantCommand) -> anyhow::Result<()> {
     let TenantCommand::SmsCountries {
         tenant,
         allow,
         deny,
         clear,
     } = cmd;
-    // Every tenant has (or had) a key: that is how tenants come to exist.
-    let found = service
-        .list_api_keys()
-        .await
-        .map_err(describe)?
-        .into_iter()
-        .map(|(_, t)| t)
-        .find(|t| t.name == tenant || t.id.as_str() == tenant)
-        .ok_or_else(|| anyhow::anyhow!("no tenant named {tenant:?}"))?;
+    startup::require_master_keys(service).await?;
+    let found = named_tenant(service, &tenant).await?;
     let current = service
         .tenant_sms_countries(&found.id)
         .await
@@ -548,10 +515,8 @@ async fn tenant(
     Ok(())
 }
 
-async fn jwt_key(
-    service: &mfad_core::Service<Arc<dyn mfad_store::Database>>,
-    cmd: JwtKeyCommand,
-) -> anyhow::Result<()> {
+async fn jwt_key(service: &AdminService, cmd: JwtKeyCommand) -> anyhow::Result<()> {
+    startup::require_master_keys(service).await?;
     match cmd {
         JwtKeyCommand::Add {
             tenant,
@@ -601,10 +566,8 @@ async fn jwt_key(
     Ok(())
 }
 
-async fn api_key(
-    service: &mfad_core::Service<Arc<dyn mfad_store::Database>>,
-    cmd: ApiKeyCommand,
-) -> anyhow::Result<()> {
+async fn api_key(service: &AdminService, cmd: ApiKeyCommand) -> anyhow::Result<()> {
+    startup::require_master_keys(service).await?;
     match cmd {
         ApiKeyCommand::Create { tenant, name } => {
             let created = service

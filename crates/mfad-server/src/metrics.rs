@@ -140,7 +140,8 @@ impl Metrics {
     }
 
     /// Counts one webhook delivery attempt (for the events outbox): `outcome` is one of
-    /// `delivered`, `failed` (will retry) or `dropped` (gave up), never an id or URL.
+    /// `delivered`, `retried` (will retry) or `failed` (gave up at the attempt cap: the
+    /// delivery's state in `mfad webhook deliveries`), never an id or URL.
     pub fn webhook_delivery(&self, outcome: &'static str) {
         self.with(|| counter!("mfad_webhook_deliveries_total", "outcome" => outcome).increment(1));
     }
@@ -238,6 +239,10 @@ fn describe() {
 }
 
 impl mfad_core::metrics::Metrics for Metrics {
+    fn webhook_delivery(&self, outcome: mfad_core::metrics::WebhookOutcome) {
+        Metrics::webhook_delivery(self, outcome.as_str());
+    }
+
     fn record(&self, event: Event) {
         self.with(|| match event {
             Event::Enrollment { kind, outcome } => counter!(

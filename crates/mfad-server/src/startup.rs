@@ -225,6 +225,7 @@ pub fn build_service(
         .with_email(email_sender(config)?)
         .with_send_limits(config.send_limits.clone())
         .with_event_encoder(Arc::new(crate::events::WorkosPayload))
+        .with_webhook_encoder(Arc::new(crate::webhooks::VendorEncoder))
         .with_idempotency(mfad_core::idempotency::IdempotencyPolicy {
             ttl: time::Duration::try_from(config.idempotency_ttl)
                 .unwrap_or(time::Duration::hours(24)),
@@ -286,6 +287,8 @@ pub struct Application {
     connections: crate::serve::ConnectionLimits,
     event_retention: Duration,
     shutdown_grace: Duration,
+    webhooks: crate::config::WebhookConfig,
+    dispatcher: Arc<crate::webhooks::dispatch::ServerDispatcher>,
 }
 
 impl Application {
@@ -311,6 +314,7 @@ impl Application {
         let service = Arc::new(build_service(config, db, clock)?.with_metrics(metrics.clone()));
         require_master_keys(&service).await?;
         let jwt = Arc::new(load_jwt_keys(config, &service).await?);
+        let dispatcher = Arc::new(webhook_dispatcher(&service, &config.webhooks)?);
         let ready = Arc::new(AtomicBool::new(service.store().ping().await.is_ok()));
         let listener = TcpListener::bind(config.listen)
             .await
@@ -337,6 +341,8 @@ impl Application {
             },
             connections: config.connections,
             event_retention: config.events.retention,
+            webhooks: config.webhooks,
+            dispatcher,
         })
     }
 
@@ -374,6 +380,11 @@ impl Application {
             }
         });
         let event_purge = tokio::spawn(purge_events(self.state.clone(), self.event_retention));
+        let webhooks = tokio::spawn(crate::webhooks::dispatch::run(
+            self.dispatcher,
+            self.webhooks.poll,
+            self.webhooks.concurrency,
+        ));
         let service = self.state.service.clone();
         let purge = tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(60));
@@ -419,22 +430,58 @@ impl Application {
         upkeep.abort();
         purge.abort();
         event_purge.abort();
+        webhooks.abort();
         self.state.service.store().close().await;
         tracing::info!("stopped");
         result.context("serving HTTP")
     }
 }
 
+/// The webhook delivery loop over the service, posting through the address-checked
+/// HTTP client (docs/WEBHOOKS.md).
+fn webhook_dispatcher(
+    service: &Service<Arc<dyn Database>>,
+    config: &crate::config::WebhookConfig,
+) -> anyhow::Result<crate::webhooks::dispatch::ServerDispatcher> {
+    let d = |d: Duration| time::Duration::try_from(d).unwrap_or(time::Duration::ZERO);
+    let transport = crate::webhooks::HttpTransport::new(config.timeout)
+        .context("building the webhook HTTP client")?;
+    let policy = mfad_core::webhooks::dispatch::DispatchPolicy {
+        max_attempts: config.max_attempts,
+        retry_base: d(config.retry_base),
+        retry_max: d(config.retry_max),
+        lease: d(config.lease()),
+        ..Default::default()
+    };
+    Ok(service.webhook_dispatcher(Arc::new(transport), policy)?)
+}
+
 /// Events purged per statement: small batches keep each delete short, so requests
 /// writing events never wait long behind one.
 const EVENT_PURGE_BATCH: u32 = 500;
 
-/// Deletes events older than the retention, once a minute, in batches until none is left.
+/// Deletes events older than the retention, once a minute, in batches until none is left;
+/// first the webhook deliveries settled as long ago (an event's remaining deliveries go
+/// with it).
 async fn purge_events(state: AppState, retention: Duration) {
     let retention = time::Duration::try_from(retention).unwrap_or(time::Duration::days(90));
     let mut tick = tokio::time::interval(Duration::from_secs(60));
     loop {
         tick.tick().await;
+        loop {
+            match state
+                .service
+                .purge_webhook_deliveries(retention, EVENT_PURGE_BATCH)
+                .await
+            {
+                Ok(n) if n == u64::from(EVENT_PURGE_BATCH) => tokio::task::yield_now().await,
+                Ok(_) => break,
+                Err(e) => {
+                    tracing::warn!(error = %e, "purging old webhook deliveries failed; retrying next minute");
+                    break;
+                }
+            }
+        }
         loop {
             match state
                 .service

@@ -24,13 +24,31 @@ pub(crate) fn insert_sql(e: &EventRecord) -> Sql<'_> {
     .bind(e.data.as_str())
 }
 
-/// Writes `events` in a caller's transaction.
+/// The statement that puts one stored event into the webhook outbox, once per endpoint
+/// subscribed to its name in its tenant (docs/WEBHOOKS.md). Run right after
+/// [`insert_sql`], in the same transaction, wherever an event is written. With nothing
+/// subscribed it is one probe of the subscriptions' primary key.
+pub(crate) fn fanout_sql(e: &EventRecord) -> Sql<'_> {
+    sql(
+        "INSERT INTO webhook_outbox (endpoint_id, event_id, state, attempts, \
+         next_attempt_at, created_at) \
+         SELECT endpoint_id, $1, 'pending', 0, $2, $2 FROM webhook_subscriptions \
+         WHERE tenant_id = $3 AND event_name = $4",
+    )
+    .bind(e.id.as_str())
+    .bind(unix_ms(e.created_at))
+    .bind(e.tenant_id.as_str())
+    .bind(e.name.as_str())
+}
+
+/// Writes `events`, and their webhook deliveries, in a caller's transaction.
 pub(crate) async fn write<DB: SqlDb>(
     tx: &mut LeanTransaction<DB>,
     events: &[EventRecord],
 ) -> Result<(), StoreError> {
     for e in events {
         insert_sql(e).execute(&mut *tx).await?;
+        fanout_sql(e).execute(&mut *tx).await?;
     }
     Ok(())
 }

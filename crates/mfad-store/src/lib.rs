@@ -33,6 +33,7 @@ pub mod testing;
 mod throttle;
 mod verify;
 mod webauthn;
+mod webhooks;
 
 use std::fmt::Debug;
 use std::ops::Deref;

@@ -5,7 +5,7 @@
 //! wins).
 
 use mfad_core::error::StoreError;
-use mfad_core::ids::{FactorId, JwtKeyId, TenantId, UserId};
+use mfad_core::ids::{FactorId, JwtKeyId, TenantId, UserId, WebhookEndpointId};
 use mfad_core::rotation::{SealedCount, SealedKind, SealedRow, SealedValue};
 
 use crate::sql::sql;
@@ -33,6 +33,10 @@ pub(crate) async fn counts<B: Backend>(s: &SqlStore<B>) -> Result<Vec<SealedCoun
             SealedKind::IdempotentResponse,
             "SELECT response_key_id, COUNT(*) FROM idempotency_keys \
              WHERE response_key_id IS NOT NULL GROUP BY response_key_id",
+        ),
+        (
+            SealedKind::WebhookSecret,
+            "SELECT secret_key_id, COUNT(*) FROM webhook_endpoints GROUP BY secret_key_id",
         ),
     ] {
         let rows: Vec<(Option<Vec<u8>>, i64)> = sql(text).fetch_all(s.read()).await?;
@@ -84,6 +88,7 @@ pub(crate) async fn scan<B: Backend>(
         Some(SealedRow::Factor(id)) => Some(id.as_str().to_owned()),
         Some(SealedRow::JwtKey(id)) => Some(id.as_str().to_owned()),
         Some(SealedRow::Idempotency(id)) => Some(id.clone()),
+        Some(SealedRow::WebhookEndpoint(id)) => Some(id.as_str().to_owned()),
         _ => None,
     };
     Ok(match kind {
@@ -110,6 +115,15 @@ pub(crate) async fn scan<B: Backend>(
                  WHERE response_key_id IS NOT NULL AND response_key_id <> $1 \
                  AND (CAST($2 AS TEXT) IS NULL OR id > $2) ORDER BY id LIMIT $3";
             scan_by_id(s, q, active, single(after), limit, SealedRow::Idempotency).await?
+        }
+        SealedKind::WebhookSecret => {
+            let q = "SELECT id, secret FROM webhook_endpoints \
+                 WHERE secret_key_id <> $1 \
+                 AND (CAST($2 AS TEXT) IS NULL OR id > $2) ORDER BY id LIMIT $3";
+            scan_by_id(s, q, active, single(after), limit, |id| {
+                SealedRow::WebhookEndpoint(WebhookEndpointId::from_trusted(id))
+            })
+            .await?
         }
         SealedKind::RecoveryCode => {
             let (t, u, d) = match after {
@@ -176,6 +190,12 @@ pub(crate) async fn replace<B: Backend>(
         .bind(old.sealed.as_slice()),
         (SealedRow::Idempotency(id), SealedRow::Idempotency(_)) => {
             sql("UPDATE idempotency_keys SET response = $1 WHERE id = $2 AND response = $3")
+                .bind(new.sealed.as_slice())
+                .bind(id.as_str())
+                .bind(old.sealed.as_slice())
+        }
+        (SealedRow::WebhookEndpoint(id), SealedRow::WebhookEndpoint(_)) => {
+            sql("UPDATE webhook_endpoints SET secret = $1 WHERE id = $2 AND secret = $3")
                 .bind(new.sealed.as_slice())
                 .bind(id.as_str())
                 .bind(old.sealed.as_slice())

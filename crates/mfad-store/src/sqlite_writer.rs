@@ -308,6 +308,7 @@ fn verify_one(conn: &Connection, job: &mut Job) -> Result<Verification, StoreErr
         // The verification's events, in the transaction of its outcome.
         for e in &settlement.events {
             execute(conn, &crate::events::insert_sql(e))?;
+            execute(conn, &crate::events::fanout_sql(e))?;
         }
         return Ok(judged(challenge, factor, Verdict::Settle(settlement)));
     }

@@ -26,7 +26,7 @@ use crate::sql::SqlDb;
 use crate::sqlite_writer::SqliteWriter;
 use crate::{
     Database, challenges, codes, events, factors, idempotency, jwt_keys, keys, last_used, logins,
-    methods, sealed, send_limits, throttle, verify, webauthn,
+    methods, sealed, send_limits, throttle, verify, webauthn, webhooks,
 };
 
 /// What a backend supplies: its database, where reads and writes go, and the limits every
@@ -631,5 +631,106 @@ impl<B: Backend> Store for SqlStore<B> {
     }
     async fn purge_events(&self, before: OffsetDateTime, limit: u32) -> Result<u64, StoreError> {
         self.backend.guard(events::purge(self, before, limit)).await
+    }
+
+    // --- webhooks (issue 12; `webhooks.rs`) ---------------------------------------------
+    async fn insert_webhook_endpoint(
+        &self,
+        e: &mfad_core::webhooks::WebhookEndpoint,
+        sealed_secret: &[u8],
+    ) -> Result<(), StoreError> {
+        self.backend
+            .guard(webhooks::insert_endpoint(self, e, sealed_secret))
+            .await
+    }
+    async fn list_webhook_endpoints(
+        &self,
+        t: Option<&TenantId>,
+    ) -> Result<Vec<mfad_core::webhooks::WebhookEndpoint>, StoreError> {
+        self.backend.guard(webhooks::list_endpoints(self, t)).await
+    }
+    async fn get_webhook_endpoint(
+        &self,
+        id: &mfad_core::ids::WebhookEndpointId,
+    ) -> Result<Option<mfad_core::webhooks::WebhookEndpoint>, StoreError> {
+        self.backend.guard(webhooks::get_endpoint(self, id)).await
+    }
+    async fn delete_webhook_endpoint(
+        &self,
+        t: &TenantId,
+        id: &mfad_core::ids::WebhookEndpointId,
+    ) -> Result<bool, StoreError> {
+        self.backend
+            .guard(webhooks::delete_endpoint(self, t, id))
+            .await
+    }
+    async fn claim_webhook_endpoints(
+        &self,
+        owner: &str,
+        now: OffsetDateTime,
+        until: OffsetDateTime,
+        limit: u32,
+    ) -> Result<Vec<mfad_core::webhooks::outbox::DeliveryTarget>, StoreError> {
+        self.backend
+            .guard(webhooks::claim(self, owner, now, until, limit))
+            .await
+    }
+    async fn renew_webhook_lease(
+        &self,
+        id: &mfad_core::ids::WebhookEndpointId,
+        owner: &str,
+        until: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        self.backend
+            .guard(webhooks::renew(self, id, owner, until))
+            .await
+    }
+    async fn release_webhook_lease(
+        &self,
+        id: &mfad_core::ids::WebhookEndpointId,
+        owner: &str,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        self.backend
+            .guard(webhooks::release(self, id, owner, now))
+            .await
+    }
+    async fn pending_webhook_deliveries(
+        &self,
+        endpoint: &mfad_core::ids::WebhookEndpointId,
+        limit: u32,
+    ) -> Result<Vec<mfad_core::webhooks::outbox::PendingDelivery>, StoreError> {
+        self.backend
+            .guard(webhooks::pending(self, endpoint, limit))
+            .await
+    }
+    async fn settle_webhook_delivery(
+        &self,
+        id: i64,
+        owner: &str,
+        settlement: &mfad_core::webhooks::outbox::Settlement,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        self.backend
+            .guard(webhooks::settle(self, id, owner, settlement, now))
+            .await
+    }
+    async fn list_webhook_deliveries(
+        &self,
+        endpoint: &mfad_core::ids::WebhookEndpointId,
+        limit: u32,
+    ) -> Result<Vec<mfad_core::webhooks::outbox::WebhookDelivery>, StoreError> {
+        self.backend
+            .guard(webhooks::list_deliveries(self, endpoint, limit))
+            .await
+    }
+    async fn purge_webhook_deliveries(
+        &self,
+        before: OffsetDateTime,
+        limit: u32,
+    ) -> Result<u64, StoreError> {
+        self.backend
+            .guard(webhooks::purge(self, before, limit))
+            .await
     }
 }

@@ -187,6 +187,12 @@ conformance!(
     recovery_codes_rotate_with_their_digest,
     idempotency_claims_complete_release_expire_and_purge,
     race_one_idempotency_claim_wins,
+    // webhooks (conformance/webhooks.rs)
+    webhook_endpoints_round_trip_per_tenant,
+    events_fan_out_to_subscribed_endpoints_with_their_change,
+    webhook_leases_order_settlements_and_expiry,
+    webhook_deliveries_purge_with_retention,
+    race_two_claimers_never_hold_one_endpoint,
 );
 
 #[path = "conformance/events.rs"]
@@ -206,6 +212,9 @@ use webauthn::*;
 #[path = "conformance/sealed.rs"]
 mod sealed;
 use sealed::*;
+#[path = "conformance/webhooks.rs"]
+mod webhooks;
+use webhooks::*;
 
 // ---- fixtures ---------------------------------------------------------------------------
 

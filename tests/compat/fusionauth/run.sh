@@ -31,11 +31,12 @@ compat_install fusionauth-compat "$HERE"
 TMP="$(mktemp -d "${TMPDIR:-/tmp}/mfad-fa-compat.XXXXXX")"
 STANDIN_PID=""
 SINK_PID=""
+RECEIVER_PID=""
 SERVER_PID=""
 SHORT_PID=""
 cleanup() {
   local rc=$?
-  for pid in "$SHORT_PID" "$SERVER_PID" "$SINK_PID" "$STANDIN_PID"; do
+  for pid in "$SHORT_PID" "$SERVER_PID" "$RECEIVER_PID" "$SINK_PID" "$STANDIN_PID"; do
     if [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null; then
       kill "$pid" 2>/dev/null || true
       for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
@@ -119,6 +120,26 @@ MFAD_API_KEY="$KEY"; MFAD_TENANT_ID="$TENANT"
 create_key other
 MFAD_OTHER_TENANT_KEY="$KEY"; MFAD_OTHER_TENANT_ID="$TENANT"
 echo "fusionauth-compat: API keys for tenants acme ($MFAD_TENANT_ID) and other ($MFAD_OTHER_TENANT_ID)"
+
+# ---------------------------------------------------------------- webhook receiver + endpoint
+# A receiver on loopback (../webhook_receiver.py) records every delivery; acme gets a
+# FusionAuth-format endpoint posting to it (--allow-insecure: http to loopback).
+"$VENV/bin/python" -u "$COMPAT/webhook_receiver.py" --port 0 > "$TMP/receiver.out" 2> "$TMP/receiver.out.err" &
+RECEIVER_PID=$!
+RECEIVER_PORT="$(wait_for_line "$TMP/receiver.out" '^PORT=\([0-9]*\)$' "$RECEIVER_PID" "webhook receiver")"
+WEBHOOK_RECEIVER_URL="http://127.0.0.1:$RECEIVER_PORT"
+WEBHOOK_FUSIONAUTH_PATH="/fusionauth"
+if ! out="$("$BIN" webhook add --tenant acme --url "$WEBHOOK_RECEIVER_URL$WEBHOOK_FUSIONAUTH_PATH" \
+    --events two_factor.method_added,two_factor.method_removed,two_factor.login_succeeded,two_factor.login_failed \
+    --format fusionauth --allow-insecure 2> "$TMP/webhook-add.err")"; then
+  echo "fusionauth-compat: 'mfad webhook add' failed:" >&2
+  cat "$TMP/webhook-add.err" >&2
+  exit 1
+fi
+# The signing secret is the last line (shown once).
+WEBHOOK_FUSIONAUTH_SECRET="$(printf '%s\n' "$out" | sed '/^[[:space:]]*$/d' | tail -n1 | tr -d '[:space:]')"
+[[ -n "$WEBHOOK_FUSIONAUTH_SECRET" ]] || { echo "fusionauth-compat: no signing secret from 'mfad webhook add'" >&2; exit 1; }
+echo "fusionauth-compat: webhook receiver on $WEBHOOK_RECEIVER_URL, acme's FusionAuth-format endpoint added"
 
 MFAD_JWT_HS256_SECRET="$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')"
 # An RSA key pair: mfad verifies RS256 tokens with the public half (MFAD_JWT_PUBLIC_KEYS_FILE),
@@ -209,6 +230,7 @@ export WEBAUTHN_ARTIFACT_DIR="${WEBAUTHN_ARTIFACT_DIR:-$ROOT/target/webauthn-bro
 export MFAD_URL MFAD_API_KEY MFAD_TENANT_ID MFAD_OTHER_TENANT_KEY MFAD_OTHER_TENANT_ID
 export MFAD_JWT_HS256_SECRET JWT_RS256_PRIVATE_KEY_FILE JWT_RS256_PUBLIC_KEY_FILE MFAD_SHORT_TTL_URL
 export TWILIO_STANDIN_URL SMTP_SINK_URL
+export WEBHOOK_RECEIVER_URL WEBHOOK_FUSIONAUTH_PATH WEBHOOK_FUSIONAUTH_SECRET
 export MFAD_TWILIO_FROM="$TWILIO_FROM"
 
 # ---------------------------------------------------------------- suites
@@ -216,7 +238,7 @@ status=0
 
 echo
 echo "=== Node: @fusionauth/typescript-client 1.69.0 (node --test) ==="
-if (cd "$HERE" && node --test --test-reporter=spec fusionauth_ts.test.mjs webauthn_browser.test.mjs); then
+if (cd "$HERE" && node --test --test-reporter=spec fusionauth_ts.test.mjs webauthn_browser.test.mjs fusionauth_webhooks.test.mjs); then
   node_result="passed"
 else
   node_result="FAILED"

@@ -375,7 +375,6 @@ impl<S: Store> Service<S> {
     /// factors in a tenant named by id or name. Returns how many counts were cleared.
     pub async fn unlock_user(&self, tenant: &str, user: &str) -> Result<u64, CoreError> {
         let t = self
-            .store
             .find_tenant(tenant)
             .await?
             .ok_or_else(|| CoreError::not_found(Entity::Tenant, tenant))?;

@@ -21,6 +21,11 @@ pub struct CreatedKey {
 }
 
 impl<S: Store> Service<S> {
+    /// A tenant by id or name, never created (operator commands).
+    pub async fn find_tenant(&self, id_or_name: &str) -> Result<Option<Tenant>, CoreError> {
+        Ok(self.store.find_tenant(id_or_name).await?)
+    }
+
     /// The tenant named `tenant_name`, created if new.
     pub async fn tenant_by_name(&self, tenant_name: &str) -> Result<Tenant, CoreError> {
         let valid_name = !tenant_name.is_empty()

@@ -15,6 +15,7 @@ pub mod keys;
 pub mod logins;
 pub mod methods;
 pub mod recovery;
+pub mod webhooks;
 
 use std::sync::Arc;
 
@@ -87,6 +88,7 @@ pub struct Service<S> {
     pub(crate) events_enabled: bool,
     pub(crate) metrics: Arc<dyn crate::metrics::Metrics>,
     pub(crate) idempotency: crate::idempotency::IdempotencyPolicy,
+    pub(crate) webhook_encoder: Option<Arc<dyn crate::webhooks::WebhookEncoder>>,
 }
 
 impl<S: Store> Service<S> {
@@ -111,6 +113,7 @@ impl<S: Store> Service<S> {
             events_enabled: true,
             metrics: Arc::new(crate::metrics::NoMetrics),
             idempotency: crate::idempotency::IdempotencyPolicy::default(),
+            webhook_encoder: None,
             policy,
         }
     }

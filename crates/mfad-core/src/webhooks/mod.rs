@@ -10,6 +10,7 @@
 //! Formats and signatures are documented in `docs/EVENTS.md`.
 
 pub mod dispatch;
+pub mod outbox;
 pub mod policy;
 
 use std::fmt;
@@ -97,6 +98,13 @@ pub trait WebhookEncoder: Send + Sync + fmt::Debug {
         secret: &str,
         now: OffsetDateTime,
     ) -> Result<WebhookRequest, CoreError>;
+
+    /// Whether `format` has a wire event for `kind` (an endpoint of that format may only
+    /// subscribe to kinds it carries). Every kind, unless the encoder says otherwise.
+    fn carries(&self, format: WebhookFormat, kind: EventKind) -> bool {
+        let _ = (format, kind);
+        true
+    }
 }
 
 /// What one POST to an endpoint came to.

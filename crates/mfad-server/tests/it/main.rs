@@ -3,7 +3,8 @@
 //! runs in-process on a random port on a manual clock (expiries and TOTP steps are crossed
 //! without sleeping), or as the real `mfad` binary; stand-ins for Twilio and SMTP listen on
 //! loopback. Modules by entrance: `workos`, `fusionauth`, `multinode` (several processes on
-//! one PostgreSQL database) and `compat` (the official SDKs, run one at a time by nextest).
+//! one PostgreSQL database), `webhooks` (the outbox through the real binary, a loopback
+//! receiver) and `compat` (the official SDKs, run one at a time by nextest).
 //! The harness is `support`.
 
 #![allow(
@@ -20,4 +21,5 @@ mod fusionauth;
 mod keys;
 mod multinode;
 mod ops;
+mod webhooks;
 mod workos;

@@ -16,8 +16,11 @@ use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value};
 
+use mfad_core::{MethodId, UserId};
+
 use crate::edge::{Api, read_body};
 use crate::error::{FusionAuthError, WireFieldError};
+use crate::extract::Fields;
 
 fn invalid_json() -> FusionAuthError {
     FusionAuthError::general("invalid", "Your JSON was invalid")
@@ -126,4 +129,45 @@ impl FaQuery {
 /// A parameter that may come in the body or in the query string (the body wins).
 pub fn param(body: &FaBody, query: &FaQuery, k: &str) -> Result<Option<String>, WireFieldError> {
     Ok(body.str(k)?.or_else(|| query.get(k)))
+}
+
+/// An id parameter, parsed by `parse`: `[invalid]` with `invalid` as the message if it
+/// does not parse, `[blank]` if `required` and absent.
+pub fn id_field<T>(
+    fields: &mut Fields,
+    field: &str,
+    raw: Option<String>,
+    parse: impl Fn(&str) -> Option<T>,
+    invalid: &str,
+    required: bool,
+) -> Option<T> {
+    match raw.as_deref().map(parse) {
+        Some(Some(id)) => Some(id),
+        Some(None) => {
+            fields.push(WireFieldError::new(field, "invalid", invalid));
+            None
+        }
+        None => {
+            if required {
+                fields.push(WireFieldError::new(
+                    field,
+                    "blank",
+                    format!("{field} is required"),
+                ));
+            }
+            None
+        }
+    }
+}
+
+/// `userId`, as [`id_field`] reads it.
+pub fn user_id(fields: &mut Fields, raw: Option<String>, required: bool) -> Option<UserId> {
+    let invalid = "userId is not a valid user id";
+    id_field(fields, "userId", raw, UserId::parse, invalid, required)
+}
+
+/// `methodId`, as [`id_field`] reads it.
+pub fn method_id(fields: &mut Fields, raw: Option<String>, required: bool) -> Option<MethodId> {
+    let invalid = "methodId is not a method id";
+    id_field(fields, "methodId", raw, MethodId::parse, invalid, required)
 }

@@ -3,9 +3,10 @@
 use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::Response;
-use mfad_core::UserId;
 use mfad_core::error::CoreError;
+use mfad_core::model::Factor;
 use mfad_core::service::{LoginRequest, StartRequest, UsedCode, UserRef};
+use mfad_core::{FactorId, TenantId, UserId};
 use serde_json::{Map, Value, json};
 
 use super::auth::{ApiKeyTenant, TenantHint};
@@ -171,15 +172,6 @@ pub async fn login(
             tenant,
         })
         .await?;
-    let mut out = Map::new();
-    out.insert(
-        "user".into(),
-        json!({
-            "id": done.user_id.as_str(),
-            "tenantId": done.tenant_id.as_uuid(),
-            "twoFactor": {"methods": methods(&done.methods, done.last_used.as_ref())},
-        }),
-    );
     let (method, method_id) = match &done.used {
         UsedCode::Method(f) => (
             method_name(f.details.factor_type()).unwrap_or("code"),
@@ -188,35 +180,21 @@ pub async fn login(
         UsedCode::RecoveryCode => ("recoveryCode", None),
         UsedCode::StartCode => ("code", None),
     };
-    out.insert("method".into(), method.into());
+    let mut used = vec![("method", Value::from(method))];
     if let Some(m) = method_id {
-        out.insert("methodId".into(), m.into());
+        used.push(("methodId", m.into()));
     }
-    if let Some(s) = done
-        .state
-        .as_deref()
-        .and_then(|s| serde_json::from_str::<Value>(s).ok())
-    {
-        out.insert("state".into(), s);
+    let mut out = LoginResponse {
+        tenant: &done.tenant_id,
+        user: &done.user_id,
+        methods: &done.methods,
+        last_used: done.last_used.as_ref(),
+        used,
+        login_state: done.state.as_deref(),
+        application_id: done.application_id.as_deref(),
+        no_jwt,
     }
-    if !no_jwt {
-        let issued = state
-            .jwt
-            .issue(
-                &done.tenant_id,
-                &done.user_id,
-                done.application_id.as_deref(),
-                state.service.now(),
-            )
-            .map_err(|e| CoreError::Internal(format!("signing the login token: {e}")))?;
-        if let Some(t) = issued {
-            out.insert("token".into(), t.token.into());
-            out.insert(
-                "tokenExpirationInstant".into(),
-                instant(t.expires_at).into(),
-            );
-        }
-    }
+    .render(&state)?;
     if let Some(trust) = &done.trust_id {
         out.insert("twoFactorTrustId".into(), trust.as_str().into());
     }
@@ -232,4 +210,63 @@ pub async fn login(
         }
     }
     Ok(resp)
+}
+
+/// The LoginResponse every FusionAuth login answers (`/api/two-factor/login`,
+/// `/api/webauthn/login`), in this order: `user` (`id`, `tenantId` as a UUID,
+/// `twoFactor.methods` marking `lastUsed`), what completed the login, `state` from start,
+/// and `token` / `tokenExpirationInstant` when a signing key is configured and `noJWT` is
+/// not set.
+pub(super) struct LoginResponse<'a> {
+    pub tenant: &'a TenantId,
+    pub user: &'a UserId,
+    pub methods: &'a [Factor],
+    pub last_used: Option<&'a FactorId>,
+    /// What completed the login (`method`, and `methodId` or `credentialId`).
+    pub used: Vec<(&'static str, Value)>,
+    pub login_state: Option<&'a str>,
+    pub application_id: Option<&'a str>,
+    pub no_jwt: bool,
+}
+
+impl LoginResponse<'_> {
+    pub(super) fn render(self, state: &AppState) -> Result<Map<String, Value>, FusionAuthError> {
+        let mut out = Map::new();
+        out.insert(
+            "user".into(),
+            json!({
+                "id": self.user.as_str(),
+                "tenantId": self.tenant.as_uuid(),
+                "twoFactor": {"methods": methods(self.methods, self.last_used)},
+            }),
+        );
+        for (k, v) in self.used {
+            out.insert(k.into(), v);
+        }
+        if let Some(s) = self
+            .login_state
+            .and_then(|s| serde_json::from_str::<Value>(s).ok())
+        {
+            out.insert("state".into(), s);
+        }
+        if !self.no_jwt {
+            let issued = state
+                .jwt
+                .issue(
+                    self.tenant,
+                    self.user,
+                    self.application_id,
+                    state.service.now(),
+                )
+                .map_err(|e| CoreError::Internal(format!("signing the login token: {e}")))?;
+            if let Some(t) = issued {
+                out.insert("token".into(), t.token.into());
+                out.insert(
+                    "tokenExpirationInstant".into(),
+                    instant(t.expires_at).into(),
+                );
+            }
+        }
+        Ok(out)
+    }
 }

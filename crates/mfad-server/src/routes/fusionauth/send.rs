@@ -2,33 +2,19 @@
 
 use axum::extract::{Path, State};
 use axum::response::Response;
-use mfad_core::MethodId;
 use mfad_core::model::FactorType;
 use mfad_core::service::EnableDestination;
 use mfad_crypto::Zeroizing;
 
 use super::auth::{Caller, TenantHint};
-use super::body::FaBody;
+use super::body::{FaBody, method_id};
 use super::schema;
 use super::secret::decode_secret;
 use super::wire::{empty_ok, parse_method};
-use crate::error::{FusionAuthError, WireFieldError};
+use crate::error::FusionAuthError;
 use crate::extract::Fields;
 use crate::openapi::FusionAuthErrors;
 use crate::state::AppState;
-
-fn method_id(fields: &mut Fields, raw: Option<String>) -> Option<MethodId> {
-    let raw = raw?;
-    let parsed = MethodId::parse(&raw);
-    if parsed.is_none() {
-        fields.push(WireFieldError::new(
-            "methodId",
-            "invalid",
-            "methodId is not a method id",
-        ));
-    }
-    parsed
-}
 
 /// `POST /api/two-factor/send`: every "send a code" that is not for a login.
 ///
@@ -70,7 +56,7 @@ pub async fn send(
     let mut fields = Fields::default();
     let method = fields.take(body.str("method")).flatten();
     let mid = fields.take(body.str("methodId")).flatten();
-    let mid = method_id(&mut fields, mid);
+    let mid = method_id(&mut fields, mid, false);
     let phone = fields.take(body.str("mobilePhone")).flatten();
     let email = fields.take(body.str("email")).flatten();
     let secret = fields
@@ -165,7 +151,7 @@ pub async fn send_for_login(
 ) -> Result<Response, FusionAuthError> {
     let mut fields = Fields::default();
     let mid = fields.take(body.str("methodId")).flatten();
-    let mid = method_id(&mut fields, mid);
+    let mid = method_id(&mut fields, mid, false);
     fields.finish()?;
     state
         .service

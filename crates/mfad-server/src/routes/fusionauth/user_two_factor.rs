@@ -5,12 +5,12 @@ use axum::response::Response;
 use mfad_core::error::{CoreError, Entity};
 use mfad_core::model::FactorType;
 use mfad_core::service::{EnableRequest, NewMethod};
-use mfad_core::{MethodId, TenantId, UserId};
+use mfad_core::{TenantId, UserId};
 use mfad_crypto::Zeroizing;
 use serde_json::{Map, Value};
 
 use super::auth::{ApiKeyTenant, Caller};
-use super::body::{FaBody, FaQuery, param};
+use super::body::{FaBody, FaQuery, method_id, param};
 use super::schema;
 use super::secret::decode_secret;
 use super::wire::{codes, empty_ok, json_ok, parse_method};
@@ -223,24 +223,11 @@ async fn disable(
 ) -> Result<Response, FusionAuthError> {
     let mut fields = Fields::default();
     let code = fields.take(param(body, query, "code")).flatten();
-    let method_id = fields.take(param(body, query, "methodId")).flatten();
+    let raw_method = fields.take(param(body, query, "methodId")).flatten();
     if code.is_none() {
         fields.push(WireFieldError::new("code", "blank", "code is required"));
     }
-    let method_id = match method_id {
-        None => None,
-        Some(raw) => match MethodId::parse(&raw) {
-            Some(m) => Some(m),
-            None => {
-                fields.push(WireFieldError::new(
-                    "methodId",
-                    "invalid",
-                    "methodId is not a method id",
-                ));
-                None
-            }
-        },
-    };
+    let method_id = method_id(&mut fields, raw_method, false);
     fields.finish()?;
     let code = code.unwrap_or_default();
     state
@@ -319,27 +306,9 @@ async fn update(
     body: &FaBody,
 ) -> Result<Response, FusionAuthError> {
     let mut fields = Fields::default();
-    let method_id = fields.take(body.str("methodId")).flatten();
+    let raw_method = fields.take(body.str("methodId")).flatten();
     let name = fields.take(body.str("name")).flatten();
-    let method_id = match method_id.as_deref().map(MethodId::parse) {
-        Some(Some(m)) => Some(m),
-        Some(None) => {
-            fields.push(WireFieldError::new(
-                "methodId",
-                "invalid",
-                "methodId is not a method id",
-            ));
-            None
-        }
-        None => {
-            fields.push(WireFieldError::new(
-                "methodId",
-                "blank",
-                "methodId is required",
-            ));
-            None
-        }
-    };
+    let method_id = method_id(&mut fields, raw_method, true);
     fields.finish()?;
     let Some(method_id) = method_id else {
         return Err(CoreError::Internal("methodId missing".into()).into());

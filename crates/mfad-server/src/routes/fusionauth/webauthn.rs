@@ -26,11 +26,12 @@ use webauthn_rs::prelude::{
 use webauthn_rs_proto::{AuthenticatorTransport, RegisteredExtensions, UserVerificationPolicy};
 
 use super::auth::{ApiKeyTenant, TenantHint};
-use super::body::{FaBody, FaQuery};
+use super::body::{FaBody, FaQuery, id_field, user_id};
+use super::login::LoginResponse;
 use super::schema;
 use super::webauthn_key::{IMPORTABLE, cose_from_pem, pem_from_cose};
 use super::webauthn_schema as ws;
-use super::wire::{empty_ok, instant, json_ok, methods};
+use super::wire::{empty_ok, instant, json_ok};
 use crate::error::{FusionAuthError, WireFieldError};
 use crate::extract::Fields;
 use crate::openapi::FusionAuthErrors;
@@ -55,28 +56,6 @@ impl FromRequestParts<AppState> for KeyOrHint {
         }
         let TenantHint(t) = TenantHint::from_request_parts(parts, state).await?;
         Ok(KeyOrHint(t))
-    }
-}
-
-fn user_id(fields: &mut Fields, raw: Option<String>, required: bool) -> Option<UserId> {
-    match raw {
-        Some(raw) => {
-            let u = UserId::parse(&raw);
-            if u.is_none() {
-                fields.push(WireFieldError::new(
-                    "userId",
-                    "invalid",
-                    "userId is not a valid user id",
-                ));
-            }
-            u
-        }
-        None => {
-            if required {
-                fields.push(WireFieldError::new("userId", "blank", "userId is required"));
-            }
-            None
-        }
     }
 }
 
@@ -113,26 +92,28 @@ fn base64url(s: &str) -> String {
 /// The `credential` object as the W3C/`webauthn-rs` JSON: base64url normalised, `rawId`
 /// from `id` (FusionAuth's requests carry only `id`), registration `transports` moved
 /// into `response`.
+/// `[invalid]credential`: not a PublicKeyCredential.
+fn invalid_credential() -> WireFieldError {
+    WireFieldError::new(
+        "credential",
+        "invalid",
+        "credential must be the PublicKeyCredential from the WebAuthn JavaScript API",
+    )
+}
+
 fn credential_json(body: &FaBody, binary: &[&str]) -> Result<Value, WireFieldError> {
-    let invalid = || {
-        WireFieldError::new(
-            "credential",
-            "invalid",
-            "credential must be the PublicKeyCredential from the WebAuthn JavaScript API",
-        )
-    };
     let Some(Value::Object(c)) = body.0.get("credential") else {
         return Err(match body.0.get("credential") {
             None | Some(Value::Null) => {
                 WireFieldError::new("credential", "blank", "credential is required")
             }
-            Some(_) => invalid(),
+            Some(_) => invalid_credential(),
         });
     };
     let mut c = c.clone();
     let id = match c.get("id").or_else(|| c.get("rawId")) {
         Some(Value::String(s)) if !s.is_empty() => base64url(s),
-        _ => return Err(invalid()),
+        _ => return Err(invalid_credential()),
     };
     c.insert("id".into(), Value::String(id.clone()));
     c.insert("rawId".into(), Value::String(id));
@@ -141,13 +122,13 @@ fn credential_json(body: &FaBody, binary: &[&str]) -> Result<Value, WireFieldErr
     c.remove("rpId");
     let transports = c.remove("transports");
     let Some(Value::Object(resp)) = c.get_mut("response") else {
-        return Err(invalid());
+        return Err(invalid_credential());
     };
     for k in binary {
         match resp.get_mut(*k) {
             Some(Value::String(s)) => *s = base64url(s),
             Some(Value::Null) | None if *k == "userHandle" => {}
-            _ => return Err(invalid()),
+            _ => return Err(invalid_credential()),
         }
     }
     if let Some(t) = transports {
@@ -310,15 +291,7 @@ pub async fn register_complete(
         &["attestationObject", "clientDataJSON"],
     ));
     fields.finish()?;
-    let response: RegisterPublicKeyCredential = credential
-        .and_then(|c| serde_json::from_value(c).ok())
-        .ok_or_else(|| {
-            FusionAuthError::field(
-                "credential",
-                "invalid",
-                "credential must be the PublicKeyCredential from the WebAuthn JavaScript API",
-            )
-        })?;
+    let response: RegisterPublicKeyCredential = public_key_credential(credential)?;
     let stored = state
         .service
         .passkey_registration_finish(tenant.as_ref(), user.as_ref(), &claimed, &response)
@@ -360,20 +333,15 @@ pub async fn start(
     let user = user_id(&mut fields, raw_user, true);
     let raw_workflow = fields.take(body.str("workflow")).flatten();
     let workflow = workflow(&mut fields, raw_workflow);
-    let credential = match fields.take(body.str("credentialId")).flatten() {
-        Some(raw) => {
-            let id = PasskeyId::parse(&raw);
-            if id.is_none() {
-                fields.push(WireFieldError::new(
-                    "credentialId",
-                    "invalid",
-                    "credentialId must be a UUID",
-                ));
-            }
-            id
-        }
-        None => None,
-    };
+    let raw_credential = fields.take(body.str("credentialId")).flatten();
+    let credential = id_field(
+        &mut fields,
+        "credentialId",
+        raw_credential,
+        PasskeyId::parse,
+        "credentialId must be a UUID",
+        false,
+    );
     let application_id = fields.take(body.str("applicationId")).flatten();
     let login_state = fields.take(body.object("state")).flatten();
     fields.finish()?;
@@ -396,6 +364,16 @@ pub async fn start(
     options_json(&rcr.public_key)
 }
 
+/// The ceremony's response as webauthn-rs reads it, from the `credential` field that
+/// `credential_json` normalised.
+fn public_key_credential<T: serde::de::DeserializeOwned>(
+    credential: Option<Value>,
+) -> Result<T, FusionAuthError> {
+    credential
+        .and_then(|c| serde_json::from_value(c).ok())
+        .ok_or_else(|| invalid_credential().into())
+}
+
 async fn asserted(
     state: &AppState,
     tenant: Option<&TenantId>,
@@ -413,15 +391,7 @@ async fn asserted(
         ],
     ));
     std::mem::take(fields).finish()?;
-    let response: PublicKeyCredential = credential
-        .and_then(|c| serde_json::from_value(c).ok())
-        .ok_or_else(|| {
-            FusionAuthError::field(
-                "credential",
-                "invalid",
-                "credential must be the PublicKeyCredential from the WebAuthn JavaScript API",
-            )
-        })?;
+    let response: PublicKeyCredential = public_key_credential(credential)?;
     Ok(state
         .service
         .passkey_assert(tenant, &claimed, &response)
@@ -498,43 +468,21 @@ pub async fn login(
         .last_used_method(&c.tenant_id, &c.user_id)
         .await
         .map_err(CoreError::from)?;
-    let mut out = Map::new();
-    out.insert(
-        "user".into(),
-        json!({
-            "id": c.user_id.as_str(),
-            "tenantId": c.tenant_id.as_uuid(),
-            "twoFactor": {"methods": methods(&user_methods, last_used.as_ref())},
-        }),
-    );
-    out.insert("method".into(), "webauthn".into());
-    out.insert("credentialId".into(), c.id.as_str().into());
-    if let Some(s) = done
-        .login_state
-        .as_deref()
-        .and_then(|s| serde_json::from_str::<Value>(s).ok())
-    {
-        out.insert("state".into(), s);
+    let app = application_id.or(done.application_id);
+    let out = LoginResponse {
+        tenant: &c.tenant_id,
+        user: &c.user_id,
+        methods: &user_methods,
+        last_used: last_used.as_ref(),
+        used: vec![
+            ("method", "webauthn".into()),
+            ("credentialId", c.id.as_str().into()),
+        ],
+        login_state: done.login_state.as_deref(),
+        application_id: app.as_deref(),
+        no_jwt,
     }
-    if !no_jwt {
-        let app = application_id.or(done.application_id);
-        let issued = state
-            .jwt
-            .issue(
-                &c.tenant_id,
-                &c.user_id,
-                app.as_deref(),
-                state.service.now(),
-            )
-            .map_err(|e| CoreError::Internal(format!("signing the login token: {e}")))?;
-        if let Some(t) = issued {
-            out.insert("token".into(), t.token.into());
-            out.insert(
-                "tokenExpirationInstant".into(),
-                instant(t.expires_at).into(),
-            );
-        }
-    }
+    .render(&state)?;
     Ok(json_ok(&Value::Object(out)))
 }
 

@@ -4,13 +4,13 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use mfad_core::EventId;
-use mfad_core::events::{EventKind, EventRecord};
-use mfad_core::model::{Order, Page};
+use mfad_core::events::EventKind;
 use mfad_core::service::events::EventListRequest;
-use serde_json::{Value, json};
+use serde_json::Value;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
+use super::list::{list_page, parsed, refuse_unknown, set};
 use super::{schema, wire};
 use crate::error::{WireFieldError, WorkosError, json_response};
 use crate::extract::{BearerTenant, Fields};
@@ -91,33 +91,26 @@ pub async fn list(
 ) -> Result<Response, WorkosError> {
     let mut fields = Fields::default();
     let present = |k: &str| {
-        params
+        set(params
             .iter()
             .rev()
             .find(|(name, _)| name == k)
-            .map(|(_, v)| v.as_str())
-            .filter(|v| !v.is_empty() && *v != "null" && *v != "undefined")
+            .map(|(_, v)| v))
     };
-    for (k, _) in &params {
-        let known = matches!(
-            k.as_str(),
-            "events"
-                | "events[]"
-                | "range_start"
-                | "range_end"
-                | "limit"
-                | "before"
-                | "after"
-                | "order"
-        );
-        if !known {
-            fields.push(WireFieldError::new(
-                k,
-                "unknown",
-                format!("property {k} should not exist"),
-            ));
-        }
-    }
+    refuse_unknown(
+        params.iter().map(|(k, _)| k),
+        &[
+            "events",
+            "events[]",
+            "range_start",
+            "range_end",
+            "limit",
+            "before",
+            "after",
+            "order",
+        ],
+        &mut fields,
+    );
     let mut kinds = Vec::new();
     let names = params
         .iter()
@@ -147,64 +140,25 @@ pub async fn list(
             "events is required",
         ));
     }
-    let limit = match present("limit") {
-        None => 10,
-        Some(v) => match v.parse::<u32>() {
-            Ok(n) if (1..=100).contains(&n) => n,
-            _ => {
-                fields.push(WireFieldError::new(
-                    "limit",
-                    "invalid",
-                    "limit must be an integer between 1 and 100",
-                ));
-                10
-            }
-        },
-    };
-    let order = match present("order") {
-        None | Some("desc") => Order::Desc,
-        Some("asc" | "normal") => Order::Asc,
-        Some(_) => {
-            fields.push(WireFieldError::new(
-                "order",
-                "invalid",
-                "order must be one of: asc, desc, normal",
-            ));
-            Order::Desc
-        }
-    };
-    let mut instant = |k: &str| {
-        let v = present(k)?;
-        let parsed = OffsetDateTime::parse(v, &Rfc3339).ok().or_else(|| {
+    let paging = list_page(present, EventId::parse, "an event id", &mut fields);
+    let parse_instant = |v: &str| {
+        OffsetDateTime::parse(v, &Rfc3339).ok().or_else(|| {
             let date =
                 time::Date::parse(v, time::macros::format_description!("[year]-[month]-[day]"));
             date.ok().map(|d| d.midnight().assume_utc())
-        });
-        if parsed.is_none() {
-            fields.push(WireFieldError::new(
-                k,
-                "invalid",
-                format!("{k} must be an ISO 8601 date or timestamp"),
-            ));
-        }
-        parsed
+        })
+    };
+    let mut instant = |k: &str| {
+        parsed(
+            present,
+            k,
+            parse_instant,
+            "an ISO 8601 date or timestamp",
+            &mut fields,
+        )
     };
     let range_start = instant("range_start");
     let range_end = instant("range_end");
-    let mut cursor = |k: &str| {
-        let v = present(k)?;
-        let id = EventId::parse(v);
-        if id.is_none() {
-            fields.push(WireFieldError::new(
-                k,
-                "invalid",
-                format!("{k} must be an event id"),
-            ));
-        }
-        id
-    };
-    let before = cursor("before");
-    let after = cursor("after");
     fields.finish()?;
     let page = state
         .service
@@ -214,32 +168,15 @@ pub async fn list(
                 kinds,
                 range_start,
                 range_end,
-                limit,
-                order,
-                before,
-                after,
+                limit: paging.limit,
+                order: paging.order,
+                before: paging.before,
+                after: paging.after,
             },
         )
         .await?;
-    Ok(json_response(StatusCode::OK, &list_body(&page)))
-}
-
-/// One event as the Events API (and a WorkOS webhook) shows it.
-pub fn event(e: &EventRecord) -> Value {
-    let data: Value = serde_json::from_str(&e.data).unwrap_or(Value::Null);
-    json!({
-        "object": "event",
-        "id": e.id.as_str(),
-        "event": e.name,
-        "data": data,
-        "created_at": wire::timestamp(e.created_at),
-    })
-}
-
-fn list_body(page: &Page<EventRecord>) -> Value {
-    json!({
-        "object": "list",
-        "data": page.data.iter().map(event).collect::<Vec<_>>(),
-        "list_metadata": {"before": page.before, "after": page.after},
-    })
+    Ok(json_response(
+        StatusCode::OK,
+        &wire::list(&page, crate::events::event_object),
+    ))
 }

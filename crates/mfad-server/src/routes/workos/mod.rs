@@ -3,6 +3,7 @@
 mod challenges;
 pub mod events;
 mod factors;
+mod list;
 pub mod schema;
 mod users;
 pub mod wire;

@@ -6,14 +6,15 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use mfad_core::error::{CoreError, Entity};
-use mfad_core::model::{FactorType, Order};
+use mfad_core::model::FactorType;
 use mfad_core::service::{ListRequest, NewFactor};
 use mfad_core::{FactorId, UserId};
 use serde_json::json;
 
 use super::factors::{factor_type, new_factor};
+use super::list::{list_page, refuse_unknown, set};
 use super::{schema, wire};
-use crate::error::{WireFieldError, WorkosError, json_response};
+use crate::error::{WorkosError, json_response};
 use crate::extract::{BearerTenant, Fields, JsonObject};
 use crate::openapi::WorkosErrors;
 use crate::state::AppState;
@@ -108,63 +109,18 @@ pub async fn list(
 ) -> Result<Response, WorkosError> {
     let user_id = user(&user_id)?;
     let mut fields = Fields::default();
-    let present = |k: &str| {
-        params
-            .get(k)
-            .map(String::as_str)
-            .filter(|v| !v.is_empty() && *v != "null" && *v != "undefined")
-    };
-    for k in params.keys() {
-        if !matches!(k.as_str(), "limit" | "before" | "after" | "order") {
-            fields.push(WireFieldError::new(
-                k,
-                "unknown",
-                format!("property {k} should not exist"),
-            ));
-        }
-    }
-    let limit = match present("limit") {
-        None => 10,
-        Some(v) => match v.parse::<u32>() {
-            Ok(n) if (1..=100).contains(&n) => n,
-            _ => {
-                fields.push(WireFieldError::new(
-                    "limit",
-                    "invalid",
-                    "limit must be an integer between 1 and 100",
-                ));
-                10
-            }
-        },
-    };
-    let order = match present("order") {
-        None | Some("desc") => Order::Desc,
-        Some("asc" | "normal") => Order::Asc,
-        Some(_) => {
-            fields.push(WireFieldError::new(
-                "order",
-                "invalid",
-                "order must be one of: asc, desc, normal",
-            ));
-            Order::Desc
-        }
-    };
-    let mut cursor = |k: &str| match present(k) {
-        None => None,
-        Some(v) => {
-            let id = FactorId::parse(v);
-            if id.is_none() {
-                fields.push(WireFieldError::new(
-                    k,
-                    "invalid",
-                    format!("{k} must be an authentication factor id"),
-                ));
-            }
-            id
-        }
-    };
-    let before = cursor("before");
-    let after = cursor("after");
+    let present = |k: &str| set(params.get(k));
+    refuse_unknown(
+        params.keys(),
+        &["limit", "before", "after", "order"],
+        &mut fields,
+    );
+    let paging = list_page(
+        present,
+        FactorId::parse,
+        "an authentication factor id",
+        &mut fields,
+    );
     fields.finish()?;
     let page = state
         .service
@@ -172,12 +128,15 @@ pub async fn list(
             &tenant,
             &user_id,
             &ListRequest {
-                limit,
-                order,
-                before,
-                after,
+                limit: paging.limit,
+                order: paging.order,
+                before: paging.before,
+                after: paging.after,
             },
         )
         .await?;
-    Ok(json_response(StatusCode::OK, &wire::factor_list(&page)))
+    Ok(json_response(
+        StatusCode::OK,
+        &wire::list(&page, |f| wire::factor(f, None)),
+    ))
 }

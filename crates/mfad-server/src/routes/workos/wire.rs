@@ -91,11 +91,11 @@ pub fn challenge(c: &Challenge, code: Option<&str>) -> Value {
     Value::Object(m)
 }
 
-/// A `list` envelope of factors.
-pub fn factor_list(page: &Page<Factor>) -> Value {
+/// A `list` envelope: the page's items and its `list_metadata` cursors.
+pub fn list<T>(page: &Page<T>, item: impl Fn(&T) -> Value) -> Value {
     json!({
         "object": "list",
-        "data": page.data.iter().map(|f| factor(f, None)).collect::<Vec<_>>(),
+        "data": page.data.iter().map(item).collect::<Vec<_>>(),
         "list_metadata": {"before": page.before, "after": page.after},
     })
 }

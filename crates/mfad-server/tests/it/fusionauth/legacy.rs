@@ -17,17 +17,6 @@ fn elixir(app: &TestApp, method: &str, path: &str, jwt: Option<&str>) -> reqwest
         .header("X-FusionAuth-TenantId", app.tenant.as_uuid())
 }
 
-async fn json(rb: reqwest::RequestBuilder, body: serde_json::Value) -> Resp {
-    read(
-        rb.header("Content-Type", "application/json")
-            .body(body.to_string())
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await
-}
-
 #[tokio::test]
 async fn generate_secret_by_key_and_for_jwt() {
     let app = spawn_app().await;
@@ -62,9 +51,9 @@ async fn enable_and_disable_by_user_id_with_delivery_none() {
     let user = uuid();
     let secret = app.secret().await;
     // enable_two_factor_by_user_id(c, user_id, code, "None", secret)
-    let r = json(
+    let r = send_json(
         elixir(&app, "POST", &format!("/api/user/two-factor/{user}"), None),
-        json!({"code": app.totp(&secret), "delivery": "None", "secret": secret}),
+        &json!({"code": app.totp(&secret), "delivery": "None", "secret": secret}),
     )
     .await;
     assert_eq!(r.status, 200, "{}", r.text);
@@ -94,9 +83,9 @@ async fn enable_and_disable_by_jwt_with_both_authorization_headers() {
     let token = app.hs_jwt(app.claims(&user));
     let secret = app.secret().await;
     // enable_two_factor_by_jwt(c, token, code, "None", secret): POST /api/user/two-factor.
-    let r = json(
+    let r = send_json(
         elixir(&app, "POST", "/api/user/two-factor", Some(&token)),
-        json!({"code": app.totp(&secret), "delivery": "None", "secret": secret}),
+        &json!({"code": app.totp(&secret), "delivery": "None", "secret": secret}),
     )
     .await;
     assert_eq!(r.status, 200, "{}", r.text);
@@ -130,18 +119,18 @@ async fn text_message_delivery_send_to_phone_then_enable() {
     let secret = app.secret().await;
     // send_two_factor_code_to_mobile_phone(c, mobile_phone, secret): the text carries the
     // TOTP of the secret.
-    let r = json(
+    let r = send_json(
         elixir(&app, "POST", "/api/two-factor/send", None),
-        json!({"mobilePhone": PHONE, "secret": secret}),
+        &json!({"mobilePhone": PHONE, "secret": secret}),
     )
     .await;
     r.assert_empty(200);
     let texted = app.last_sms_code(PHONE);
     assert_eq!(texted, app.totp(&secret));
     // enable_two_factor_by_user_id(c, user_id, code, "TextMessage", secret)
-    let r = json(
+    let r = send_json(
         elixir(&app, "POST", &format!("/api/user/two-factor/{user}"), None),
-        json!({"code": texted, "delivery": "TextMessage", "secret": secret}),
+        &json!({"code": texted, "delivery": "TextMessage", "secret": secret}),
     )
     .await;
     assert_eq!(r.status, 200, "{}", r.text);
@@ -151,9 +140,9 @@ async fn text_message_delivery_send_to_phone_then_enable() {
 
     // send_two_factor_code_by_user_id(c, user_id): {userId} → a code to the user's phone,
     // which disables two-factor (disable_two_factor_by_user_id).
-    let r = json(
+    let r = send_json(
         elixir(&app, "POST", "/api/two-factor/send", None),
-        json!({"userId": user}),
+        &json!({"userId": user}),
     )
     .await;
     r.assert_empty(200);
@@ -178,14 +167,14 @@ async fn text_message_delivery_send_to_phone_then_enable() {
 async fn text_message_enable_without_a_prior_send_needs_a_phone() {
     let app = spawn_app().await;
     let secret = app.secret().await;
-    let r = json(
+    let r = send_json(
         elixir(
             &app,
             "POST",
             &format!("/api/user/two-factor/{}", uuid()),
             None,
         ),
-        json!({"code": app.totp(&secret), "delivery": "TextMessage", "secret": secret}),
+        &json!({"code": app.totp(&secret), "delivery": "TextMessage", "secret": secret}),
     )
     .await;
     r.assert_field_error("mobilePhone", "[blank]mobilePhone");
@@ -199,9 +188,9 @@ async fn send_by_jwt_and_send_to_complete_login() {
     let token = app.hs_jwt(app.claims(&user));
     // send_two_factor_code_by_jwt(c, token): POST /api/two-factor/send with `{}`.
     let before = app.sms_count();
-    let r = json(
+    let r = send_json(
         elixir(&app, "POST", "/api/two-factor/send", Some(&token)),
-        json!({}),
+        &json!({}),
     )
     .await;
     r.assert_empty(200);
@@ -227,16 +216,16 @@ async fn send_by_jwt_and_send_to_complete_login() {
     app.enable_sms(&user, PHONE).await;
     let started = app.start(&user).await;
     let tfid = started["twoFactorId"].as_str().unwrap();
-    let r = json(
+    let r = send_json(
         elixir(&app, "POST", &format!("/api/two-factor/send/{tfid}"), None),
-        json!({}),
+        &json!({}),
     )
     .await;
     r.assert_empty(200);
     // The legacy login call: TwoFactorLoginRequest {code, trustComputer, twoFactorId}.
-    let r = json(
+    let r = send_json(
         elixir(&app, "POST", "/api/two-factor/login", None),
-        json!({"code": app.last_sms_code(PHONE), "trustComputer": false, "twoFactorId": tfid}),
+        &json!({"code": app.last_sms_code(PHONE), "trustComputer": false, "twoFactorId": tfid}),
     )
     .await;
     assert_eq!(r.assert_json(200)["user"]["id"], user.as_str());

@@ -15,10 +15,13 @@ use crypto_glue::s256::Sha256;
 use crypto_glue::traits::{Digest, LineEndingPem, Signer, SpkiEncodePublicKey};
 use data_encoding::BASE64URL_NOPAD as B64;
 
-use crate::support::{Auth, Resp, TestApp, spawn_app, uuid};
+use crate::support::{Auth, Resp, TestApp, send_json, spawn_app, uuid};
 
 const RP: &str = "example.com";
 const ORIGIN: &str = "https://example.com";
+/// The field a used, expired or foreign ceremony is refused on: the signed client data
+/// names a challenge mfad no longer holds.
+const CLIENT_DATA: &str = "credential.response.clientDataJSON";
 
 /// Sets the tenant's relying party as `mfad webauthn config` does.
 async fn configure(app: &TestApp, tenant: &mfad_core::TenantId, origins: &[&str]) {
@@ -36,6 +39,24 @@ async fn configure(app: &TestApp, tenant: &mfad_core::TenantId, origins: &[&str]
         )
         .await
         .unwrap();
+}
+
+/// A test app whose `acme` tenant has the relying party set up (origin [`ORIGIN`]).
+async fn configured_app() -> TestApp {
+    let app = spawn_app().await;
+    configure(&app, &app.tenant, &[ORIGIN]).await;
+    app
+}
+
+/// The passkeys `auth` lists for `user`.
+async fn credentials(app: &TestApp, auth: Auth<'_>, user: &str) -> Vec<Value> {
+    let list = app
+        .call_with("GET", &format!("/api/webauthn?userId={user}"), auth, None)
+        .await;
+    list.assert_json(200)["credentials"]
+        .as_array()
+        .unwrap()
+        .clone()
 }
 
 /// A `PublicKeyCredential` as the FusionAuth clients send it: `id` (no `rawId`),
@@ -66,6 +87,14 @@ impl<'a> Passkeys<'a> {
         }
     }
 
+    /// A new user with one passkey registered.
+    async fn registered(app: &'a TestApp) -> (Self, String) {
+        let mut pk = Passkeys::new(app);
+        let user = uuid();
+        pk.register(&user).await;
+        (pk, user)
+    }
+
     async fn register_start(&self, user: &str, workflow: &str) -> Resp {
         self.app
             .call_with(
@@ -78,6 +107,12 @@ impl<'a> Passkeys<'a> {
                 ),
             )
             .await
+    }
+
+    /// Start's creation options.
+    async fn creation_options(&self, user: &str, workflow: &str) -> Value {
+        let start = self.register_start(user, workflow).await;
+        start.assert_json(200)["options"].clone()
     }
 
     /// Runs the authenticator on start's options; the credential in FusionAuth's shape.
@@ -129,6 +164,12 @@ impl<'a> Passkeys<'a> {
         r.assert_json(200)["options"].clone()
     }
 
+    /// A new assertion ceremony for `user`, answered by the authenticator.
+    async fn assertion(&mut self, user: &str) -> Value {
+        let options = self.start(user).await;
+        self.get(&options)
+    }
+
     fn get(&mut self, options: &Value) -> Value {
         let rcr: RequestChallengeResponse =
             serde_json::from_value(json!({"publicKey": options})).unwrap();
@@ -139,20 +180,18 @@ impl<'a> Passkeys<'a> {
         fusionauth_shape(auth)
     }
 
+    /// `/api/webauthn/assert` without a tenant header.
+    async fn assert(&self, credential: &Value) -> Resp {
+        self.finish("/api/webauthn/assert", credential, None).await
+    }
+
     async fn finish(&self, route: &str, credential: &Value, headers: Option<&str>) -> Resp {
         let mut rb = self.app.request("POST", route, Auth::None);
         if let Some(t) = headers {
             rb = rb.header("X-FusionAuth-TenantId", t);
         }
         let body = json!({"credential": credential, "origin": ORIGIN, "rpId": RP});
-        crate::support::read(
-            rb.header("Content-Type", "application/json")
-                .body(body.to_string())
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await
+        send_json(rb, &body).await
     }
 }
 
@@ -183,8 +222,7 @@ fn assert_wire_credential(c: &Value, user: &str, tenant_uuid: &str) {
 
 #[tokio::test]
 async fn register_assert_login_list_and_delete() {
-    let app = spawn_app().await;
-    configure(&app, &app.tenant, &[ORIGIN]).await;
+    let app = configured_app().await;
     let mut pk = Passkeys::new(&app);
     let user = uuid();
 
@@ -213,17 +251,9 @@ async fn register_assert_login_list_and_delete() {
     let id = stored["id"].as_str().unwrap().to_owned();
 
     // Listing and retrieval.
-    let list = app
-        .key_call("GET", &format!("/api/webauthn?userId={user}"), None)
-        .await;
-    assert_eq!(
-        list.assert_json(200)["credentials"]
-            .as_array()
-            .unwrap()
-            .len(),
-        1
-    );
-    assert_eq!(list.body["credentials"][0]["id"], id.as_str());
+    let list = credentials(&app, Auth::Key(&app.key), &user).await;
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0]["id"], id.as_str());
     let one = app
         .key_call("GET", &format!("/api/webauthn/{id}"), None)
         .await;
@@ -235,7 +265,7 @@ async fn register_assert_login_list_and_delete() {
     assert_eq!(options["userVerification"], "required");
     assert_eq!(options["allowCredentials"][0]["id"], stored["credentialId"]);
     let assertion = pk.get(&options);
-    let asserted = pk.finish("/api/webauthn/assert", &assertion, None).await;
+    let asserted = pk.assert(&assertion).await;
     let after = asserted.assert_json(200)["credential"].clone();
     assert_eq!(after["id"], id.as_str());
     assert!(
@@ -244,8 +274,7 @@ async fn register_assert_login_list_and_delete() {
     );
 
     // Passkey login: the two-factor login's LoginResponse, with the start's state.
-    let options = pk.start(&user).await;
-    let assertion = pk.get(&options);
+    let assertion = pk.assertion(&user).await;
     let login = pk
         .finish(
             "/api/webauthn/login",
@@ -277,13 +306,9 @@ async fn register_assert_login_list_and_delete() {
     app.key_call("DELETE", &format!("/api/webauthn?userId={user}"), None)
         .await
         .assert_empty(200);
-    let list = app
-        .key_call("GET", &format!("/api/webauthn?userId={user}"), None)
-        .await;
     assert!(
-        list.assert_json(200)["credentials"]
-            .as_array()
-            .unwrap()
+        credentials(&app, Auth::Key(&app.key), &user)
+            .await
             .is_empty()
     );
 }
@@ -305,7 +330,7 @@ async fn bad_requests_are_fusionauth_validation_errors() {
     r.assert_field_error("displayName", "[blank]displayName");
     pk.register_start(&uuid(), "sideways")
         .await
-        .assert_field_error("workflow", "[invalid]workflow");
+        .assert_invalid("workflow");
     // A user without passkeys cannot start an assertion.
     app.key_call(
         "POST",
@@ -317,10 +342,8 @@ async fn bad_requests_are_fusionauth_validation_errors() {
     // A credential that is no PublicKeyCredential.
     pk.complete(json!({"id": "abc"}), json!({}))
         .await
-        .assert_field_error("credential", "[invalid]credential");
-    pk.finish("/api/webauthn/assert", &json!("x"), None)
-        .await
-        .assert_field_error("credential", "[invalid]credential");
+        .assert_invalid("credential");
+    pk.assert(&json!("x")).await.assert_invalid("credential");
     // No key: 401, as for the Two Factor API.
     app.call_with(
         "GET",
@@ -334,44 +357,42 @@ async fn bad_requests_are_fusionauth_validation_errors() {
 
 #[tokio::test]
 async fn wrong_origin_and_rp_id_are_refused() {
-    let app = spawn_app().await;
-    configure(&app, &app.tenant, &[ORIGIN]).await;
+    let app = configured_app().await;
     let user = uuid();
 
     // The browser ran on a subdomain not on the allow-list: the signed client data says so.
     let mut pk = Passkeys::new(&app);
     pk.origin = Url::parse("https://login.example.com").unwrap();
-    let options = pk.register_start(&user, "bootstrap").await.assert_json(200)["options"].clone();
+    let options = pk.creation_options(&user, "bootstrap").await;
     let credential = pk.create(&options);
     pk.complete(credential, json!({}))
         .await
-        .assert_field_error("origin", "[invalid]origin");
+        .assert_invalid("origin");
 
     // The authenticator signed for another rp id (its hash in the authenticator data).
     let mut pk = Passkeys::new(&app);
-    let mut options =
-        pk.register_start(&user, "bootstrap").await.assert_json(200)["options"].clone();
+    let mut options = pk.creation_options(&user, "bootstrap").await;
     options["rp"]["id"] = json!("com");
     let credential = pk.create(&options);
     pk.complete(credential, json!({}))
         .await
-        .assert_field_error("rpId", "[invalid]rpId");
+        .assert_invalid("rpId");
 
     // What the caller merely asserts must be on the allow-list too.
     let mut pk = Passkeys::new(&app);
-    let options = pk.register_start(&user, "bootstrap").await.assert_json(200)["options"].clone();
+    let options = pk.creation_options(&user, "bootstrap").await;
     let credential = pk.create(&options);
     pk.complete(
         credential.clone(),
         json!({"origin": "https://evil.example"}),
     )
     .await
-    .assert_field_error("origin", "[invalid]origin");
-    let options = pk.register_start(&user, "bootstrap").await.assert_json(200)["options"].clone();
+    .assert_invalid("origin");
+    let options = pk.creation_options(&user, "bootstrap").await;
     let credential = pk.create(&options);
     pk.complete(credential, json!({"rpId": "evil.example"}))
         .await
-        .assert_field_error("rpId", "[invalid]rpId");
+        .assert_invalid("rpId");
 
     // On assertion likewise.
     let mut pk = Passkeys::new(&app);
@@ -379,93 +400,58 @@ async fn wrong_origin_and_rp_id_are_refused() {
     let options = pk.start(&user).await;
     pk.origin = Url::parse("https://login.example.com").unwrap();
     let assertion = pk.get(&options);
-    pk.finish("/api/webauthn/assert", &assertion, None)
-        .await
-        .assert_field_error("origin", "[invalid]origin");
+    pk.assert(&assertion).await.assert_invalid("origin");
 }
 
 #[tokio::test]
 async fn challenges_are_single_use_and_expire() {
-    let app = spawn_app().await;
-    configure(&app, &app.tenant, &[ORIGIN]).await;
-    let user = uuid();
-    let mut pk = Passkeys::new(&app);
-    pk.register(&user).await;
+    let app = configured_app().await;
+    let (mut pk, user) = Passkeys::registered(&app).await;
 
     // Replayed: the same signed response twice.
-    let options = pk.start(&user).await;
-    let assertion = pk.get(&options);
-    pk.finish("/api/webauthn/assert", &assertion, None)
-        .await
-        .assert_json(200);
-    pk.finish("/api/webauthn/assert", &assertion, None)
-        .await
-        .assert_field_error(
-            "credential.response.clientDataJSON",
-            "[invalid]credential.response.clientDataJSON",
-        );
+    let assertion = pk.assertion(&user).await;
+    pk.assert(&assertion).await.assert_json(200);
+    pk.assert(&assertion).await.assert_invalid(CLIENT_DATA);
     pk.finish("/api/webauthn/login", &assertion, None)
         .await
-        .assert_field_error(
-            "credential.response.clientDataJSON",
-            "[invalid]credential.response.clientDataJSON",
-        );
+        .assert_invalid(CLIENT_DATA);
 
     // Expired: answered just after the 180 s timeout, on the injected clock.
-    let options = pk.start(&user).await;
-    let assertion = pk.get(&options);
+    let assertion = pk.assertion(&user).await;
     app.advance(181);
-    pk.finish("/api/webauthn/assert", &assertion, None)
-        .await
-        .assert_field_error(
-            "credential.response.clientDataJSON",
-            "[invalid]credential.response.clientDataJSON",
-        );
+    pk.assert(&assertion).await.assert_invalid(CLIENT_DATA);
     // A registration challenge likewise.
-    let options = pk.register_start(&user, "general").await.assert_json(200)["options"].clone();
+    let options = pk.creation_options(&user, "general").await;
     let credential = pk.create(&options);
     app.advance(181);
-    pk.complete(credential, json!({})).await.assert_field_error(
-        "credential.response.clientDataJSON",
-        "[invalid]credential.response.clientDataJSON",
-    );
-    // Just inside the timeout it still works.
-    let options = pk.start(&user).await;
-    let assertion = pk.get(&options);
-    app.advance(179);
-    pk.finish("/api/webauthn/assert", &assertion, None)
+    pk.complete(credential, json!({}))
         .await
-        .assert_json(200);
+        .assert_invalid(CLIENT_DATA);
+    // Just inside the timeout it still works.
+    let assertion = pk.assertion(&user).await;
+    app.advance(179);
+    pk.assert(&assertion).await.assert_json(200);
 }
 
 #[tokio::test]
 async fn a_counter_that_goes_backwards_is_refused() {
-    let app = spawn_app().await;
-    configure(&app, &app.tenant, &[ORIGIN]).await;
-    let user = uuid();
-    let mut pk = Passkeys::new(&app);
-    pk.register(&user).await;
+    let app = configured_app().await;
+    let (mut pk, user) = Passkeys::registered(&app).await;
     // Two ceremonies; the authenticator signs the first with counter n, the second n+1.
     let first = pk.start(&user).await;
     let second = pk.start(&user).await;
     let older = pk.get(&first);
     let newer = pk.get(&second);
-    pk.finish("/api/webauthn/assert", &newer, None)
-        .await
-        .assert_json(200);
+    pk.assert(&newer).await.assert_json(200);
     // The older signature arriving now is what a cloned authenticator looks like.
-    pk.finish("/api/webauthn/assert", &older, None)
+    pk.assert(&older)
         .await
-        .assert_field_error(
-            "credential.response.authenticatorData",
-            "[invalid]credential.response.authenticatorData",
-        );
+        .assert_invalid("credential.response.authenticatorData");
 }
 
 #[tokio::test]
 async fn other_tenants_and_deleted_credentials_are_refused() {
-    let app = spawn_app().await;
-    configure(&app, &app.tenant, &[ORIGIN]).await;
+    let app = configured_app().await;
     configure(&app, &app.other_tenant, &[ORIGIN]).await;
     let user = uuid();
     let mut pk = Passkeys::new(&app);
@@ -485,20 +471,7 @@ async fn other_tenants_and_deleted_credentials_are_refused() {
     )
     .await
     .assert_empty(404);
-    let list = app
-        .call_with(
-            "GET",
-            &format!("/api/webauthn?userId={user}"),
-            other.clone(),
-            None,
-        )
-        .await;
-    assert!(
-        list.assert_json(200)["credentials"]
-            .as_array()
-            .unwrap()
-            .is_empty()
-    );
+    assert!(credentials(&app, other.clone(), &user).await.is_empty());
     app.call_with(
         "POST",
         "/api/webauthn/start",
@@ -509,41 +482,30 @@ async fn other_tenants_and_deleted_credentials_are_refused() {
     .assert_field_error("userId", "[missing]userId");
     // This tenant's ceremony, answered under the other tenant's header: no such ceremony
     // there (and the ceremony is used up).
-    let options = pk.start(&user).await;
-    let assertion = pk.get(&options);
+    let assertion = pk.assertion(&user).await;
     pk.finish(
         "/api/webauthn/assert",
         &assertion,
         Some(&app.other_tenant.as_uuid()),
     )
     .await
-    .assert_field_error(
-        "credential.response.clientDataJSON",
-        "[invalid]credential.response.clientDataJSON",
-    );
+    .assert_invalid(CLIENT_DATA);
 
     // Deleted between start and finish.
-    let options = pk.start(&user).await;
-    let assertion = pk.get(&options);
+    let assertion = pk.assertion(&user).await;
     app.key_call("DELETE", &format!("/api/webauthn/{id}"), None)
         .await
         .assert_empty(200);
-    pk.finish("/api/webauthn/assert", &assertion, None)
-        .await
-        .assert_field_error("credential.id", "[invalid]credential.id");
+    pk.assert(&assertion).await.assert_invalid("credential.id");
 }
 
 #[tokio::test]
 async fn failed_assertions_are_throttled_like_codes() {
-    let app = spawn_app().await;
-    configure(&app, &app.tenant, &[ORIGIN]).await;
-    let user = uuid();
-    let mut pk = Passkeys::new(&app);
-    pk.register(&user).await;
+    let app = configured_app().await;
+    let (mut pk, user) = Passkeys::registered(&app).await;
     // Five failures (a claimed origin off the allow-list) are judged and counted...
     for _ in 0..5 {
-        let options = pk.start(&user).await;
-        let assertion = pk.get(&options);
+        let assertion = pk.assertion(&user).await;
         let r = app
             .call_with(
                 "POST",
@@ -552,20 +514,16 @@ async fn failed_assertions_are_throttled_like_codes() {
                 Some(json!({"credential": assertion, "origin": "https://evil.example"})),
             )
             .await;
-        r.assert_field_error("origin", "[invalid]origin");
+        r.assert_invalid("origin");
     }
     // ...then even a good assertion waits out the delay, as a right code would.
-    let options = pk.start(&user).await;
-    let assertion = pk.get(&options);
-    pk.finish("/api/webauthn/assert", &assertion, None)
+    let assertion = pk.assertion(&user).await;
+    pk.assert(&assertion)
         .await
         .assert_throttled("[TooManyFailedAttempts]", "30");
     app.advance(31);
-    let options = pk.start(&user).await;
-    let assertion = pk.get(&options);
-    pk.finish("/api/webauthn/assert", &assertion, None)
-        .await
-        .assert_json(200);
+    let assertion = pk.assertion(&user).await;
+    pk.assert(&assertion).await.assert_json(200);
 }
 
 /// A passkey made outside mfad: a P-256 key pair of the test's own and a credential id.
@@ -634,8 +592,7 @@ impl ForeignKey {
 
 #[tokio::test]
 async fn an_imported_credential_asserts_and_shows_its_key() {
-    let app = spawn_app().await;
-    configure(&app, &app.tenant, &[ORIGIN]).await;
+    let app = configured_app().await;
     configure(&app, &app.other_tenant, &[ORIGIN]).await;
     let user = uuid();
     let foreign = ForeignKey::new();
@@ -649,13 +606,7 @@ async fn an_imported_credential_asserts_and_shows_its_key() {
     r.assert_empty(200);
 
     // Listed with the key it was imported with, converted back from the stored COSE key.
-    let list = app
-        .key_call("GET", &format!("/api/webauthn?userId={user}"), None)
-        .await;
-    let creds = list.assert_json(200)["credentials"]
-        .as_array()
-        .unwrap()
-        .clone();
+    let creds = credentials(&app, Auth::Key(&app.key), &user).await;
     assert_eq!(creds.len(), 1, "{creds:?}");
     let c = &creds[0];
     assert_eq!(c["publicKey"], foreign.pem());
@@ -696,15 +647,7 @@ async fn an_imported_credential_asserts_and_shows_its_key() {
     app.call_with("GET", &format!("/api/webauthn/{id}"), other.clone(), None)
         .await
         .assert_empty(404);
-    let list = app
-        .call_with("GET", &format!("/api/webauthn?userId={user}"), other, None)
-        .await;
-    assert!(
-        list.assert_json(200)["credentials"]
-            .as_array()
-            .unwrap()
-            .is_empty()
-    );
+    assert!(credentials(&app, other, &user).await.is_empty());
 
     // Importing the same credential again conflicts, and nothing of the batch is kept.
     let again = ForeignKey::new();
@@ -716,24 +659,15 @@ async fn an_imported_credential_asserts_and_shows_its_key() {
         )
         .await;
     r.assert_field_error("credential.id", "[duplicate]credential.id");
-    let list = app
-        .key_call("GET", &format!("/api/webauthn?userId={user}"), None)
-        .await;
-    assert_eq!(
-        list.assert_json(200)["credentials"]
-            .as_array()
-            .unwrap()
-            .len(),
-        1
-    );
+    let list = credentials(&app, Auth::Key(&app.key), &user).await;
+    assert_eq!(list.len(), 1);
 }
 
 #[tokio::test]
 async fn a_registered_key_shown_as_pem_imports_into_another_tenant() {
     // The PEM mfad shows for a soft passkey's credential is that authenticator's key: imported
     // elsewhere, the same authenticator asserts there.
-    let app = spawn_app().await;
-    configure(&app, &app.tenant, &[ORIGIN]).await;
+    let app = configured_app().await;
     configure(&app, &app.other_tenant, &[ORIGIN]).await;
     let user = uuid();
     let mut pk = Passkeys::new(&app);
@@ -763,8 +697,7 @@ async fn a_registered_key_shown_as_pem_imports_into_another_tenant() {
 
 #[tokio::test]
 async fn bad_imports_are_fusionauth_validation_errors() {
-    let app = spawn_app().await;
-    configure(&app, &app.tenant, &[ORIGIN]).await;
+    let app = configured_app().await;
     let import = |body: Value| app.key_call("POST", "/api/webauthn/import", Some(body));
     import(json!({}))
         .await
@@ -775,37 +708,24 @@ async fn bad_imports_are_fusionauth_validation_errors() {
     bad["publicKey"] =
         json!("-----BEGIN PUBLIC KEY-----\nbm90IGEga2V5\n-----END PUBLIC KEY-----\n");
     let r = import(json!({"credentials": [foreign.wire(&user, 0), bad]})).await;
-    r.assert_field_error(
-        "credentials[1].publicKey",
-        "[invalid]credentials[1].publicKey",
-    );
+    r.assert_invalid("credentials[1].publicKey");
     // A P-256 key claimed as RS256 is no RS256 key.
     let mut wrong_alg = foreign.wire(&user, 0);
     wrong_alg["algorithm"] = json!(-257);
     import(json!({"credentials": [wrong_alg]}))
         .await
-        .assert_field_error(
-            "credentials[0].publicKey",
-            "[invalid]credentials[0].publicKey",
-        );
+        .assert_invalid("credentials[0].publicKey");
     let r = import(json!({"credentials": [{"credentialId": "%%"}]})).await;
-    r.assert_field_error("credentials[0].userId", "[invalid]credentials[0].userId");
-    r.assert_field_error(
-        "credentials[0].credentialId",
-        "[invalid]credentials[0].credentialId",
-    );
+    r.assert_invalid("credentials[0].userId");
+    r.assert_invalid("credentials[0].credentialId");
     r.assert_field_error(
         "credentials[0].algorithm",
         "[blank]credentials[0].algorithm",
     );
     // Nothing of a refused batch was kept.
-    let list = app
-        .key_call("GET", &format!("/api/webauthn?userId={user}"), None)
-        .await;
     assert!(
-        list.assert_json(200)["credentials"]
-            .as_array()
-            .unwrap()
+        credentials(&app, Auth::Key(&app.key), &user)
+            .await
             .is_empty()
     );
 }

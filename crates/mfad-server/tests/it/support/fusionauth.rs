@@ -5,7 +5,7 @@
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
 
-use super::{HS_SECRET, Inbox, Resp, TestApp, read};
+use super::{HS_SECRET, Inbox, Resp, TestApp, read, send_json};
 
 impl Resp {
     /// Asserts an empty body with no JSON content type, as FusionAuth answers 200s without a
@@ -19,6 +19,12 @@ impl Resp {
             "an empty {status} must not claim JSON: {:?}",
             self.content_type
         );
+    }
+
+    /// Asserts `[invalid]<field>` among a 400's field errors.
+    #[track_caller]
+    pub fn assert_invalid(&self, field: &str) {
+        self.assert_field_error(field, &format!("[invalid]{field}"));
     }
 
     /// Asserts a 400 whose Errors object holds `code` (e.g. `[blank]code`).
@@ -120,13 +126,11 @@ impl TestApp {
         auth: Auth<'_>,
         body: Option<Value>,
     ) -> Resp {
-        let mut rb = self.request(method, path, auth);
-        if let Some(b) = body {
-            rb = rb
-                .header("Content-Type", "application/json")
-                .body(b.to_string());
+        let rb = self.request(method, path, auth);
+        match body {
+            Some(b) => send_json(rb, &b).await,
+            None => read(rb.send().await.unwrap()).await,
         }
-        read(rb.send().await.unwrap()).await
     }
 
     /// A JSON request with the `acme` key.

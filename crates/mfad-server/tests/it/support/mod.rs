@@ -4,6 +4,7 @@
 //! `workos` and `fusionauth`.
 
 mod fusionauth;
+mod receiver;
 mod standins;
 mod workos;
 
@@ -19,6 +20,7 @@ use serde_json::Value;
 use time::OffsetDateTime;
 
 pub use fusionauth::*;
+pub use receiver::*;
 pub use standins::*;
 pub use workos::*;
 
@@ -311,6 +313,18 @@ impl TestApp {
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.addr, path)
     }
+}
+
+/// Sends `rb` with `body` as its JSON; the response.
+pub async fn send_json(rb: reqwest::RequestBuilder, body: &serde_json::Value) -> Resp {
+    read(
+        rb.header("Content-Type", "application/json")
+            .body(body.to_string())
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await
 }
 
 pub async fn read(resp: reqwest::Response) -> Resp {

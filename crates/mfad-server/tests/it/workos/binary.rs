@@ -576,3 +576,82 @@ async fn tenant_sms_countries_from_the_cli_apply_to_a_running_server() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("USA"));
 }
+
+/// `mfad webauthn config <args>` for `tenant`; its output, success or not.
+fn webauthn_config(dir: &std::path::Path, tenant: &str, args: &[&str]) -> std::process::Output {
+    command(dir, &[])
+        .args(["webauthn", "config", "--tenant", tenant])
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn webauthn_config_from_the_cli_finds_the_tenant_by_name_or_id() {
+    let dir = tempfile::tempdir().unwrap();
+    // A tenant made by `jwt-key add` has no API key, and is still found.
+    let secret = dir.path().join("hs256.secret");
+    std::fs::write(&secret, "0123456789abcdef0123456789abcdef\n").unwrap();
+    let added = run_cli(
+        dir.path(),
+        &[
+            "jwt-key",
+            "add",
+            "--tenant",
+            "acme",
+            "--hs256-secret-file",
+            secret.to_str().unwrap(),
+        ],
+    );
+    let tenant_line = added.lines().next().unwrap().to_owned();
+    assert!(tenant_line.starts_with("tenant: acme (tenant_"), "{added}");
+    let tenant_id = tenant_line
+        .trim_start_matches("tenant: acme (")
+        .trim_end_matches(')')
+        .to_owned();
+
+    let shown = run_cli(dir.path(), &["webauthn", "config", "--tenant", "acme"]);
+    assert_eq!(shown, format!("{tenant_line}\nwebauthn: not configured\n"));
+
+    let set = webauthn_config(
+        dir.path(),
+        &tenant_id,
+        &["--rp-id", "localhost", "--origin", "http://localhost:8080"],
+    );
+    assert!(
+        set.status.success(),
+        "{}",
+        String::from_utf8_lossy(&set.stderr)
+    );
+    let by_name = run_cli(dir.path(), &["webauthn", "config", "--tenant", "acme"]);
+    assert_eq!(String::from_utf8(set.stdout).unwrap(), by_name);
+    assert_eq!(
+        by_name,
+        format!(
+            "{tenant_line}\nrp id: localhost\nrp name: localhost\n\
+             origins: http://localhost:8080\nattestation: none\ntrust store: none\n"
+        )
+    );
+
+    let unknown = webauthn_config(dir.path(), "nope", &[]);
+    assert!(!unknown.status.success());
+    assert!(
+        String::from_utf8_lossy(&unknown.stderr).contains("no tenant named \"nope\""),
+        "{}",
+        String::from_utf8_lossy(&unknown.stderr)
+    );
+    let direct = webauthn_config(
+        dir.path(),
+        "acme",
+        &[
+            "--rp-id",
+            "localhost",
+            "--origin",
+            "http://localhost:8080",
+            "--attestation",
+            "direct",
+        ],
+    );
+    assert!(!direct.status.success());
+    assert!(String::from_utf8_lossy(&direct.stderr).contains("--trust-store"));
+}
