@@ -12,7 +12,10 @@
 # most 100 attempts each, enough for a 10 s run at 80,000/s),
 # EVENTS (default on; `off` runs the server with MFAD_EVENTS=off, no audit events, to
 # measure what recording them costs: docs/BENCHMARKS.md, issue 12), QUICK (1: only the
-# health and verify runs and their ratios, for latency against CONNECTIONS).
+# health and verify runs and their ratios, for latency against CONNECTIONS), WEBHOOK
+# (1: one WorkOS-format webhook endpoint of the tenant subscribed to the verification
+# events, so each is fanned out into the outbox in its transaction and delivered to a
+# receiver on this host that answers 200: issue 12's figure with a webhook).
 # Needs: cargo build --release -p mfad-server -p mfad-loadgen; installs wrk if missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -33,7 +36,13 @@ fi
 
 DATA="$(mktemp -d "${TMPDIR:-/tmp}/mfad-bench.XXXXXX")"
 SERVER=""
-cleanup() { [ -n "$SERVER" ] && kill "$SERVER" 2>/dev/null; wait 2>/dev/null; rm -rf "$DATA"; }
+RECEIVER=""
+cleanup() {
+    [ -n "$SERVER" ] && kill "$SERVER" 2>/dev/null
+    [ -n "$RECEIVER" ] && kill "$RECEIVER" 2>/dev/null
+    wait 2>/dev/null
+    rm -rf "$DATA"
+}
 trap cleanup EXIT
 
 # Wrong codes must keep exercising the judge-and-count path for the whole run, so the
@@ -47,6 +56,23 @@ export MFAD_THROTTLE=off MFAD_RATE_LIMIT_PER_KEY=0
 export MFAD_EVENTS="${EVENTS:-on}"
 echo "### audit events: $MFAD_EVENTS"
 KEY="$("$MFAD" api-key create --tenant bench 2>/dev/null | tail -n 1)"
+if [ "${WEBHOOK:-0}" = 1 ]; then
+    HOOK_PORT=$((PORT + 1))
+    python3 -c '
+import http.server, sys
+class H(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        self.send_response(200); self.send_header("Content-Length", "0"); self.end_headers()
+    def log_message(self, *a): pass
+http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
+' "$HOOK_PORT" &
+    RECEIVER=$!
+    "$MFAD" webhook add --tenant bench --url "http://127.0.0.1:$HOOK_PORT/hook" --allow-insecure \
+        --events authentication.mfa_succeeded,authentication.mfa_failed >/dev/null
+    echo "### webhook: one endpoint, receiver on 127.0.0.1:$HOOK_PORT"
+fi
 MFAD_LISTEN="127.0.0.1:$PORT" "$MFAD" serve 2>"$DATA/serve.log" &
 SERVER=$!
 for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$PORT/health" >/dev/null && break; sleep 0.1; done
@@ -98,3 +124,7 @@ if [ "${QUICK:-0}" != 1 ]; then
     run --scenario flow
 fi
 echo "### server: $(grep -E 'VmHWM|VmRSS' /proc/$SERVER/status | tr -s ' ' | tr '\n' ' ')"
+if [ -n "$RECEIVER" ] && command -v sqlite3 >/dev/null; then
+    echo "### webhook outbox by state: $(sqlite3 "$DATA/mfad.db" \
+        "SELECT group_concat(state || ' ' || n, ', ') FROM (SELECT state, count(*) n FROM webhook_outbox GROUP BY state)")"
+fi
