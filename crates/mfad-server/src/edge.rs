@@ -160,7 +160,7 @@ pub struct BodyDeadline(pub tokio::time::Instant);
 /// Every request's middleware, in one layer: metrics, limits, rate limits, the events'
 /// request context, idempotency, then the handler (`next`), outermost first. One layer,
 /// not five: axum clones each layer's state and the stack inside it for every request,
-/// which cost a third of the CPU of `GET /health` (docs/BENCHMARKS.md, "The HTTP floor").
+/// which cost a fifth of the CPU of `GET /health` (docs/BENCHMARKS.md, "The HTTP floor").
 pub async fn per_request(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let state = &state;
     crate::metrics::track(state, req, async |req| {
