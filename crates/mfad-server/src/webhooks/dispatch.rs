@@ -54,7 +54,8 @@ pub async fn run(dispatcher: Arc<ServerDispatcher>, poll: Duration, concurrency:
                         if d.lease_lost {
                             tracing::warn!(
                                 endpoint = %target.id,
-                                "another node took over a webhook endpoint mid-delivery"
+                                "lost a webhook endpoint mid-delivery (another node took it \
+                                 over, or it was removed)"
                             );
                         }
                         tracing::debug!(endpoint = %target.id, ?d, "webhook endpoint drained");

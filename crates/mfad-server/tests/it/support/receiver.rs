@@ -16,7 +16,10 @@ use axum::http::{HeaderMap, StatusCode, Uri};
 #[derive(Debug, Clone)]
 pub struct Received {
     pub path: String,
+    /// `WorkOS-Signature`.
     pub signature: Option<String>,
+    /// `X-FusionAuth-Signature-JWT`.
+    pub fusionauth_signature: Option<String>,
     pub body: String,
     pub at: Instant,
 }
@@ -145,6 +148,13 @@ impl Receiver {
     }
 }
 
+fn header(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
 async fn handle(
     State(inner): State<Arc<Mutex<Inner>>>,
     uri: Uri,
@@ -156,10 +166,8 @@ async fn handle(
         let mut inner = inner.lock().unwrap();
         inner.received.push(Received {
             path: path.clone(),
-            signature: headers
-                .get("workos-signature")
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned),
+            signature: header(&headers, "workos-signature"),
+            fusionauth_signature: header(&headers, "x-fusionauth-signature-jwt"),
             body: String::from_utf8_lossy(&body).into_owned(),
             at: Instant::now(),
         });
