@@ -8,10 +8,14 @@
 #
 # Environment: CONNECTIONS (default 64), SECONDS_PER_RUN (default 10), PREPARE (verify
 # challenges per run, default 100000), PORT (default 8091), MFAD_BIN / LOADGEN_BIN
-# (default target/release/…), WRK_CHALLENGES (wrong-code challenges, default 4000: at
-# most 100 attempts each, enough for a 10 s run at 40,000/s),
+# (default target/release/…), WRK_CHALLENGES (wrong-code challenges, default 8000: at
+# most 100 attempts each, enough for a 10 s run at 80,000/s),
 # EVENTS (default on; `off` runs the server with MFAD_EVENTS=off, no audit events, to
-# measure what recording them costs: docs/BENCHMARKS.md, issue 12).
+# measure what recording them costs: docs/BENCHMARKS.md, issue 12), QUICK (1: only the
+# health and verify runs and their ratios, for latency against CONNECTIONS), WEBHOOK
+# (1: one WorkOS-format webhook endpoint of the tenant subscribed to the verification
+# events, so each is fanned out into the outbox in its transaction and delivered to a
+# receiver on this host that answers 200: issue 12's figure with a webhook).
 # Needs: cargo build --release -p mfad-server -p mfad-loadgen; installs wrk if missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,7 +28,7 @@ PORT="${PORT:-8091}"
 MFAD="${MFAD_BIN:-target/release/mfad}"
 LOADGEN="${LOADGEN_BIN:-target/release/mfad-loadgen}"
 
-WRK_CHALLENGES="${WRK_CHALLENGES:-4000}"
+WRK_CHALLENGES="${WRK_CHALLENGES:-8000}"
 if ! command -v wrk >/dev/null; then
     echo "installing wrk" >&2
     apt-get install -y -qq wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
@@ -32,7 +36,13 @@ fi
 
 DATA="$(mktemp -d "${TMPDIR:-/tmp}/mfad-bench.XXXXXX")"
 SERVER=""
-cleanup() { [ -n "$SERVER" ] && kill "$SERVER" 2>/dev/null; wait 2>/dev/null; rm -rf "$DATA"; }
+RECEIVER=""
+cleanup() {
+    [ -n "$SERVER" ] && kill "$SERVER" 2>/dev/null
+    [ -n "$RECEIVER" ] && kill "$RECEIVER" 2>/dev/null
+    wait 2>/dev/null
+    rm -rf "$DATA"
+}
 trap cleanup EXIT
 
 # Wrong codes must keep exercising the judge-and-count path for the whole run, so the
@@ -46,6 +56,23 @@ export MFAD_THROTTLE=off MFAD_RATE_LIMIT_PER_KEY=0
 export MFAD_EVENTS="${EVENTS:-on}"
 echo "### audit events: $MFAD_EVENTS"
 KEY="$("$MFAD" api-key create --tenant bench 2>/dev/null | tail -n 1)"
+if [ "${WEBHOOK:-0}" = 1 ]; then
+    HOOK_PORT=$((PORT + 1))
+    python3 -c '
+import http.server, sys
+class H(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        self.send_response(200); self.send_header("Content-Length", "0"); self.end_headers()
+    def log_message(self, *a): pass
+http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
+' "$HOOK_PORT" &
+    RECEIVER=$!
+    "$MFAD" webhook add --tenant bench --url "http://127.0.0.1:$HOOK_PORT/hook" --allow-insecure \
+        --events authentication.mfa_succeeded,authentication.mfa_failed >/dev/null
+    echo "### webhook: one endpoint, receiver on 127.0.0.1:$HOOK_PORT"
+fi
 MFAD_LISTEN="127.0.0.1:$PORT" "$MFAD" serve 2>"$DATA/serve.log" &
 SERVER=$!
 for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$PORT/health" >/dev/null && break; sleep 0.1; done
@@ -90,8 +117,14 @@ for i in $(seq 1 "$RUNS"); do
     loadgen_rate lg-verify >"$DATA/lg-verify"
     echo "### run $i ratios: loadgen verify(right)/health $(ratio lg-verify lg-health)," \
         "wrk verify(wrong TOTP)/health $(ratio verify-wrong health)"
-    run --scenario enroll-totp
+    [ "${QUICK:-0}" = 1 ] || run --scenario enroll-totp
 done
-run --scenario verify-totp --factors 30000
-run --scenario flow
+if [ "${QUICK:-0}" != 1 ]; then
+    run --scenario verify-totp --factors 30000
+    run --scenario flow
+fi
 echo "### server: $(grep -E 'VmHWM|VmRSS' /proc/$SERVER/status | tr -s ' ' | tr '\n' ' ')"
+if [ -n "$RECEIVER" ] && command -v sqlite3 >/dev/null; then
+    echo "### webhook outbox by state: $(sqlite3 "$DATA/mfad.db" \
+        "SELECT group_concat(state || ' ' || n, ', ') FROM (SELECT state, count(*) n FROM webhook_outbox GROUP BY state)")"
+fi

@@ -157,10 +157,35 @@ impl Default for RequestLimits {
 #[derive(Debug, Clone, Copy)]
 pub struct BodyDeadline(pub tokio::time::Instant);
 
+/// Every request's middleware, in one layer: metrics, limits, rate limits, the events'
+/// request context, idempotency, then the handler (`next`), outermost first. One layer,
+/// not five: axum clones each layer's state and the stack inside it for every request,
+/// which cost a fifth of the CPU of `GET /health` (docs/BENCHMARKS.md, "The HTTP floor").
+pub async fn per_request(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let state = &state;
+    crate::metrics::track(state, req, async |req| {
+        limits(state, req, async |req| {
+            crate::rate_limit::limit(state, req, async |req| {
+                crate::events::request_context(state, req, async |req| {
+                    crate::idempotency::honour(state, req, async |req| next.run(req).await).await
+                })
+                .await
+            })
+            .await
+        })
+        .await
+    })
+    .await
+}
+
 /// Refuses a declared body over the limit at once (before `100 Continue` is sent, which
 /// hyper does only when the body is first read), sets the body deadline, and answers 503
 /// in the caller's API when the handler passes the request deadline.
-pub async fn limits(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+pub async fn limits(
+    state: &AppState,
+    mut req: Request,
+    next: impl AsyncFnOnce(Request) -> Response,
+) -> Response {
     let api = Api::of(req.uri().path());
     // A path segment that is not UTF-8 once decoded (`/auth/factors/%ff`) names nothing:
     // the API's own 404 rather than axum's plain-text path rejection.
@@ -179,7 +204,7 @@ pub async fn limits(State(state): State<AppState>, mut req: Request, next: Next)
     req.extensions_mut().insert(BodyDeadline(
         tokio::time::Instant::now() + limits.body_timeout,
     ));
-    match tokio::time::timeout(limits.request_timeout, next.run(req)).await {
+    match tokio::time::timeout(limits.request_timeout, next(req)).await {
         Ok(resp) => resp,
         Err(_) => {
             tracing::warn!(

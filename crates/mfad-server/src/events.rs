@@ -7,8 +7,7 @@
 //! accept it. Every payload also names the request (`request_id`, `ip_address`,
 //! `user_agent`). The catalogue is `docs/EVENTS.md`.
 
-use axum::extract::{Request, State};
-use axum::middleware::Next;
+use axum::extract::Request;
 use axum::response::Response;
 use mfad_core::events::{
     ChallengeView, Event, EventEncoder, EventRecord, FactorView, LoginProof, RequestMeta, Subject,
@@ -21,7 +20,11 @@ use crate::state::AppState;
 
 /// Runs each request with its id, client address and user agent as the context of the
 /// events it records.
-pub async fn request_context(State(state): State<AppState>, req: Request, next: Next) -> Response {
+pub async fn request_context(
+    state: &AppState,
+    req: Request,
+    next: impl AsyncFnOnce(Request) -> Response,
+) -> Response {
     // Built in a block: a borrow of the request (whose body is not `Sync`) must not live
     // across the await.
     let meta = {
@@ -37,7 +40,7 @@ pub async fn request_context(State(state): State<AppState>, req: Request, next: 
             user_agent: header("user-agent"),
         }
     };
-    mfad_core::events::with_request(meta, next.run(req)).await
+    mfad_core::events::with_request(meta, next(req)).await
 }
 
 /// The WorkOS-shaped payloads.

@@ -15,9 +15,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{HeaderValue, Method, StatusCode, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use mfad_core::Service;
 use mfad_core::idempotency::{
@@ -133,12 +132,16 @@ impl Drop for Claim {
 }
 
 /// Runs a keyed POST at most once per caller and key (see the module doc).
-pub async fn honour(State(state): State<AppState>, req: Request, next: Next) -> Response {
+pub async fn honour(
+    state: &AppState,
+    req: Request,
+    next: impl AsyncFnOnce(Request) -> Response,
+) -> Response {
     if req.method() != Method::POST || !state.service.idempotency_enabled() {
-        return next.run(req).await;
+        return next(req).await;
     }
     let Some(value) = req.headers().get(IDEMPOTENCY_KEY).cloned() else {
-        return next.run(req).await;
+        return next(req).await;
     };
     let api = Api::of(req.uri().path());
     let key = match value.to_str() {
@@ -152,10 +155,10 @@ pub async fn honour(State(state): State<AppState>, req: Request, next: Next) -> 
         _ => return Refusal::BadKey.render(api),
     };
     let Some(token) = api_key_token(&req) else {
-        return next.run(req).await;
+        return next(req).await;
     };
     let Ok(tenant) = state.service.authenticate(&token).await else {
-        return next.run(req).await;
+        return next(req).await;
     };
     // The key's public id, never any of its secret.
     let caller = public_id(&token).to_owned();
@@ -204,9 +207,7 @@ pub async fn honour(State(state): State<AppState>, req: Request, next: Next) -> 
         ticket: Some(ticket),
     };
 
-    let resp = next
-        .run(Request::from_parts(parts, Body::from(bytes.clone())))
-        .await;
+    let resp = next(Request::from_parts(parts, Body::from(bytes.clone()))).await;
     let (mut parts, body) = resp.into_parts();
     let Ok(body) = axum::body::to_bytes(body, MAX_RESPONSE_BYTES).await else {
         // Dropping the claim releases it: the answer could not be kept.

@@ -23,14 +23,16 @@
 //! `error` ([`mfad_core::metrics::Outcome`]). Every label comes from a closed set: routes
 //! are templates (`/auth/factors/{id}`, or `unmatched`), never paths with ids.
 
+use std::collections::HashMap;
+use std::sync::{PoisonError, RwLock};
 use std::time::Duration;
 
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use metrics::{
-    Unit, counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram,
+    Counter, Histogram, Unit, counter, describe_counter, describe_gauge, describe_histogram, gauge,
+    histogram,
 };
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
 use mfad_core::metrics::Event;
@@ -43,10 +45,22 @@ const LATENCY_BUCKETS: &[f64] = &[
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
 
+/// The request counter and latency histogram of one method and status of a route.
+struct HttpHandles {
+    method: &'static str,
+    status: u16,
+    requests: Counter,
+    duration: Histogram,
+}
+
 /// This server's metrics.
 pub struct Metrics {
     recorder: PrometheusRecorder,
     handle: PrometheusHandle,
+    /// The HTTP handles by route template, each made on its first request: a request
+    /// then costs a map lookup, not label strings and a registry search (docs/BENCHMARKS.md,
+    /// "The HTTP floor"). Bounded: routes, methods and statuses are closed sets.
+    http: RwLock<HashMap<String, Vec<HttpHandles>>>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -70,7 +84,11 @@ impl Metrics {
             .unwrap_or_else(|_| PrometheusBuilder::new());
         let recorder = builder.build_recorder();
         let handle = recorder.handle();
-        let m = Metrics { recorder, handle };
+        let m = Metrics {
+            recorder,
+            handle,
+            http: RwLock::default(),
+        };
         m.with(describe);
         m
     }
@@ -80,16 +98,40 @@ impl Metrics {
     }
 
     /// Counts one answered HTTP request.
-    pub fn http(&self, route: &str, method: &str, status: u16, latency: Duration) {
-        let labels = [
-            ("route", route.to_owned()),
-            ("method", method.to_owned()),
-            ("status", status.to_string()),
-        ];
-        self.with(|| {
-            counter!("mfad_http_requests_total", &labels).increment(1);
-            histogram!("mfad_http_request_duration_seconds", &labels).record(latency);
+    pub fn http(&self, route: &str, method: &'static str, status: u16, latency: Duration) {
+        let record = |h: &HttpHandles| {
+            h.requests.increment(1);
+            h.duration.record(latency);
+        };
+        let find = |hs: &[HttpHandles]| {
+            hs.iter()
+                .position(|h| h.method == method && h.status == status)
+        };
+        {
+            let known = self.http.read().unwrap_or_else(PoisonError::into_inner);
+            if let Some(hs) = known.get(route)
+                && let Some(i) = find(hs)
+            {
+                return record(&hs[i]);
+            }
+        }
+        let mut known = self.http.write().unwrap_or_else(PoisonError::into_inner);
+        let hs = known.entry(route.to_owned()).or_default();
+        let i = find(hs).unwrap_or_else(|| {
+            let labels = [
+                ("route", route.to_owned()),
+                ("method", method.to_owned()),
+                ("status", status.to_string()),
+            ];
+            hs.push(self.with(|| HttpHandles {
+                method,
+                status,
+                requests: counter!("mfad_http_requests_total", &labels),
+                duration: histogram!("mfad_http_request_duration_seconds", &labels),
+            }));
+            hs.len() - 1
         });
+        record(&hs[i]);
     }
 
     /// Counts a request refused by a rate limit (`scope`: `api_key` or `address`).
@@ -251,21 +293,25 @@ const METHODS: &[Method] = &[
 ];
 
 /// Middleware: counts and times every request by its route template.
-pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+pub async fn track(
+    state: &AppState,
+    req: Request,
+    next: impl AsyncFnOnce(Request) -> Response,
+) -> Response {
+    let route = req.extensions().get::<MatchedPath>().cloned();
     // Clients may send any token as a method: only the standard ones are labels.
     let method = METHODS
         .iter()
         .find(|m| *m == req.method())
         .map_or("other", Method::as_str);
     let started = tokio::time::Instant::now();
-    let resp = next.run(req).await;
-    state
-        .metrics
-        .http(&route, method, resp.status().as_u16(), started.elapsed());
+    let resp = next(req).await;
+    state.metrics.http(
+        route.as_ref().map_or("unmatched", MatchedPath::as_str),
+        method,
+        resp.status().as_u16(),
+        started.elapsed(),
+    );
     resp
 }
 

@@ -17,9 +17,8 @@ use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::num::NonZeroU32;
 use std::time::Duration;
 
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{ConnectInfo, Request};
 use axum::http::{HeaderMap, HeaderName, header};
-use axum::middleware::Next;
 use axum::response::Response;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota};
@@ -195,9 +194,13 @@ fn api_key_id(headers: &HeaderMap) -> Option<String> {
 }
 
 /// Answers 429 (with `Retry-After`) in the caller's API when a bucket is empty.
-pub async fn limit(State(state): State<AppState>, req: Request, next: Next) -> Response {
+pub async fn limit(
+    state: &AppState,
+    req: Request,
+    next: impl AsyncFnOnce(Request) -> Response,
+) -> Response {
     match state.rates.check(&req) {
-        Ok(()) => next.run(req).await,
+        Ok(()) => next(req).await,
         Err((scope, retry_after)) => {
             state.metrics.rate_limited(scope);
             EdgeError::RateLimited { retry_after }.render(Api::of(req.uri().path()))

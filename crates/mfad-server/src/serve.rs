@@ -102,6 +102,10 @@ pub async fn serve(
             });
         let conn = hyper::server::conn::http1::Builder::new()
             .timer(TokioTimer::new())
+            // TimedIo keeps the header and idle timeouts; hyper's own (30 s by default
+            // once a timer is set) would also cut keep-alive connections idle that long,
+            // and costs a timer per request.
+            .header_read_timeout(None)
             .keep_alive(true)
             .serve_connection(
                 TokioIo::new(TimedIo::new(stream, limits)),
@@ -213,8 +217,7 @@ impl<T: AsyncRead + Unpin> AsyncRead for TimedIo<T> {
         let before = buf.filled().len();
         match Pin::new(&mut this.inner).poll_read(cx, buf) {
             Poll::Ready(Ok(())) => {
-                let fresh = buf.filled()[before..].to_vec();
-                this.saw(&fresh);
+                this.saw(&buf.filled()[before..]);
                 Poll::Ready(Ok(()))
             }
             Poll::Ready(Err(e)) => Poll::Ready(Err(e)),

@@ -121,3 +121,33 @@ pub(crate) async fn record_success<B: Backend>(
         SuccessOutcome::NotPending
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rows::CHALLENGE_WITH_FACTOR_COLUMNS;
+
+    #[test]
+    fn the_writer_decodes_the_columns_of_get_sql_in_their_order() {
+        let (tenant, id) = (
+            TenantId::from_trusted("tenant_x".into()),
+            ChallengeId::from_trusted("auth_challenge_x".into()),
+        );
+        let q = get_sql(&tenant, &id);
+        let (text, _) = q.parts();
+        let list = text
+            .strip_prefix("SELECT ")
+            .and_then(|t| t.split_once(" FROM "))
+            .map(|(list, _)| list)
+            .unwrap();
+        let names: Vec<&str> = list
+            .split(',')
+            .map(|c| {
+                let c = c.trim();
+                let c = c.rsplit_once(" AS ").map_or(c, |(_, alias)| alias);
+                c.rsplit('.').next().unwrap()
+            })
+            .collect();
+        assert_eq!(names, CHALLENGE_WITH_FACTOR_COLUMNS);
+    }
+}

@@ -18,6 +18,16 @@
 //! group fails, the group is rolled back and each verification is run again alone, so
 //! one failure answers only its own request.
 //!
+//! **Checkpoints off the request path.** SQLite copies the write-ahead log back into the
+//! database file (a checkpoint, with its `fsync`s) inside the `COMMIT` that crosses
+//! 1,000 pages, so every verification queued behind that group waited for it: the
+//! largest part of the p99 (docs/BENCHMARKS.md, "The tail"). This connection's automatic
+//! checkpoint is off; a second thread with a connection of its own runs a `PASSIVE`
+//! checkpoint when told that about as many verifications were committed since the last
+//! one. A passive checkpoint never blocks a writer, and copies only committed frames, so
+//! what a 201 means is unchanged. (sqlx's connections keep their automatic checkpoint
+//! for the other writes.)
+//!
 //! Holding the write lock while reading and judging means no other writer can change the
 //! rows in between, so the conditions of the writes always hold here; they are kept as
 //! on every backend. Other writes (enrolment, challenges, FusionAuth) still go through
@@ -43,6 +53,11 @@ use crate::verify::{JUDGE_ROUNDS, judged, settlement_sql};
 
 /// Most verifications committed in one transaction (bounds how long one holds the lock).
 const MAX_GROUP: usize = 256;
+
+/// Verifications committed between checkpoints: about SQLite's own 1,000 log pages (a
+/// verification writes less than a page of log on average: its challenge row and its event,
+/// groups sharing pages).
+const CHECKPOINT_EVERY: usize = 1_000;
 
 /// Statements kept prepared: the read, the factor's three settlements, the challenge's
 /// two outcomes, `BEGIN`, `COMMIT`, `ROLLBACK`, with room to spare.
@@ -89,11 +104,14 @@ impl SqliteWriter {
             .map_err(map_err)?;
         conn.pragma_update(None, "foreign_keys", "ON")
             .map_err(map_err)?;
+        conn.pragma_update(None, "wal_autocheckpoint", 0)
+            .map_err(map_err)?;
         conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+        let checkpoints = Checkpointer::start(path)?;
         let (queue, rx) = mpsc::channel();
         std::thread::Builder::new()
             .name("mfad-sqlite-writer".into())
-            .spawn(move || run(conn, rx))
+            .spawn(move || run(conn, rx, checkpoints))
             .map_err(|e| StoreError::Other(format!("cannot start the SQLite writer: {e}")))?;
         Ok(SqliteWriter { queue })
     }
@@ -135,8 +153,59 @@ fn map_err(e: rusqlite::Error) -> StoreError {
     }
 }
 
+/// The checkpoint thread's handle: counts committed verifications and, every
+/// [`CHECKPOINT_EVERY`], asks for a checkpoint (without waiting; a request made while one
+/// runs is kept, further ones are not).
+struct Checkpointer {
+    ask: mpsc::SyncSender<()>,
+    since: usize,
+}
+
+impl Checkpointer {
+    /// Opens the checkpoint thread's connection and starts it; it stops when the writer
+    /// thread (the only sender) does.
+    fn start(path: &Path) -> Result<Checkpointer, StoreError> {
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(map_err)?;
+        let (ask, asked) = mpsc::sync_channel::<()>(1);
+        std::thread::Builder::new()
+            .name("mfad-sqlite-checkpoint".into())
+            .spawn(move || {
+                while asked.recv().is_ok() {
+                    // PASSIVE: copies what no reader still needs, never waits for a lock.
+                    match conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+                        Ok(()) => {}
+                        // Another connection's checkpoint is running: it does the work.
+                        Err(e)
+                            if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy) => {
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e, "SQLite checkpoint failed; retrying later")
+                        }
+                    }
+                }
+                if let Err((_, e)) = conn.close() {
+                    tracing::warn!(error = %e, "closing the SQLite checkpoint connection");
+                }
+            })
+            .map_err(|e| StoreError::Other(format!("cannot start the SQLite checkpointer: {e}")))?;
+        Ok(Checkpointer { ask, since: 0 })
+    }
+
+    fn committed(&mut self, verifications: usize) {
+        self.since += verifications;
+        if self.since >= CHECKPOINT_EVERY {
+            self.since = 0;
+            let _ = self.ask.try_send(());
+        }
+    }
+}
+
 /// The thread: one group per turn, until closed or every handle is gone.
-fn run(conn: Connection, rx: mpsc::Receiver<Msg>) {
+fn run(conn: Connection, rx: mpsc::Receiver<Msg>, mut checkpoints: Checkpointer) {
     let mut closing = None;
     while closing.is_none() {
         let Ok(first) = rx.recv() else { break };
@@ -155,9 +224,12 @@ fn run(conn: Connection, rx: mpsc::Receiver<Msg>) {
             }
         }
         if !group.is_empty() {
+            let n = group.len();
             run_group(&conn, group);
+            checkpoints.committed(n);
         }
     }
+    drop(checkpoints);
     if let Err((_, e)) = conn.close() {
         tracing::warn!(error = %e, "closing the SQLite writer connection");
     }
