@@ -198,6 +198,16 @@ impl<T> TimedIo<T> {
         }
     }
 
+    /// A response was written: the connection now waits for its next request, for at most
+    /// the idle timeout.
+    fn responded(&mut self, cx: &mut Context<'_>) {
+        self.phase = Phase::Waiting;
+        self.rearm(self.limits.idle_timeout);
+        // The read hyper has pending was polled while the request was busy, so no waker is
+        // registered with the deadline: wake the connection once so its next read does.
+        cx.waker().wake_by_ref();
+    }
+
     fn expired(&mut self, cx: &mut Context<'_>) -> bool {
         self.phase != Phase::Busy && self.deadline.as_mut().poll(cx).is_ready()
     }
@@ -239,8 +249,7 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for TimedIo<T> {
                 // A response (not an interim 100 Continue) ends the request: the
                 // connection is now waiting for the next one.
                 if n > 0 && !data.starts_with(b"HTTP/1.1 100 ") {
-                    this.phase = Phase::Waiting;
-                    this.rearm(this.limits.idle_timeout);
+                    this.responded(cx);
                 }
                 Poll::Ready(Ok(n))
             }
@@ -274,8 +283,7 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for TimedIo<T> {
             .is_some_and(|b| b.starts_with(b"HTTP/1.1 100 "));
         let n = ready!(Pin::new(&mut this.inner).poll_write_vectored(cx, bufs))?;
         if n > 0 && !interim {
-            this.phase = Phase::Waiting;
-            this.rearm(this.limits.idle_timeout);
+            this.responded(cx);
         }
         Poll::Ready(Ok(n))
     }
