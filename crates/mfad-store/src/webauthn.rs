@@ -1,5 +1,6 @@
 //! Passkeys: tenants' relying parties, registered credentials and ceremonies in progress.
 
+use const_format::concatcp;
 use mfad_core::clock::{from_unix_ms, unix_ms};
 use mfad_core::error::StoreError;
 use mfad_core::ids::{TenantId, UserId};
@@ -112,14 +113,10 @@ struct CredentialRow {
     last_used_at: Option<i64>,
 }
 
-/// The credential columns, in [`CredentialRow`]'s order (a literal, for `concat!`).
-macro_rules! credential_columns {
-    () => {
-        "id, tenant_id, user_id, credential_id, user_handle, name, display_name, user_agent, \
-         algorithm, sign_count, rp_id, attestation_type, user_verified, backup_eligible, \
-         transports, workflow, credential, created_at, last_used_at"
-    };
-}
+/// The credential columns, in [`CredentialRow`]'s order.
+const CREDENTIAL_COLUMNS: &str = "id, tenant_id, user_id, credential_id, user_handle, name, display_name, user_agent, \
+     algorithm, sign_count, rp_id, attestation_type, user_verified, backup_eligible, \
+     transports, workflow, credential, created_at, last_used_at";
 
 impl TryFrom<CredentialRow> for PasskeyCredential {
     type Error = StoreError;
@@ -213,12 +210,12 @@ pub(crate) async fn get<B: Backend>(
     tenant: &TenantId,
     id: &PasskeyId,
 ) -> Result<Option<PasskeyCredential>, StoreError> {
-    let q = concat!(
+    const Q: &str = concatcp!(
         "SELECT ",
-        credential_columns!(),
+        CREDENTIAL_COLUMNS,
         " FROM webauthn_credentials WHERE tenant_id = $1 AND id = $2"
     );
-    let row: Option<CredentialRow> = sql(q)
+    let row: Option<CredentialRow> = sql(Q)
         .bind(tenant.as_str())
         .bind(id.as_str())
         .fetch_optional(s.read())
@@ -232,12 +229,12 @@ pub(crate) async fn find<B: Backend>(
     tenant: &TenantId,
     credential_id: &str,
 ) -> Result<Option<PasskeyCredential>, StoreError> {
-    let q = concat!(
+    const Q: &str = concatcp!(
         "SELECT ",
-        credential_columns!(),
+        CREDENTIAL_COLUMNS,
         " FROM webauthn_credentials WHERE tenant_id = $1 AND credential_id = $2"
     );
-    let row: Option<CredentialRow> = sql(q)
+    let row: Option<CredentialRow> = sql(Q)
         .bind(tenant.as_str())
         .bind(credential_id)
         .fetch_optional(s.read())
@@ -251,13 +248,13 @@ pub(crate) async fn list<B: Backend>(
     tenant: &TenantId,
     user: &UserId,
 ) -> Result<Vec<PasskeyCredential>, StoreError> {
-    let q = concat!(
+    const Q: &str = concatcp!(
         "SELECT ",
-        credential_columns!(),
+        CREDENTIAL_COLUMNS,
         " FROM webauthn_credentials WHERE tenant_id = $1 AND user_id = $2 \
          ORDER BY created_at, id"
     );
-    let rows: Vec<CredentialRow> = sql(q)
+    let rows: Vec<CredentialRow> = sql(Q)
         .bind(tenant.as_str())
         .bind(user.as_str())
         .fetch_all(s.read())

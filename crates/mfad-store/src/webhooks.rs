@@ -3,6 +3,7 @@
 //! here a dispatcher leases an endpoint, reads its pending deliveries oldest first and
 //! settles each attempt, conditional on still holding the lease.
 
+use const_format::concatcp;
 use mfad_core::clock::{from_unix_ms, unix_ms};
 use mfad_core::error::StoreError;
 use mfad_core::events::{EventKind, EventRecord};
@@ -181,35 +182,29 @@ struct TargetRow {
 /// Whether an endpoint may be claimed at `$1`: no live lease holds it, and the oldest of
 /// its pending deliveries is due (a later one never overtakes it). Shared by the read-only
 /// probe and both dialects' claims below.
-// A macro only to splice one SQL fragment into `concat!` (which takes literals, not
-// consts); it holds no logic.
-macro_rules! claimable {
-    () => {
-        "(e.lease_owner IS NULL OR e.lease_until < $1) \
-         AND (SELECT o.next_attempt_at FROM webhook_outbox o \
-              WHERE o.endpoint_id = e.id AND o.state = 'pending' \
-              ORDER BY o.id LIMIT 1) <= $1"
-    };
-}
+const CLAIMABLE: &str = "(e.lease_owner IS NULL OR e.lease_until < $1) \
+     AND (SELECT o.next_attempt_at FROM webhook_outbox o \
+          WHERE o.endpoint_id = e.id AND o.state = 'pending' \
+          ORDER BY o.id LIMIT 1) <= $1";
 
 /// PostgreSQL: the candidates are row-locked with `SKIP LOCKED`, so concurrent claimers
 /// (other nodes) pass over each other's instead of waiting, and an endpoint another one
 /// just leased is re-checked on its new row version and dropped. `NO KEY UPDATE` (the
 /// lock the UPDATE itself takes) rather than `UPDATE`, so requests whose fan-out inserts
 /// reference the endpoint (a `KEY SHARE` lock) never wait on a claim.
-const CLAIM_POSTGRES: &str = concat!(
+const CLAIM_POSTGRES: &str = concatcp!(
     "UPDATE webhook_endpoints SET lease_owner = $2, lease_until = $3 WHERE id IN \
      (SELECT e.id FROM webhook_endpoints e WHERE ",
-    claimable!(),
+    CLAIMABLE,
     " ORDER BY COALESCE(e.lease_until, 0), e.id LIMIT $4 FOR NO KEY UPDATE OF e SKIP LOCKED) \
      RETURNING id, tenant_id, url, format, allow_insecure, secret"
 );
 
 /// SQLite: one statement under the database's single write lock is already exclusive.
-const CLAIM_SQLITE: &str = concat!(
+const CLAIM_SQLITE: &str = concatcp!(
     "UPDATE webhook_endpoints SET lease_owner = $2, lease_until = $3 WHERE id IN \
      (SELECT e.id FROM webhook_endpoints e WHERE ",
-    claimable!(),
+    CLAIMABLE,
     " ORDER BY COALESCE(e.lease_until, 0), e.id LIMIT $4) \
      RETURNING id, tenant_id, url, format, allow_insecure, secret"
 );
@@ -224,14 +219,12 @@ pub(crate) async fn claim<B: Backend>(
 ) -> Result<Vec<DeliveryTarget>, StoreError> {
     // Most polls find nothing to do: a read answers that without taking SQLite's write
     // lock or writing on PostgreSQL.
-    let due: Option<(String,)> = sql(concat!(
+    const DUE: &str = concatcp!(
         "SELECT e.id FROM webhook_endpoints e WHERE ",
-        claimable!(),
+        CLAIMABLE,
         " LIMIT 1"
-    ))
-    .bind(unix_ms(now))
-    .fetch_optional(s.read())
-    .await?;
+    );
+    let due: Option<(String,)> = sql(DUE).bind(unix_ms(now)).fetch_optional(s.read()).await?;
     if due.is_none() {
         return Ok(Vec::new());
     }
