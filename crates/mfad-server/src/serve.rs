@@ -119,11 +119,16 @@ pub async fn serve(
             drop(slot);
         });
     }
+    let mut drained = std::pin::pin!(tokio::time::timeout(drain, graceful.shutdown()));
+    // The first poll signals every open connection; only then is the listener closed, so a
+    // client that finds it closed also gets `Connection: close` on its request in flight.
+    let first = std::future::poll_fn(|cx| Poll::Ready(drained.as_mut().poll(cx))).await;
     drop(listener);
-    if tokio::time::timeout(drain, graceful.shutdown())
-        .await
-        .is_err()
-    {
+    let outcome = match first {
+        Poll::Ready(outcome) => outcome,
+        Poll::Pending => drained.await,
+    };
+    if outcome.is_err() {
         tracing::warn!("requests still open after the drain period; closing them");
     }
     Ok(())
