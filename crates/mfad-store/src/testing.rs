@@ -4,10 +4,9 @@
 //!
 //! ```no_run
 //! # async fn t() -> Result<(), mfad_core::error::StoreError> {
-//! if let Some(admin) = mfad_store::testing::admin_url_from_env() {
-//!     let db = mfad_store::testing::TestDatabase::create(&admin).await?;
-//!     // … connect to db.url() …
-//! } // dropped here, with its connections
+//! let db = mfad_store::testing::TestDatabase::create(&mfad_store::testing::admin_url()).await?;
+//! // … connect to db.url() …
+//! drop(db); // the database goes, with its connections
 //! # Ok(()) }
 //! ```
 
@@ -20,19 +19,20 @@ use sqlx::{Connection, Executor};
 /// databases, e.g. `postgres://postgres@127.0.0.1:5432/test`.
 pub const TEST_DATABASE_URL_VAR: &str = "MFAD_TEST_DATABASE_URL";
 
-/// The server CI provides (`scripts/ensure-postgres.sh`), used when `CI` is set and
-/// [`TEST_DATABASE_URL_VAR`] is not.
-pub const CI_DEFAULT_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
+/// The server used when [`TEST_DATABASE_URL_VAR`] is not set: PostgreSQL on its standard
+/// local port with trust authentication (`scripts/ensure-postgres.sh` starts it).
+pub const DEFAULT_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
 
 /// Prefix of every test database's name, so leftovers are easy to find and drop.
 pub const NAME_PREFIX: &str = "mfad_test_";
 
-/// The admin URL for PostgreSQL tests: [`TEST_DATABASE_URL_VAR`], else [`CI_DEFAULT_URL`]
-/// when `CI` is set, else `None` (PostgreSQL tests are skipped). Once a URL is returned the
-/// tests are mandatory: an unreachable server fails them rather than skipping them.
-pub fn admin_url_from_env() -> Option<String> {
-    let set = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
-    set(TEST_DATABASE_URL_VAR).or_else(|| set("CI").map(|_| CI_DEFAULT_URL.to_owned()))
+/// The admin URL for PostgreSQL tests: [`TEST_DATABASE_URL_VAR`], else [`DEFAULT_URL`].
+/// PostgreSQL tests are never skipped: an unreachable server fails them.
+pub fn admin_url() -> String {
+    std::env::var(TEST_DATABASE_URL_VAR)
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+        .unwrap_or_else(|| DEFAULT_URL.to_owned())
 }
 
 /// A database created for one test, dropped (with any connections still open to it) when

@@ -26,7 +26,7 @@ use mfad_core::model::{
 };
 use mfad_core::phone::PhoneNumber;
 use mfad_core::store::{AttemptOutcome, FactorScan, Judgement, Store, SuccessOutcome};
-use mfad_store::testing::{TestDatabase, admin_url_from_env};
+use mfad_store::testing::{TestDatabase, admin_url};
 use mfad_store::{Db, StoreOptions};
 use time::OffsetDateTime;
 use tokio::sync::Barrier;
@@ -73,13 +73,9 @@ impl Harness {
         }
     }
 
-    /// `None` when PostgreSQL tests are not asked for; panics (fails the test) when they
-    /// are and the server is unreachable.
-    async fn postgres() -> Option<Harness> {
-        let Some(admin) = admin_url_from_env() else {
-            eprintln!("PostgreSQL conformance skipped: MFAD_TEST_DATABASE_URL (or CI) not set");
-            return None;
-        };
+    /// A fresh database on the test server; panics (fails the test) when it is unreachable.
+    async fn postgres() -> Harness {
+        let admin = admin_url();
         let pg = TestDatabase::create(&admin)
             .await
             .unwrap_or_else(|e| panic!("PostgreSQL test database at {admin}: {e}"));
@@ -87,13 +83,13 @@ impl Harness {
         let opts = options();
         let db = Db::connect(&url, &opts).await.unwrap();
         db.migrate().await.unwrap();
-        Some(Harness {
+        Harness {
             url,
             db,
             opts,
             _sqlite_dir: None,
             _pg: Some(pg),
-        })
+        }
     }
 
     /// A second, independent store on the same database: another "node".
@@ -123,9 +119,8 @@ macro_rules! conformance {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
                 async fn $case() {
-                    if let Some(h) = super::Harness::postgres().await {
-                        super::$case(&h).await;
-                    }
+                    let h = super::Harness::postgres().await;
+                    super::$case(&h).await;
                 }
             )*
         }
@@ -1750,19 +1745,17 @@ async fn race_one_recovery_code_is_used_once(h: &Harness) {
 
 // ---- PostgreSQL only --------------------------------------------------------------------
 
-/// The admin URL and a fresh, unmigrated database, or `None` when PostgreSQL is not asked for.
-async fn fresh_pg() -> Option<TestDatabase> {
-    let admin = admin_url_from_env()?;
-    Some(
-        TestDatabase::create(&admin)
-            .await
-            .unwrap_or_else(|e| panic!("PostgreSQL at {admin}: {e}")),
-    )
+/// A fresh, unmigrated database on the test server.
+async fn fresh_pg() -> TestDatabase {
+    let admin = admin_url();
+    TestDatabase::create(&admin)
+        .await
+        .unwrap_or_else(|e| panic!("PostgreSQL at {admin}: {e}"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn postgres_concurrent_migrations_on_a_fresh_database_do_not_race() {
-    let Some(pg) = fresh_pg().await else { return };
+    let pg = fresh_pg().await;
     // Nodes starting together: each opens its own store and migrates at once.
     let opts = StoreOptions {
         max_connections: 2,
@@ -1810,7 +1803,7 @@ async fn postgres_concurrent_migrations_on_a_fresh_database_do_not_race() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_migrations_run_without_locking_when_switched_off() {
-    let Some(pg) = fresh_pg().await else { return };
+    let pg = fresh_pg().await;
     let opts = StoreOptions {
         migration_locking: false,
         ..StoreOptions::default()
@@ -1830,7 +1823,7 @@ async fn postgres_migrations_run_without_locking_when_switched_off() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_statement_timeout_answers_unavailable() {
-    let Some(pg) = fresh_pg().await else { return };
+    let pg = fresh_pg().await;
     let opts = StoreOptions {
         statement_timeout: Some(Duration::from_millis(300)),
         ..StoreOptions::default()
@@ -1872,7 +1865,7 @@ async fn postgres_statement_timeout_answers_unavailable() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_sslmode_from_the_url_is_honoured() {
-    let Some(pg) = fresh_pg().await else { return };
+    let pg = fresh_pg().await;
     use sqlx::Connection;
     let mut admin = sqlx::PgConnection::connect(pg.url()).await.unwrap();
     let (ssl,): (String,) = sqlx::query_as("SHOW ssl")

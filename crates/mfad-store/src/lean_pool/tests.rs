@@ -1,5 +1,5 @@
-//! The pool against real databases: SQLite on a temporary file always, PostgreSQL when
-//! `MFAD_TEST_DATABASE_URL` (or `CI`) is set. The same cases run on both.
+//! The pool against real databases: SQLite on a temporary file and PostgreSQL at
+//! `MFAD_TEST_DATABASE_URL` (default the local server). The same cases run on both.
 #![allow(
     clippy::unwrap_used,
     clippy::panic,
@@ -13,7 +13,7 @@ use sqlx::sqlite::{Sqlite, SqliteConnectOptions, SqliteJournalMode};
 
 use super::*;
 use crate::sql::sql;
-use crate::testing::{TestDatabase, admin_url_from_env};
+use crate::testing::{TestDatabase, admin_url};
 
 /// Where a case's database lives, kept alive for the case.
 enum Keep {
@@ -40,13 +40,12 @@ async fn sqlite() -> Fixture<Sqlite> {
     }
 }
 
-async fn postgres() -> Option<Fixture<Postgres>> {
-    let admin = admin_url_from_env()?;
-    let db = TestDatabase::create(&admin).await.unwrap();
-    Some(Fixture {
+async fn postgres() -> Fixture<Postgres> {
+    let db = TestDatabase::create(&admin_url()).await.unwrap();
+    Fixture {
         options: PgConnectOptions::from_str(db.url()).unwrap(),
         _keep: Keep::Pg(db),
-    })
+    }
 }
 
 impl<DB: SqlDb> Fixture<DB> {
@@ -223,9 +222,7 @@ macro_rules! on_both {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $case() {
-                    if let Some(f) = super::postgres().await {
-                        super::$case(f).await;
-                    }
+                    super::$case(super::postgres().await).await;
                 }
             )*
         }
@@ -262,7 +259,7 @@ async fn sqlite_begin_takes_the_write_lock_at_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_a_dead_idle_connection_is_replaced_before_it_is_lent() {
-    let Some(f) = postgres().await else { return };
+    let f = postgres().await;
     let limits = Limits {
         // Ping every idle connection, as the pool does for those idle a second or more.
         ping_if_idle_for: Duration::ZERO,

@@ -2,9 +2,9 @@
 //! balancer: the guarantees of a single node must hold across nodes, and a database outage
 //! must give quick JSON 503s, lose nothing acknowledged, and heal by itself.
 //!
-//! They run in the PostgreSQL run of this binary (`MFAD_TEST_BACKEND=postgres`), on a
-//! fresh database per test; on SQLite each returns at once. The nodes run on the real
-//! clock, as deployed.
+//! They always run on PostgreSQL, on a fresh database per test, whatever the run's backend
+//! (`.ci/run` leaves them out of its second, PostgreSQL run of this binary, which would
+//! only repeat them). The nodes run on the real clock, as deployed.
 
 use std::process::Command;
 use std::sync::Arc;
@@ -18,7 +18,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
 use crate::support::process::{Server as Node, mfad, output_ok};
-use crate::support::{on_postgres, test_database, totp_now};
+use crate::support::{test_database, totp_now};
 
 mod send_limits;
 
@@ -44,15 +44,9 @@ struct Cluster {
 
 impl Cluster {
     /// `n` nodes started at the same moment on a fresh, unmigrated database (so their
-    /// start-up migrations race), plus an API key for tenant `t`. `None` when this run is
-    /// not on PostgreSQL.
-    async fn start(n: usize) -> Option<Cluster> {
-        if !on_postgres() {
-            eprintln!(
-                "multi-node tests skipped: they run on PostgreSQL (MFAD_TEST_BACKEND=postgres)"
-            );
-            return None;
-        }
+    /// start-up migrations race), plus an API key for tenant `t`. Always on PostgreSQL,
+    /// whatever the run's backend: several nodes share one database only there.
+    async fn start(n: usize) -> Cluster {
         let db = test_database().await;
         let dir = tempfile::tempdir().unwrap();
         // Every node must hold the same master key: node B opens TOTP secrets sealed by
@@ -83,7 +77,7 @@ impl Cluster {
             .unwrap()
             .trim()
             .to_owned();
-        Some(c)
+        c
     }
 
     /// The environment every process of this cluster shares.
@@ -233,9 +227,7 @@ async fn burst_to(c: &Cluster, requests: Vec<(String, Value)>) -> Vec<Resp> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn one_code_verifies_exactly_once_across_nodes() {
-    let Some(c) = Cluster::start(2).await else {
-        return;
-    };
+    let c = Cluster::start(2).await;
     for round in 0..3 {
         let factor = c
             .enroll(c.node(round), json!({"type": "generic_otp"}))
@@ -265,9 +257,7 @@ async fn one_code_verifies_exactly_once_across_nodes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn one_totp_code_is_accepted_once_across_nodes() {
-    let Some(c) = Cluster::start(2).await else {
-        return;
-    };
+    let c = Cluster::start(2).await;
     let factor = c
         .enroll(
             c.node(0),
@@ -332,9 +322,7 @@ async fn one_totp_code_is_accepted_once_across_nodes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn wrong_guesses_across_nodes_are_judged_at_most_max_attempts_times() {
-    let Some(c) = Cluster::start(2).await else {
-        return;
-    };
+    let c = Cluster::start(2).await;
     for round in 0..3 {
         let factor = c
             .enroll(c.node(round), json!({"type": "generic_otp"}))
@@ -380,9 +368,7 @@ async fn wrong_guesses_across_nodes_are_judged_at_most_max_attempts_times() {
 /// nodes, and `mfad factor unlock` (the CLI, on the same database) lifts it everywhere.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn throttle_bounds_bursts_across_nodes_and_unlock_reaches_every_node() {
-    let Some(c) = Cluster::start(2).await else {
-        return;
-    };
+    let c = Cluster::start(2).await;
     let factor = c
         .enroll(
             c.node(0),
@@ -452,9 +438,7 @@ async fn throttle_bounds_bursts_across_nodes_and_unlock_reaches_every_node() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn what_one_node_writes_the_other_sees_at_once() {
-    let Some(c) = Cluster::start(2).await else {
-        return;
-    };
+    let c = Cluster::start(2).await;
     let (a, b) = (c.node(0), c.node(1));
 
     // Generic OTP: enroll on A, read and challenge on B, verify on A.
@@ -695,9 +679,7 @@ struct Tally {
 }
 
 async fn outage(mode: Link) {
-    let Some(c) = Cluster::start(1).await else {
-        return;
-    };
+    let c = Cluster::start(1).await;
     let proxy = Proxy::start(host_port(c.db.url())).await;
     let via_proxy = c.db.url().replacen(
         &host_port(c.db.url()),

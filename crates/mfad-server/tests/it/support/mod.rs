@@ -104,8 +104,7 @@ pub fn on_postgres() -> bool {
 
 /// A fresh PostgreSQL database for one test, dropped with the value.
 pub async fn test_database() -> mfad_store::testing::TestDatabase {
-    let admin = mfad_store::testing::admin_url_from_env()
-        .unwrap_or_else(|| mfad_store::testing::CI_DEFAULT_URL.to_owned());
+    let admin = mfad_store::testing::admin_url();
     mfad_store::testing::TestDatabase::create(&admin)
         .await
         .unwrap_or_else(|e| panic!("PostgreSQL test database at {admin}: {e}"))

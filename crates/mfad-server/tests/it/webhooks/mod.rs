@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use sha2::Sha256;
 
 use crate::support::process::{Server as Node, mfad, output_ok};
-use crate::support::{Answer, Backend, Received, Receiver, on_postgres, test_database};
+use crate::support::{Answer, Backend, Received, Receiver, test_database};
 
 /// The events of one WorkOS flow: enroll, challenge, a wrong code, the right code.
 const FLOW: &str = "authentication_factor.created,authentication_challenge.created,\
@@ -33,9 +33,14 @@ struct Deployment {
 }
 
 impl Deployment {
+    /// A deployment on the run's backend.
     async fn new() -> Deployment {
+        Deployment::on(Backend::of_run()).await
+    }
+
+    async fn on(backend: Backend) -> Deployment {
         let dir = tempfile::tempdir().unwrap();
-        let pg = match Backend::of_run() {
+        let pg = match backend {
             Backend::Postgres => Some(test_database().await),
             Backend::Sqlite => None,
         };
@@ -573,11 +578,8 @@ async fn a_hanging_receiver_slows_neither_verifications_nor_other_endpoints() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_nodes_on_postgres_share_the_outbox_without_duplicates() {
-    if !on_postgres() {
-        eprintln!("skipped: several nodes share one database on PostgreSQL only");
-        return;
-    }
-    let d = Deployment::new().await;
+    // Whatever the run's backend: several nodes share one database on PostgreSQL only.
+    let d = Deployment::on(Backend::Postgres).await;
     let rx = Receiver::start().await;
     let key = d.api_key("acme");
     let paths = ["/p0", "/p1", "/p2", "/p3"];

@@ -42,9 +42,6 @@ async fn post(
 
 #[tokio::test]
 async fn cli_keys_work_against_a_running_server_and_revocation_is_immediate() {
-    if crate::support::on_postgres() {
-        return; // SQLite-specific; see the module doc.
-    }
     let dir = tempfile::tempdir().unwrap();
     let first = create_key(dir.path(), "acme");
     assert!(first.starts_with("sk_"));
@@ -124,9 +121,6 @@ async fn cli_keys_work_against_a_running_server_and_revocation_is_immediate() {
 
 #[tokio::test]
 async fn sigkill_during_enrollments_loses_nothing_acknowledged() {
-    if crate::support::on_postgres() {
-        return; // SQLite-specific; see the module doc.
-    }
     let dir = tempfile::tempdir().unwrap();
     let key = create_key(dir.path(), "acme");
     let log = dir.path().join("serve.log");
@@ -221,9 +215,6 @@ const NO_KEY_LIMIT: &[(&str, &str)] = &[("MFAD_RATE_LIMIT_PER_KEY", "0")];
 /// still verified after the restart.
 #[tokio::test]
 async fn sigkill_during_verifications_loses_nothing_acknowledged() {
-    if crate::support::on_postgres() {
-        return; // SQLite-specific; see the module doc.
-    }
     let dir = tempfile::tempdir().unwrap();
     let key = create_key(dir.path(), "acme");
     let log = dir.path().join("serve.log");
@@ -315,9 +306,6 @@ async fn sigkill_during_verifications_loses_nothing_acknowledged() {
 
 #[tokio::test]
 async fn logs_carry_no_secrets_codes_keys_or_full_phone_numbers() {
-    if crate::support::on_postgres() {
-        return; // SQLite-specific; see the module doc.
-    }
     let dir = tempfile::tempdir().unwrap();
     let key = create_key(dir.path(), "acme");
     let log = dir.path().join("serve.log");

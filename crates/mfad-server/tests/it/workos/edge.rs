@@ -52,9 +52,6 @@ async fn health(url: &str) -> u16 {
 
 #[tokio::test]
 async fn idle_and_half_sent_connections_close_at_the_header_timeout_keep_alive_at_idle() {
-    if crate::support::on_postgres() {
-        return;
-    }
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("serve.log");
     let server = start(
@@ -109,9 +106,6 @@ async fn idle_and_half_sent_connections_close_at_the_header_timeout_keep_alive_a
 
 #[tokio::test]
 async fn slow_bodies_are_cut_and_declared_oversized_ones_refused_before_100_continue() {
-    if crate::support::on_postgres() {
-        return;
-    }
     let dir = tempfile::tempdir().unwrap();
     let key = run_cli(dir.path(), &["api-key", "create", "--tenant", "acme"])
         .lines()
@@ -183,9 +177,6 @@ async fn silent_webhook() -> String {
 
 #[tokio::test]
 async fn a_handler_past_its_deadline_is_503_in_the_callers_shape() {
-    if crate::support::on_postgres() {
-        return;
-    }
     let dir = tempfile::tempdir().unwrap();
     let key = run_cli(dir.path(), &["api-key", "create", "--tenant", "acme"])
         .lines()
@@ -274,9 +265,6 @@ async fn a_handler_past_its_deadline_is_503_in_the_callers_shape() {
 
 #[tokio::test]
 async fn connections_over_the_cap_are_refused_cleanly() {
-    if crate::support::on_postgres() {
-        return;
-    }
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("serve.log");
     let server = start(dir.path(), &log, &[("MFAD_MAX_CONNECTIONS", "4")]).await;
@@ -320,9 +308,6 @@ async fn connections_over_the_cap_are_refused_cleanly() {
 
 #[tokio::test]
 async fn rate_limits_per_key_and_per_address_answer_429_before_the_database() {
-    if crate::support::on_postgres() {
-        return;
-    }
     let dir = tempfile::tempdir().unwrap();
     let create = |tenant: &str| {
         run_cli(dir.path(), &["api-key", "create", "--tenant", tenant])
@@ -439,9 +424,6 @@ where
 
 #[tokio::test]
 async fn a_malformed_chunked_body_is_reported_as_unreadable_not_too_large() {
-    if crate::support::on_postgres() {
-        return;
-    }
     let dir = tempfile::tempdir().unwrap();
     let key = run_cli(dir.path(), &["api-key", "create", "--tenant", "acme"])
         .lines()

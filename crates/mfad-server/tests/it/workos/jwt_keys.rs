@@ -182,9 +182,6 @@ async fn within_two_seconds(
 
 #[tokio::test]
 async fn jwt_keys_act_only_in_their_tenant_and_reload_while_serving() {
-    if crate::support::on_postgres() {
-        return; // one SQLite file shared by the CLI and the server
-    }
     let dir = tempfile::tempdir().unwrap();
     let tenants = [
         create_tenant(dir.path(), "acme"),
