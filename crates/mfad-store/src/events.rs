@@ -11,17 +11,22 @@ use crate::lean_pool::LeanTransaction;
 use crate::sql::{Sql, SqlDb, sql};
 use crate::store::{Backend, SqlStore};
 
+/// The columns of an event row and their placeholders, shared by [`insert_sql`] and
+/// [`insert_and_fan_out_sql`] (binds in this order: [`bind_event`]).
+const INSERT_EVENT: &str = "INSERT INTO events (id, tenant_id, name, created_at, data) \
+                            VALUES ($1, $2, $3, $4, $5)";
+
+fn bind_event<'a>(q: Sql<'a>, e: &'a EventRecord) -> Sql<'a> {
+    q.bind(e.id.as_str())
+        .bind(e.tenant_id.as_str())
+        .bind(e.name.as_str())
+        .bind(unix_ms(e.created_at))
+        .bind(e.data.as_str())
+}
+
 /// The statement that stores one event.
 pub(crate) fn insert_sql(e: &EventRecord) -> Sql<'_> {
-    sql(
-        "INSERT INTO events (id, tenant_id, name, created_at, data) \
-         VALUES ($1, $2, $3, $4, $5)",
-    )
-    .bind(e.id.as_str())
-    .bind(e.tenant_id.as_str())
-    .bind(e.name.as_str())
-    .bind(unix_ms(e.created_at))
-    .bind(e.data.as_str())
+    bind_event(sql(INSERT_EVENT), e)
 }
 
 /// The statement that puts one stored event into the webhook outbox, once per endpoint
@@ -41,14 +46,34 @@ pub(crate) fn fanout_sql(e: &EventRecord) -> Sql<'_> {
     .bind(e.name.as_str())
 }
 
+/// [`insert_sql`] and [`fanout_sql`] as one statement, for backends with data-modifying
+/// CTEs ([`SqlDb::WRITES_IN_WITH`]): an event costs one round trip to PostgreSQL.
+fn insert_and_fan_out_sql(e: &EventRecord) -> Sql<'_> {
+    const TEXT: &str = const_format::concatcp!(
+        "WITH e AS (",
+        INSERT_EVENT,
+        " RETURNING id, tenant_id, name, created_at) \
+         INSERT INTO webhook_outbox (endpoint_id, event_id, state, attempts, \
+         next_attempt_at, created_at) \
+         SELECT s.endpoint_id, e.id, 'pending', 0, e.created_at, e.created_at \
+         FROM e JOIN webhook_subscriptions s \
+         ON s.tenant_id = e.tenant_id AND s.event_name = e.name"
+    );
+    bind_event(sql(TEXT), e)
+}
+
 /// Writes `events`, and their webhook deliveries, in a caller's transaction.
 pub(crate) async fn write<DB: SqlDb>(
     tx: &mut LeanTransaction<DB>,
     events: &[EventRecord],
 ) -> Result<(), StoreError> {
     for e in events {
-        insert_sql(e).execute(&mut *tx).await?;
-        fanout_sql(e).execute(&mut *tx).await?;
+        if DB::WRITES_IN_WITH {
+            insert_and_fan_out_sql(e).execute(&mut *tx).await?;
+        } else {
+            insert_sql(e).execute(&mut *tx).await?;
+            fanout_sql(e).execute(&mut *tx).await?;
+        }
     }
     Ok(())
 }

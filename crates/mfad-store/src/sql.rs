@@ -179,6 +179,10 @@ pub(crate) trait SqlDb: Database {
     /// transaction never fails halfway on a lock it could not upgrade.
     const BEGIN: &'static str;
 
+    /// Whether a `WITH` clause may hold an `INSERT … RETURNING` (PostgreSQL's
+    /// data-modifying CTEs; SQLite has none), so two dependent writes are one round trip.
+    const WRITES_IN_WITH: bool;
+
     /// Runs `q` on `conn`; the number of rows it changed.
     fn execute<'c>(
         conn: &'c mut Self::Connection,
@@ -211,6 +215,7 @@ where
 
 impl SqlDb for Sqlite {
     const BEGIN: &'static str = "BEGIN IMMEDIATE";
+    const WRITES_IN_WITH: bool = false;
 
     async fn execute<'c>(conn: &'c mut Self::Connection, q: Sql<'c>) -> Result<u64, sqlx::Error> {
         Ok(query(q).execute(conn).await?.rows_affected())
@@ -231,6 +236,7 @@ impl SqlDb for Sqlite {
 
 impl SqlDb for Postgres {
     const BEGIN: &'static str = "BEGIN";
+    const WRITES_IN_WITH: bool = true;
 
     async fn execute<'c>(conn: &'c mut Self::Connection, q: Sql<'c>) -> Result<u64, sqlx::Error> {
         Ok(query(q).execute(conn).await?.rows_affected())
